@@ -1,0 +1,405 @@
+package session
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Manager keeps the sessions of one context (app). The [StandardManager]
+// keeps them on one node; the delta and backup managers of the replication
+// work implement the same interface and ship each committed [Delta].
+//
+// All methods are safe for concurrent use.
+type Manager interface {
+	// Find returns the valid, unexpired session with the given id. It never
+	// creates a session and never changes one (the access time moves at
+	// Commit).
+	Find(id string) (*Session, bool)
+	// Create returns a new session with a fresh id, the manager's default
+	// idle limit and the current time, not yet visible to Find: it becomes
+	// visible when a delta with Created set commits. It returns
+	// ErrTooManySessions when the manager is at MaxActiveSessions.
+	Create() (*Session, error)
+	// NewID returns a fresh session id (random, with the route suffix).
+	NewID() (string, error)
+	// Commit applies the delta of one successful request: creation,
+	// attribute operations in order, idle limit, access time, id change
+	// and invalidation. The manager must not keep d or its slices.
+	Commit(d *Delta) error
+	// Invalidate removes the session with the given id, as if a request
+	// invalidated it, and reports whether it existed.
+	Invalidate(id string) bool
+	// ChangeID gives the session a fresh id (and this manager's route) and
+	// returns it; ErrNotFound if there is no such session.
+	ChangeID(id string) (string, error)
+	// Expire removes the sessions idle beyond their limit at now and
+	// returns how many it removed. Managers also run it in the background.
+	Expire(now time.Time) int
+	// Len returns the number of active sessions.
+	Len() int
+	// Range calls fn for each active session until fn returns false.
+	Range(fn func(*Session) bool)
+	// Close stops background work. Sessions are kept (Tomcat's
+	// expireSessionsOnShutdown="false").
+	Close() error
+}
+
+// Listener hears of session lifecycle events. Its methods are called
+// outside of the manager's locks, from the committing request's goroutine
+// or from the background expiry; they must be safe for concurrent use.
+type Listener interface {
+	SessionCreated(s *Session)
+	// SessionDestroyed is called after an invalidation or an expiry; the
+	// session still holds its last attributes.
+	SessionDestroyed(s *Session, expired bool)
+}
+
+// Config configures a [StandardManager].
+type Config struct {
+	// JvmRoute is appended to every id as ".<JvmRoute>"; empty means none.
+	JvmRoute string
+	// MaxActiveSessions caps the number of sessions; <= 0 means no limit.
+	MaxActiveSessions int
+	// MaxInactiveInterval is the default idle limit of new sessions;
+	// 0 means 30 minutes, negative means sessions never expire.
+	MaxInactiveInterval time.Duration
+	// ExpireInterval is how often the background expiry runs; 0 means
+	// 10 seconds, negative disables it (call Expire yourself).
+	ExpireInterval time.Duration
+	// IDBytes is the number of random bytes in an id; 0 means 16 (128
+	// bits), and smaller values are raised to 16.
+	IDBytes int
+	// Limits bound attributes; zero fields mean [DefaultLimits].
+	Limits Limits
+	// Listener, if set, hears of created and destroyed sessions.
+	Listener Listener
+	// Random is the source of id bytes; nil means crypto/rand.
+	Random io.Reader
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives expiry logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults of a [StandardManager]: no route, no
+// session limit, 30 minutes of idle time, expiry every 10 seconds.
+func DefaultConfig() Config {
+	return Config{
+		MaxInactiveInterval: DefaultMaxInactiveInterval, // Tomcat's 30 minutes
+		ExpireInterval:      10 * time.Second,           // Tomcat's background processor delay
+		IDBytes:             16,                         // 128 random bits
+		Limits:              DefaultLimits(),
+	}
+}
+
+// StandardManager keeps sessions in memory on one node, like Tomcat's
+// StandardManager (without persistence across restarts).
+type StandardManager struct {
+	cfg    Config
+	suffix string
+	lim    Limits
+
+	mu       sync.RWMutex
+	sessions map[string]*Session
+	closed   bool
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+var _ Manager = (*StandardManager)(nil)
+
+// NewStandardManager returns a manager and starts its background expiry.
+func NewStandardManager(cfg Config) (*StandardManager, error) {
+	def := DefaultConfig()
+	if cfg.MaxInactiveInterval == 0 {
+		cfg.MaxInactiveInterval = def.MaxInactiveInterval
+	}
+	if cfg.ExpireInterval == 0 {
+		cfg.ExpireInterval = def.ExpireInterval
+	}
+	if cfg.IDBytes < def.IDBytes {
+		cfg.IDBytes = def.IDBytes
+	}
+	if cfg.Random == nil {
+		cfg.Random = rand.Reader
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if strings.ContainsAny(cfg.JvmRoute, ".;,= \t\r\n\"") {
+		return nil, fmt.Errorf("session: jvmRoute %q holds a character not allowed in a session id", cfg.JvmRoute)
+	}
+	m := &StandardManager{
+		cfg:      cfg,
+		lim:      cfg.Limits.orDefault(),
+		sessions: make(map[string]*Session),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	if cfg.JvmRoute != "" {
+		m.suffix = "." + cfg.JvmRoute
+	}
+	if cfg.ExpireInterval > 0 {
+		go m.expireLoop()
+	} else {
+		close(m.done)
+	}
+	return m, nil
+}
+
+// Limits returns the manager's attribute limits.
+func (m *StandardManager) Limits() Limits { return m.lim }
+
+// MaxInactiveInterval returns the default idle limit of new sessions.
+func (m *StandardManager) MaxInactiveInterval() time.Duration { return m.cfg.MaxInactiveInterval }
+
+func (m *StandardManager) expireLoop() {
+	defer close(m.done)
+	t := time.NewTicker(m.cfg.ExpireInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			if n := m.Expire(m.cfg.Now()); n > 0 {
+				m.cfg.Logger.Debug("sessions expired", "count", n, "active", m.Len())
+			}
+		}
+	}
+}
+
+// NewID implements [Manager].
+func (m *StandardManager) NewID() (string, error) {
+	var buf [64]byte
+	raw := buf[:m.cfg.IDBytes]
+	if m.cfg.IDBytes > len(buf) {
+		raw = make([]byte, m.cfg.IDBytes)
+	}
+	if _, err := io.ReadFull(m.cfg.Random, raw); err != nil {
+		return "", fmt.Errorf("session: reading random id: %w", err)
+	}
+	id := make([]byte, 0, 2*len(raw)+len(m.suffix))
+	id = hex.AppendEncode(id, raw)
+	for i, c := range id {
+		if c >= 'a' && c <= 'f' {
+			id[i] = c - 'a' + 'A'
+		}
+	}
+	return string(append(id, m.suffix...)), nil
+}
+
+// Find implements [Manager].
+func (m *StandardManager) Find(id string) (*Session, bool) {
+	m.mu.RLock()
+	s, ok := m.sessions[id]
+	m.mu.RUnlock()
+	if !ok {
+		return nil, false
+	}
+	if s.Expired(m.cfg.Now()) {
+		m.remove(s, true)
+		return nil, false
+	}
+	return s, true
+}
+
+// Create implements [Manager].
+func (m *StandardManager) Create() (*Session, error) {
+	if err := m.checkRoom(); err != nil {
+		return nil, err
+	}
+	id, err := m.NewID()
+	if err != nil {
+		return nil, err
+	}
+	return New(id, m.cfg.Now(), m.cfg.MaxInactiveInterval), nil
+}
+
+func (m *StandardManager) checkRoom() error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.closed {
+		return ErrClosed
+	}
+	if m.cfg.MaxActiveSessions > 0 && len(m.sessions) >= m.cfg.MaxActiveSessions {
+		return fmt.Errorf("%w (maxActiveSessions %d)", ErrTooManySessions, m.cfg.MaxActiveSessions)
+	}
+	return nil
+}
+
+// Commit implements [Manager].
+func (m *StandardManager) Commit(d *Delta) error {
+	var s *Session
+	if d.Created {
+		s = &Session{
+			id:          d.ID,
+			created:     d.CreationTime,
+			accessed:    d.CreationTime,
+			maxInactive: seconds(m.cfg.MaxInactiveInterval),
+			valid:       true,
+		}
+		if d.Invalidated {
+			return nil // created and invalidated by one request: nothing to keep
+		}
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return ErrClosed
+		}
+		if m.cfg.MaxActiveSessions > 0 && len(m.sessions) >= m.cfg.MaxActiveSessions {
+			m.mu.Unlock()
+			return fmt.Errorf("%w (maxActiveSessions %d)", ErrTooManySessions, m.cfg.MaxActiveSessions)
+		}
+		d.applyLocked(s)
+		if d.NewID != "" {
+			s.id = d.NewID
+		}
+		m.sessions[s.id] = s
+		m.mu.Unlock()
+		if m.cfg.Listener != nil {
+			m.cfg.Listener.SessionCreated(s)
+		}
+		return nil
+	}
+
+	m.mu.Lock()
+	s, ok := m.sessions[d.ID]
+	if !ok {
+		m.mu.Unlock()
+		return fmt.Errorf("%w: %s", ErrNotFound, d.ID)
+	}
+	s.mu.Lock()
+	d.applyLocked(s)
+	if d.NewID != "" && !d.Invalidated {
+		delete(m.sessions, s.id)
+		s.id = d.NewID
+		m.sessions[s.id] = s
+	}
+	if d.Invalidated {
+		delete(m.sessions, s.id)
+		s.valid = false
+	}
+	s.mu.Unlock()
+	m.mu.Unlock()
+	if d.Invalidated && m.cfg.Listener != nil {
+		m.cfg.Listener.SessionDestroyed(s, false)
+	}
+	return nil
+}
+
+// Invalidate implements [Manager].
+func (m *StandardManager) Invalidate(id string) bool {
+	m.mu.RLock()
+	s, ok := m.sessions[id]
+	m.mu.RUnlock()
+	if !ok {
+		return false
+	}
+	return m.remove(s, false)
+}
+
+// remove deletes s if it is still in the map and fires the listener.
+func (m *StandardManager) remove(s *Session, expired bool) bool {
+	m.mu.Lock()
+	s.mu.Lock()
+	cur, ok := m.sessions[s.id]
+	if ok && cur == s {
+		delete(m.sessions, s.id)
+		s.valid = false
+	}
+	s.mu.Unlock()
+	m.mu.Unlock()
+	if ok && cur == s && m.cfg.Listener != nil {
+		m.cfg.Listener.SessionDestroyed(s, expired)
+	}
+	return ok && cur == s
+}
+
+// ChangeID implements [Manager].
+func (m *StandardManager) ChangeID(id string) (string, error) {
+	newID, err := m.NewID()
+	if err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.sessions[id]
+	if !ok {
+		return "", fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	s.mu.Lock()
+	s.id = newID
+	s.mu.Unlock()
+	delete(m.sessions, id)
+	m.sessions[newID] = s
+	return newID, nil
+}
+
+// Expire implements [Manager].
+func (m *StandardManager) Expire(now time.Time) int {
+	nowMS := now.UnixMilli()
+	var dead []*Session
+	m.mu.Lock()
+	for id, s := range m.sessions {
+		s.mu.Lock()
+		if s.expiredLocked(nowMS) {
+			delete(m.sessions, id)
+			s.valid = false
+			dead = append(dead, s)
+		}
+		s.mu.Unlock()
+	}
+	m.mu.Unlock()
+	if m.cfg.Listener != nil {
+		for _, s := range dead {
+			m.cfg.Listener.SessionDestroyed(s, true)
+		}
+	}
+	return len(dead)
+}
+
+// Len implements [Manager].
+func (m *StandardManager) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.sessions)
+}
+
+// Range implements [Manager]. fn runs without the manager's lock held.
+func (m *StandardManager) Range(fn func(*Session) bool) {
+	m.mu.RLock()
+	all := make([]*Session, 0, len(m.sessions))
+	for _, s := range m.sessions {
+		all = append(all, s)
+	}
+	m.mu.RUnlock()
+	for _, s := range all {
+		if !fn(s) {
+			return
+		}
+	}
+}
+
+// Close implements [Manager]. It stops the background expiry; it is safe to
+// call more than once.
+func (m *StandardManager) Close() error {
+	m.mu.Lock()
+	if !m.closed {
+		m.closed = true
+		close(m.stop)
+	}
+	m.mu.Unlock()
+	<-m.done
+	return nil
+}
