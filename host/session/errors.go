@@ -24,6 +24,9 @@ var (
 	// ErrCorrupt occurs when the codec meets bytes that are not a valid
 	// encoding, or that exceed the [Limits].
 	ErrCorrupt = errors.New("session: corrupt encoding")
+	// ErrReadOnly occurs when a session listener tries to change a
+	// destroyed session.
+	ErrReadOnly = errors.New("session: read-only")
 	// ErrClosed occurs when a closed manager is used.
 	ErrClosed = errors.New("session: manager closed")
 )

@@ -15,10 +15,11 @@ type Txn struct {
 	now         time.Time
 	requestedID string
 
-	opened  bool     // the requested id was looked up
-	base    *Session // the committed session, or the one created by this request
-	created bool
-	d       Delta
+	opened   bool     // the requested id was looked up
+	base     *Session // the committed session, or the one created by this request
+	created  bool
+	readOnly bool
+	d        Delta
 }
 
 // Reset prepares t for a request to a context whose sessions m keeps. The
@@ -32,7 +33,19 @@ func (t *Txn) Reset(m Manager, lim Limits, requestedID string, now time.Time) {
 	t.opened = false
 	t.base = nil
 	t.created = false
+	t.readOnly = false
 	t.d.Reset()
+}
+
+// ResetReadOnly prepares t as a read-only view of s, for a listener that
+// runs after s was destroyed: reads see s's last attributes, writes fail
+// with ErrReadOnly.
+func (t *Txn) ResetReadOnly(s *Session, now time.Time) {
+	t.Reset(nil, Limits{}, s.ID(), now)
+	t.opened = true
+	t.base = s
+	t.readOnly = true
+	t.d.ID = s.ID()
 }
 
 // RequestedID returns the session id the request carried.
@@ -65,6 +78,9 @@ func (t *Txn) Open(create bool) (bool, error) {
 	if !create {
 		return false, nil
 	}
+	if t.readOnly {
+		return false, ErrReadOnly
+	}
 	s, err := t.m.Create()
 	if err != nil {
 		return false, err
@@ -88,7 +104,7 @@ func (t *Txn) Exists() bool {
 // Delta returns the request's delta, or nil when the request has no
 // session. It is owned by t and valid until the next Reset.
 func (t *Txn) Delta() *Delta {
-	if t.base == nil {
+	if t.base == nil || t.readOnly {
 		return nil
 	}
 	return &t.d
@@ -166,6 +182,9 @@ func (t *Txn) SetMaxInactiveInterval(d time.Duration) error {
 func (t *Txn) writable() error {
 	if t.base == nil {
 		return ErrNoSession
+	}
+	if t.readOnly {
+		return ErrReadOnly
 	}
 	if t.d.Invalidated {
 		return ErrInvalidated

@@ -1,0 +1,120 @@
+package host
+
+import (
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/wasmfarm/wasmfarm/host/session"
+)
+
+// Config configures a [Server]. The zero value of a field means its
+// default (see [DefaultConfig]).
+type Config struct {
+	// JvmRoute names this node in session ids ("<hex>.<JvmRoute>"), as
+	// Tomcat's Engine jvmRoute; empty means ids without a suffix.
+	JvmRoute string
+
+	// CacheDir holds wazero's compilation cache; "" means
+	// os.UserCacheDir()/wasmfarm/wazero, "-" disables the disk cache.
+	CacheDir string
+	// MemoryLimit caps each instance's linear memory in bytes (64 MiB).
+	MemoryLimit uint64
+	// PoolSize is the most instances per app (2 × GOMAXPROCS).
+	PoolSize int
+	// RequestDeadline bounds each request's run in the guest (30 s); a
+	// guest past it is stopped and the client gets a 503.
+	RequestDeadline time.Duration
+
+	// MaxRequestBodyBytes caps request bodies (10 MiB); larger ones get
+	// 413.
+	MaxRequestBodyBytes int64
+	// MaxHeaderBytes caps request headers (1 MiB, as net/http); larger
+	// ones get 431.
+	MaxHeaderBytes int
+	// MaxResponseBytes caps a response body written by a guest (16 MiB).
+	MaxResponseBytes int
+	// ReadHeaderTimeout and IdleTimeout are those of net/http's server
+	// (10 s and 2 min).
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+
+	// Sessions configures each context's session manager. JvmRoute,
+	// Listener and Logger are set by the server.
+	Sessions session.Config
+	// NewManager, if set, creates each context's session manager instead
+	// of a [session.StandardManager] (the replication work plugs its
+	// delta and backup managers here). cfg is Sessions with the server's
+	// route, listener and logger filled in.
+	NewManager func(contextPath string, cfg session.Config) (session.Manager, error)
+	// CookieName is the session cookie's name ("JSESSIONID").
+	CookieName string
+	// Valves run, in order, before each context's basic valve (which runs
+	// the app); see [Valve].
+	Valves []Valve
+
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults with every value spelled out.
+func DefaultConfig() Config {
+	return Config{
+		MemoryLimit:         64 << 20,                  // 64 MiB per instance
+		PoolSize:            2 * runtime.GOMAXPROCS(0), // about two instances per core
+		RequestDeadline:     30 * time.Second,
+		MaxRequestBodyBytes: 10 << 20, // 10 MiB
+		MaxHeaderBytes:      1 << 20,  // net/http's DefaultMaxHeaderBytes
+		MaxResponseBytes:    16 << 20, // 16 MiB
+		ReadHeaderTimeout:   10 * time.Second,
+		IdleTimeout:         2 * time.Minute,
+		Sessions:            session.DefaultConfig(),
+		CookieName:          "JSESSIONID",
+	}
+}
+
+// AppConfig overrides server settings for one app.
+type AppConfig struct {
+	// Name identifies the module in errors and logs (the context path if
+	// empty), e.g. its file name.
+	Name string
+	// PoolSize and RequestDeadline override the server's; zero keeps them.
+	PoolSize        int
+	RequestDeadline time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.MemoryLimit == 0 {
+		c.MemoryLimit = d.MemoryLimit
+	}
+	if c.PoolSize <= 0 {
+		c.PoolSize = d.PoolSize
+	}
+	if c.RequestDeadline <= 0 {
+		c.RequestDeadline = d.RequestDeadline
+	}
+	if c.MaxRequestBodyBytes <= 0 {
+		c.MaxRequestBodyBytes = d.MaxRequestBodyBytes
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = d.MaxHeaderBytes
+	}
+	if c.MaxResponseBytes <= 0 {
+		c.MaxResponseBytes = d.MaxResponseBytes
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = d.ReadHeaderTimeout
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = d.IdleTimeout
+	}
+	if c.CookieName == "" {
+		c.CookieName = d.CookieName
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	c.Valves = append([]Valve(nil), c.Valves...)
+	return c
+}

@@ -1,0 +1,44 @@
+// Package host is the HTTP host of a wasmfarm node: it serves WebAssembly
+// web apps, each mounted at a context path, with Tomcat-style sessions.
+//
+// A [Server] holds an [Engine] (the node's jvmRoute and its contexts), one
+// [Context] per deployed app, and a pipeline of [Valve]s that every request
+// passes before the context's basic valve runs the app. The request flow:
+//
+//  1. The connector (net/http) finds the context by the longest matching
+//     path and the requested session id: the JSESSIONID cookie, else a
+//     ";jsessionid=" path parameter.
+//  2. The valves run (the replication work adds its ReplicationValve and
+//     JvmRouteBinderValve through [Config.Valves]).
+//  3. The basic valve reads the body (within [Config.MaxRequestBodyBytes]),
+//     takes an instance from the app's pool (package host/wasm) and calls
+//     the guest's handle export under the request deadline. The guest reads
+//     the request, writes the response and uses its session through the
+//     app ABI (docs/abi.md). Every session set and remove is recorded in a
+//     [session.Delta]; only when handle succeeds is the delta committed to
+//     the context's [session.Manager] and exposed as [Exchange.Delta].
+//  4. The response, buffered so far, is written with the session cookie
+//     (Path = context path, HttpOnly, SameSite=Lax, Secure over TLS) when
+//     the request created a session or changed its id.
+//
+// # Failures
+//
+// A guest past its deadline gets 503; a trap, exit, out-of-memory or panic
+// gets 500; the instance is discarded and replaced, and the session keeps
+// its last committed state. Oversized bodies get 413, oversized headers
+// 431, a full session table ([session.Config.MaxActiveSessions]) 503.
+//
+// # Example
+//
+//	srv, err := host.New(host.Config{JvmRoute: "jvm_a"})
+//	...
+//	err = srv.Deploy(ctx, "/counter", wasmapps.Counter())
+//	...
+//	go srv.ListenAndServe("127.0.0.1:8080")
+//	...
+//	srv.Shutdown(ctx)
+//
+// Concurrent requests on one session are served in parallel; their deltas
+// commit in the order the requests finish, so the last writer wins, as in
+// Tomcat.
+package host

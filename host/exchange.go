@@ -1,0 +1,100 @@
+package host
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/wasmfarm/wasmfarm/host/session"
+	"github.com/wasmfarm/wasmfarm/host/wasm"
+)
+
+// Exchange is one request and its buffered response as it passes the
+// valves (Tomcat's Request/Response pair). The response is written to the
+// client only after the whole pipeline returned, so a valve may still
+// change it, or delay it (e.g. to wait for replication acks).
+//
+// An Exchange belongs to one request; valves must not keep it, nor its
+// Delta or Body, after Invoke returns.
+type Exchange struct {
+	// Request is the HTTP request. Its URL path may still hold a
+	// ";jsessionid=" parameter; Path does not.
+	Request *http.Request
+	// Path is the request path without ";jsessionid=...".
+	Path string
+	// Context is the app that serves the request.
+	Context *Context
+	// RequestedSessionID is the session id the client sent (cookie first,
+	// then URL); a valve may rewrite it before the app runs.
+	RequestedSessionID string
+	// SessionIDFromURL reports that the id came from ";jsessionid=".
+	SessionIDFromURL bool
+
+	// Status, Header and Body are the response (Status 0 means 200).
+	Status int
+	Header http.Header
+	Body   []byte
+
+	// SessionCookie, if set when the pipeline ends, is sent as the
+	// session cookie. The basic valve sets it when the request created a
+	// session or changed its id; a valve that rewrites the id sets it too.
+	SessionCookie string
+
+	// Delta is the session delta the request committed, or nil if the
+	// request had no session or failed. Valid until the exchange ends.
+	Delta *session.Delta
+	// Err is why the request failed (the status is then 4xx or 5xx), or
+	// nil.
+	Err error
+
+	// Start is when the request arrived.
+	Start time.Time
+
+	clientSessionID string
+	call            wasm.Call
+	txn             session.Txn
+	body            []byte
+}
+
+func (x *Exchange) reset() {
+	body := x.body[:0]
+	call := x.call
+	call.Reset()
+	*x = Exchange{call: call, body: body}
+}
+
+// Fail sets an error response: status, a plain-text message and Err.
+func (x *Exchange) Fail(status int, err error) {
+	x.Status = status
+	x.Err = err
+	x.Delta = nil
+	if x.Header == nil {
+		x.Header = http.Header{}
+	} else {
+		clear(x.Header)
+	}
+	x.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	x.Header.Set("X-Content-Type-Options", "nosniff")
+	x.Body = append(x.Body[:0], http.StatusText(status)...)
+	if err != nil {
+		x.Body = append(x.Body, ": "...)
+		x.Body = append(x.Body, err.Error()...)
+	}
+	x.Body = append(x.Body, '\n')
+}
+
+// splitSessionParam removes ";jsessionid=ID" from path and returns the
+// cleaned path and ID ("" if absent). Other path parameters are kept.
+func splitSessionParam(path string) (string, string) {
+	const param = ";jsessionid="
+	i := strings.Index(path, param)
+	if i < 0 {
+		return path, ""
+	}
+	rest := path[i+len(param):]
+	end := strings.IndexAny(rest, ";/?")
+	if end < 0 {
+		end = len(rest)
+	}
+	return path[:i] + rest[end:], rest[:end]
+}

@@ -1,0 +1,131 @@
+package host_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wasmfarm/wasmfarm/host"
+	"github.com/wasmfarm/wasmfarm/wasmapps"
+)
+
+// newServer starts a server with the given apps on a loopback listener.
+func newServer(t testing.TB, cfg host.Config, apps map[string][]byte) (*host.Server, string) {
+	t.Helper()
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = cacheDir(t)
+	}
+	srv, err := host.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, mod := range apps {
+		if err := srv.Deploy(context.Background(), path, mod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ts.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return srv, ts.URL
+}
+
+// cacheDir shares one compilation cache across the tests of a run.
+func cacheDir(t testing.TB) string {
+	dir := os.Getenv("WASMFARM_TEST_CACHE")
+	if dir == "" {
+		dir = os.TempDir() + "/wasmfarm-test-cache"
+	}
+	return dir
+}
+
+func faulty(t testing.TB) []byte {
+	b, err := os.ReadFile("../wasmapps/build/faulty.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+type client struct {
+	t      testing.TB
+	base   string
+	cookie string
+}
+
+func (c *client) get(path string) (int, string, http.Header) {
+	c.t.Helper()
+	return c.do("GET", path, "", nil)
+}
+
+func (c *client) do(method, path, body string, hdr map[string]string) (int, string, http.Header) {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if c.cookie != "" {
+		req.Header.Set("Cookie", "JSESSIONID="+c.cookie)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "JSESSIONID" {
+			c.cookie = ck.Value
+		}
+	}
+	return resp.StatusCode, string(b), resp.Header
+}
+
+type counterJSON struct {
+	Session string `json:"session"`
+	Node    string `json:"node"`
+	Created int64  `json:"created"`
+	Counter int    `json:"counter"`
+}
+
+func TestCounter(t *testing.T) {
+	_, base := newServer(t, host.Config{JvmRoute: "jvm_a"}, map[string][]byte{"/counter": wasmapps.Counter()})
+	c := &client{t: t, base: base}
+	var first counterJSON
+	for i := 1; i <= 3; i++ {
+		st, body, _ := c.get("/counter/json")
+		if st != 200 {
+			t.Fatalf("status %d: %s", st, body)
+		}
+		var got counterJSON
+		if err := json.Unmarshal([]byte(body), &got); err != nil {
+			t.Fatalf("%v: %s", err, body)
+		}
+		if i == 1 {
+			first = got
+		}
+		if got.Counter != i || got.Node != "jvm_a" || got.Session != first.Session || !strings.HasSuffix(got.Session, ".jvm_a") || got.Created != first.Created {
+			t.Fatalf("request %d: %+v (first %+v)", i, got, first)
+		}
+	}
+	if c.cookie != first.Session {
+		t.Fatalf("cookie %q, session %q", c.cookie, first.Session)
+	}
+	st, body, _ := c.get("/counter/")
+	if st != 200 || !strings.Contains(body, "SESSION ID:"+first.Session) || !strings.Contains(body, "Counter: 4") {
+		t.Fatalf("page %d: %s", st, body)
+	}
+}

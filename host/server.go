@@ -1,0 +1,370 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wasmfarm/wasmfarm/host/session"
+	"github.com/wasmfarm/wasmfarm/host/wasm"
+)
+
+// Server is a wasmfarm node's HTTP host: an [Engine] of contexts, one per
+// deployed app, served over net/http. It is an http.Handler, so it can also
+// be mounted in another server. Its methods are safe for concurrent use.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	rt     *wasm.Runtime
+	engine *Engine
+	chain  Invoker
+
+	deployMu sync.Mutex // serializes Deploy and Undeploy
+
+	httpMu   sync.Mutex
+	httpSrvs []*http.Server
+	closed   atomic.Bool
+
+	pool sync.Pool // *Exchange
+}
+
+// Engine is the server's routing of requests to contexts by path, named
+// after Tomcat's Engine, which carries the jvmRoute.
+type Engine struct {
+	// JvmRoute is the node's route, suffixed to session ids.
+	JvmRoute string
+
+	contexts atomic.Pointer[[]*Context] // sorted by path length, longest first
+}
+
+// Contexts returns the deployed contexts, longest path first.
+func (e *Engine) Contexts() []*Context {
+	if p := e.contexts.Load(); p != nil {
+		return append([]*Context(nil), (*p)...)
+	}
+	return nil
+}
+
+// Context returns the context mounted at path ("/" for the root).
+func (e *Engine) Context(path string) (*Context, bool) {
+	p, err := cleanContextPath(path)
+	if err != nil {
+		return nil, false
+	}
+	for _, c := range e.Contexts() {
+		if c.path == p {
+			return c, true
+		}
+	}
+	return nil, false
+}
+
+// match returns the context serving a request path: the longest context
+// path that equals it or is followed by '/'.
+func (e *Engine) match(path string) *Context {
+	p := e.contexts.Load()
+	if p == nil {
+		return nil
+	}
+	for _, c := range *p {
+		if c.path == "" || path == c.path || (strings.HasPrefix(path, c.path) && path[len(c.path)] == '/') {
+			return c
+		}
+	}
+	return nil
+}
+
+// New returns a server with its wasm runtime and no apps. Deploy apps, then
+// Serve or ListenAndServe.
+func New(cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if strings.ContainsAny(cfg.JvmRoute, ".;,= \t\r\n\"/") {
+		return nil, fmt.Errorf("host: jvmRoute %q holds a character not allowed in a session id", cfg.JvmRoute)
+	}
+	rt, err := wasm.NewRuntime(context.Background(), wasm.Config{CacheDir: cfg.CacheDir, MemoryLimit: cfg.MemoryLimit, Logger: cfg.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+	s := &Server{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		rt:     rt,
+		engine: &Engine{JvmRoute: cfg.JvmRoute},
+		chain:  pipeline(cfg.Valves),
+	}
+	s.pool.New = func() any { return new(Exchange) }
+	return s, nil
+}
+
+// Engine returns the server's engine.
+func (s *Server) Engine() *Engine { return s.engine }
+
+// Config returns the server's configuration with defaults filled in.
+func (s *Server) Config() Config { return s.cfg }
+
+func cleanContextPath(path string) (string, error) {
+	if path == "/" || path == "" {
+		return "", nil
+	}
+	if !strings.HasPrefix(path, "/") || strings.HasSuffix(path, "/") || strings.ContainsAny(path, ";?#% \t\r\n") || strings.Contains(path, "//") {
+		return "", fmt.Errorf("%w: %q (want \"/\" or \"/name\")", ErrBadPath, path)
+	}
+	return path, nil
+}
+
+// Deploy compiles module and serves it at path, replacing the app there,
+// if any: requests already running finish on the old version. A module
+// that is not valid wasm, lacks the ABI's exports or speaks another ABI
+// version is refused with an error wrapping a *wasm.ModuleError; the app
+// already at path, and every other app, keep serving.
+func (s *Server) Deploy(ctx context.Context, path string, module []byte) error {
+	return s.DeployApp(ctx, path, module, AppConfig{})
+}
+
+// DeployApp is Deploy with per-app settings.
+func (s *Server) DeployApp(ctx context.Context, path string, module []byte, app AppConfig) error {
+	if s.closed.Load() {
+		return ErrServerClosed
+	}
+	p, err := cleanContextPath(path)
+	if err != nil {
+		return err
+	}
+	name := app.Name
+	if name == "" {
+		name = path
+	}
+	start := time.Now()
+	mod, err := s.rt.Compile(ctx, name, module)
+	if err != nil {
+		return fmt.Errorf("host: deploy %s: %w", path, err)
+	}
+	compiled := time.Since(start)
+	pc := wasm.PoolConfig{Size: s.cfg.PoolSize, Deadline: s.cfg.RequestDeadline, Logger: s.log}
+	if app.PoolSize > 0 {
+		pc.Size = app.PoolSize
+	}
+	if app.RequestDeadline > 0 {
+		pc.Deadline = app.RequestDeadline
+	}
+	pool, err := wasm.NewPool(ctx, mod, pc)
+	if err != nil {
+		mod.Close(context.Background())
+		return fmt.Errorf("host: deploy %s: %w", path, err)
+	}
+	v := &appVersion{name: name, pool: pool, mod: mod}
+
+	s.deployMu.Lock()
+	defer s.deployMu.Unlock()
+	if s.closed.Load() {
+		v.close()
+		return ErrServerClosed
+	}
+	c, ok := s.engine.Context(path)
+	if !ok {
+		c = &Context{path: p, server: s, log: s.log.With("context", path)}
+		mcfg := s.cfg.Sessions
+		mcfg.JvmRoute = s.cfg.JvmRoute
+		mcfg.Listener = c
+		mcfg.Logger = c.log
+		var m session.Manager
+		if s.cfg.NewManager != nil {
+			m, err = s.cfg.NewManager(c.Path(), mcfg)
+		} else {
+			m, err = session.NewStandardManager(mcfg)
+		}
+		if err != nil {
+			v.close()
+			return fmt.Errorf("host: deploy %s: session manager: %w", path, err)
+		}
+		c.manager = m
+		c.swap(v)
+		s.setContexts(append(s.engine.Contexts(), c))
+	} else {
+		c.swap(v)
+	}
+	s.log.Info("app deployed", "context", c.Path(), "module", name, "bytes", len(module),
+		"sha256", mod.Digest()[:16], "compile", compiled.Round(time.Millisecond), "ready", time.Since(start).Round(time.Millisecond),
+		"replaced", ok)
+	return nil
+}
+
+func (s *Server) setContexts(cs []*Context) {
+	sort.SliceStable(cs, func(i, j int) bool { return len(cs[i].path) > len(cs[j].path) })
+	s.engine.contexts.Store(&cs)
+}
+
+// Undeploy stops serving the app at path: new requests get 404, running
+// ones finish, then its instances and session manager close.
+func (s *Server) Undeploy(ctx context.Context, path string) error {
+	s.deployMu.Lock()
+	defer s.deployMu.Unlock()
+	c, ok := s.engine.Context(path)
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrAppNotFound, path)
+	}
+	var rest []*Context
+	for _, o := range s.engine.Contexts() {
+		if o != c {
+			rest = append(rest, o)
+		}
+	}
+	s.setContexts(rest)
+	c.swap(nil)
+	err := c.manager.Close()
+	s.log.Info("app undeployed", "context", c.Path())
+	return err
+}
+
+// ListenAndServe listens on addr and serves until Shutdown; it returns
+// http.ErrServerClosed after a Shutdown.
+func (s *Server) ListenAndServe(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(l)
+}
+
+// Serve serves HTTP on l until Shutdown; it returns http.ErrServerClosed
+// after a Shutdown. It may be called for several listeners.
+func (s *Server) Serve(l net.Listener) error {
+	hs := &http.Server{
+		Handler:           s,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.httpMu.Lock()
+	if s.closed.Load() {
+		s.httpMu.Unlock()
+		l.Close()
+		return http.ErrServerClosed
+	}
+	s.httpSrvs = append(s.httpSrvs, hs)
+	s.httpMu.Unlock()
+	s.log.Info("serving HTTP", "addr", l.Addr().String(), "jvmRoute", s.cfg.JvmRoute)
+	return hs.Serve(l)
+}
+
+// Shutdown stops accepting requests, waits for running ones (until ctx
+// ends), then closes every app and the wasm runtime. Sessions are not
+// expired (Tomcat's expireSessionsOnShutdown="false").
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.httpMu.Lock()
+	srvs := s.httpSrvs
+	s.httpMu.Unlock()
+	var errs []error
+	for _, hs := range srvs {
+		if err := hs.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.deployMu.Lock()
+	for _, c := range s.engine.Contexts() {
+		c.swap(nil)
+		errs = append(errs, c.manager.Close())
+	}
+	s.setContexts(nil)
+	s.deployMu.Unlock()
+	errs = append(errs, s.rt.Close(context.Background()))
+	s.log.Info("server stopped")
+	return errors.Join(errs...)
+}
+
+// ServeHTTP implements http.Handler: the connector. It finds the context,
+// the requested session id, runs the valves and writes the buffered
+// response.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	x := s.pool.Get().(*Exchange)
+	x.reset()
+	x.Start = time.Now()
+	x.Request = r
+	path, urlID := splitSessionParam(r.URL.Path)
+	x.Path = path
+	x.Context = s.engine.match(path)
+	if x.Context == nil {
+		x.Fail(http.StatusNotFound, fmt.Errorf("no app serves %s", path))
+		s.write(w, x)
+		return
+	}
+	x.RequestedSessionID, x.SessionIDFromURL = s.requestedSessionID(r, x.Context, urlID)
+	x.clientSessionID = x.RequestedSessionID
+	s.chain.Invoke(x)
+	s.write(w, x)
+}
+
+// requestedSessionID returns the session id from the JSESSIONID cookie
+// (the first one naming a live session, if there are several), else from
+// the URL.
+func (s *Server) requestedSessionID(r *http.Request, c *Context, urlID string) (string, bool) {
+	first := ""
+	n := 0
+	for _, line := range r.Header["Cookie"] {
+		for part := range strings.SplitSeq(line, ";") {
+			name, val, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if !ok || name != s.cfg.CookieName || val == "" {
+				continue
+			}
+			val = strings.Trim(val, `"`)
+			if n == 0 {
+				first = val
+			} else if n == 1 {
+				if _, ok := c.manager.Find(first); ok {
+					return first, false
+				}
+			}
+			n++
+			if n > 1 {
+				if _, ok := c.manager.Find(val); ok {
+					return val, false
+				}
+			}
+		}
+	}
+	if first != "" {
+		return first, false
+	}
+	return urlID, urlID != ""
+}
+
+// write sends the exchange's response and recycles it.
+func (s *Server) write(w http.ResponseWriter, x *Exchange) {
+	h := w.Header()
+	for k, vs := range x.Header {
+		h[k] = vs
+	}
+	if x.SessionCookie != "" {
+		path := x.Context.Path()
+		c := http.Cookie{Name: s.cfg.CookieName, Value: x.SessionCookie, Path: path, HttpOnly: true,
+			SameSite: http.SameSiteLaxMode, Secure: x.Request.TLS != nil}
+		h.Add("Set-Cookie", c.String())
+	}
+	h["Content-Length"] = []string{strconv.Itoa(len(x.Body))}
+	st := x.Status
+	if st == 0 {
+		st = http.StatusOK
+	}
+	w.WriteHeader(st)
+	if x.Request.Method != http.MethodHead {
+		w.Write(x.Body)
+	}
+	if len(x.body) > 1<<20 {
+		x.body = nil // don't keep huge buffers in the pool
+	}
+	x.Request = nil
+	s.pool.Put(x)
+}

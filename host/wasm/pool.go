@@ -1,0 +1,315 @@
+package wasm
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/wasmfarm/wasmfarm/host/abi"
+)
+
+// PoolConfig configures a [Pool].
+type PoolConfig struct {
+	// Size is the most instances the pool keeps; 0 means 2 × GOMAXPROCS.
+	Size int
+	// Deadline bounds each call; 0 means 30 seconds.
+	Deadline time.Duration
+	// InitDeadline bounds an instance's _initialize and version check;
+	// 0 means 30 seconds.
+	InitDeadline time.Duration
+	// Logger receives the pool's logs and its guests' stderr; nil means
+	// the runtime's logger.
+	Logger *slog.Logger
+}
+
+// DefaultPoolConfig returns the pool defaults.
+func DefaultPoolConfig() PoolConfig {
+	return PoolConfig{
+		Size:         2 * runtime.GOMAXPROCS(0), // about two instances per core
+		Deadline:     30 * time.Second,          // per request
+		InitDeadline: 30 * time.Second,
+	}
+}
+
+// Pool holds instances of one module and runs calls on them, one call per
+// instance at a time. Instances are created on demand up to Size and
+// discarded after a trap or deadline. Safe for concurrent use.
+type Pool struct {
+	m   *Module
+	cfg PoolConfig
+	log *slog.Logger
+
+	idle  chan *instance
+	slots chan struct{} // one token per live instance
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+
+	created   atomic.Int64
+	discarded atomic.Int64
+}
+
+type instance struct {
+	mod                        api.Module
+	handle, created, destroyed api.Function
+}
+
+// NewPool creates a pool and its first instance, which checks that the
+// module initializes and speaks this host's ABI version; a refusal is a
+// *ModuleError.
+func NewPool(ctx context.Context, m *Module, cfg PoolConfig) (*Pool, error) {
+	def := DefaultPoolConfig()
+	if cfg.Size <= 0 {
+		cfg.Size = def.Size
+	}
+	if cfg.Deadline <= 0 {
+		cfg.Deadline = def.Deadline
+	}
+	if cfg.InitDeadline <= 0 {
+		cfg.InitDeadline = def.InitDeadline
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = m.rt.log
+	}
+	p := &Pool{
+		m:     m,
+		cfg:   cfg,
+		log:   cfg.Logger.With("app", m.name),
+		idle:  make(chan *instance, cfg.Size),
+		slots: make(chan struct{}, cfg.Size),
+	}
+	p.slots <- struct{}{}
+	in, err := p.newInstance(ctx)
+	if err != nil {
+		<-p.slots
+		return nil, err
+	}
+	p.idle <- in
+	return p, nil
+}
+
+// Module returns the pool's module.
+func (p *Pool) Module() *Module { return p.m }
+
+// Deadline returns the per-call deadline.
+func (p *Pool) Deadline() time.Duration { return p.cfg.Deadline }
+
+// Stats returns the number of live instances, and how many were created
+// and discarded since the pool started.
+func (p *Pool) Stats() (live int, created, discarded int64) {
+	return len(p.slots), p.created.Load(), p.discarded.Load()
+}
+
+// HasSessionCreated and HasSessionDestroyed report the optional hooks.
+func (p *Pool) HasSessionCreated() bool   { return p.m.hasCreated }
+func (p *Pool) HasSessionDestroyed() bool { return p.m.hasDestroyed }
+
+// logWriter turns a guest's stdout or stderr into log records.
+type logWriter struct {
+	log   *slog.Logger
+	level slog.Level
+	fd    string
+}
+
+func (w logWriter) Write(b []byte) (int, error) {
+	if s := strings.TrimRight(string(b), "\n"); s != "" {
+		w.log.Log(context.Background(), w.level, s, "source", w.fd)
+	}
+	return len(b), nil
+}
+
+func (p *Pool) newInstance(ctx context.Context) (*instance, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.InitDeadline)
+	defer cancel()
+	mc := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions(). // a reactor's _initialize is called below
+		WithSysWalltime().
+		WithSysNanotime().
+		WithSysNanosleep().
+		WithRandSource(rand.Reader).
+		WithStdout(logWriter{p.log, slog.LevelInfo, "stdout"}).
+		WithStderr(logWriter{p.log, slog.LevelWarn, "stderr"})
+	mod, err := p.m.rt.r.InstantiateModule(ctx, p.m.cm, mc)
+	if err != nil {
+		return nil, &ModuleError{Module: p.m.name, Reason: "instantiation failed: " + err.Error(), Err: fmt.Errorf("%w: %w", ErrInstantiate, err)}
+	}
+	fail := func(sentinel error, reason string) (*instance, error) {
+		mod.Close(context.Background())
+		return nil, &ModuleError{Module: p.m.name, Reason: reason, Err: fmt.Errorf("%w: %s", sentinel, reason)}
+	}
+	if p.m.hasInit {
+		if _, err := mod.ExportedFunction(abi.ExportInitialize).Call(ctx); err != nil {
+			return fail(ErrInstantiate, "_initialize failed: "+err.Error())
+		}
+	}
+	res, err := mod.ExportedFunction(abi.ExportVersion).Call(ctx)
+	if err != nil {
+		return fail(ErrInstantiate, abi.ExportVersion+" failed: "+err.Error())
+	}
+	if v := api.DecodeI32(res[0]); v != abi.Version {
+		return fail(ErrABIVersion, fmt.Sprintf("it speaks ABI version %d, this host speaks version %d", v, abi.Version))
+	}
+	in := &instance{mod: mod, handle: mod.ExportedFunction(abi.ExportHandle)}
+	if p.m.hasCreated {
+		in.created = mod.ExportedFunction(abi.ExportSessionCreated)
+	}
+	if p.m.hasDestroyed {
+		in.destroyed = mod.ExportedFunction(abi.ExportSessionDestroyed)
+	}
+	p.created.Add(1)
+	return in, nil
+}
+
+// acquire returns a free instance, creating one if the pool has room, or
+// waits until one is released or ctx ends.
+func (p *Pool) acquire(ctx context.Context) (*instance, error) {
+	if p.closed.Load() {
+		return nil, ErrClosed
+	}
+	select {
+	case in := <-p.idle:
+		return in, nil
+	default:
+	}
+	select {
+	case in := <-p.idle:
+		return in, nil
+	case p.slots <- struct{}{}:
+		in, err := p.newInstance(ctx)
+		if err != nil {
+			<-p.slots
+			return nil, err
+		}
+		return in, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrBusy, context.Cause(ctx))
+	}
+}
+
+// release returns in to the pool, or discards it when it is broken or the
+// pool is closed.
+func (p *Pool) release(in *instance, broken bool) {
+	if broken || p.closed.Load() {
+		in.mod.Close(context.Background())
+		if broken {
+			p.discarded.Add(1)
+		}
+		<-p.slots
+		return
+	}
+	p.idle <- in
+	if p.closed.Load() {
+		p.drain(context.Background()) // Close ran meanwhile
+	}
+}
+
+// Handle runs the guest's handle export for c under the pool's deadline
+// (and ctx). It returns nil when the guest succeeded; ErrAppFailed,
+// ErrSessionUnavailable, ErrDeadline, ErrTrap or ErrBusy otherwise (wrapped
+// with details).
+func (p *Pool) Handle(ctx context.Context, c *Call) error {
+	return p.call(ctx, c, "")
+}
+
+// Hook runs an optional session hook export (abi.ExportSessionCreated or
+// abi.ExportSessionDestroyed) for c; it does nothing if the module lacks
+// it.
+func (p *Pool) Hook(ctx context.Context, c *Call, export string) error {
+	if (export == abi.ExportSessionCreated && !p.m.hasCreated) || (export == abi.ExportSessionDestroyed && !p.m.hasDestroyed) {
+		return nil
+	}
+	return p.call(ctx, c, export)
+}
+
+func (p *Pool) call(ctx context.Context, c *Call, export string) error {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Deadline)
+	defer cancel()
+	in, err := p.acquire(ctx)
+	if err != nil {
+		if errors.Is(err, ErrBusy) && errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("%w: waited %v: %w", ErrDeadline, p.cfg.Deadline, err)
+		}
+		return err
+	}
+	fn := in.handle
+	switch export {
+	case abi.ExportSessionCreated:
+		fn = in.created
+	case abi.ExportSessionDestroyed:
+		fn = in.destroyed
+	}
+	c.started = time.Now()
+	res, err := fn.Call(context.WithValue(ctx, callKey{}, c))
+	if err != nil {
+		p.release(in, true)
+		return p.classify(err, c)
+	}
+	p.release(in, false)
+	switch r := api.DecodeI32(res[0]); r {
+	case abi.ResultOK:
+		return nil
+	case abi.ResultSessionUnavailable:
+		if c.sessionErr != nil {
+			return fmt.Errorf("%w: %w", ErrSessionUnavailable, c.sessionErr)
+		}
+		return ErrSessionUnavailable
+	default:
+		return fmt.Errorf("%w: %s returned %d", ErrAppFailed, exportName(export), r)
+	}
+}
+
+func exportName(e string) string {
+	if e == "" {
+		return abi.ExportHandle
+	}
+	return e
+}
+
+func (p *Pool) classify(err error, c *Call) error {
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		switch exit.ExitCode() {
+		case sys.ExitCodeDeadlineExceeded:
+			p.log.Warn("guest ran past its deadline; instance discarded", "deadline", p.cfg.Deadline, "path", c.Path)
+			return fmt.Errorf("%w after %v", ErrDeadline, time.Since(c.started).Round(time.Millisecond))
+		case sys.ExitCodeContextCanceled:
+			return fmt.Errorf("%w: request canceled: %w", ErrDeadline, err)
+		}
+		p.log.Error("guest exited; instance discarded", "code", exit.ExitCode(), "path", c.Path)
+		return fmt.Errorf("%w: exited with code %d", ErrTrap, exit.ExitCode())
+	}
+	p.log.Error("guest trapped; instance discarded", "err", err, "path", c.Path)
+	return fmt.Errorf("%w: %w", ErrTrap, err)
+}
+
+// Close discards the idle instances; instances in use are discarded when
+// released. It does not close the module.
+func (p *Pool) Close(ctx context.Context) error {
+	p.closeOnce.Do(func() { p.closed.Store(true) })
+	p.drain(ctx)
+	return nil
+}
+
+func (p *Pool) drain(ctx context.Context) {
+	for {
+		select {
+		case in := <-p.idle:
+			in.mod.Close(ctx)
+			<-p.slots
+		default:
+			return
+		}
+	}
+}

@@ -1,0 +1,232 @@
+package wasm
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/wasmfarm/wasmfarm/host/abi"
+)
+
+// Config configures a [Runtime].
+type Config struct {
+	// CacheDir holds wazero's compilation cache. "" means
+	// os.UserCacheDir()/wasmfarm/wazero; "-" disables the disk cache.
+	CacheDir string
+	// MemoryLimit caps each instance's linear memory, in bytes (rounded
+	// down to 64 KiB pages); 0 means 64 MiB.
+	MemoryLimit uint64
+	// Logger receives the guests' log calls and stderr; nil discards.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a Config with the defaults spelled out.
+func DefaultConfig() Config {
+	return Config{
+		CacheDir:    "",       // os.UserCacheDir()/wasmfarm/wazero
+		MemoryLimit: 64 << 20, // 64 MiB per instance
+	}
+}
+
+// Runtime is one wazero runtime with the wasmfarm host module. Safe for
+// concurrent use.
+type Runtime struct {
+	r      wazero.Runtime
+	cache  wazero.CompilationCache
+	log    *slog.Logger
+	memMax uint64
+}
+
+// NewRuntime creates the runtime, its compilation cache and the host
+// module.
+func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
+	if cfg.MemoryLimit == 0 {
+		cfg.MemoryLimit = DefaultConfig().MemoryLimit
+	}
+	pages := cfg.MemoryLimit / 65536
+	if pages < 1 || pages > 65536 {
+		return nil, fmt.Errorf("wasm: memory limit %d bytes is outside 64 KiB..4 GiB", cfg.MemoryLimit)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	rc := wazero.NewRuntimeConfig().
+		WithCloseOnContextDone(true).
+		WithMemoryLimitPages(uint32(pages))
+	var cache wazero.CompilationCache
+	if cfg.CacheDir != "-" {
+		dir := cfg.CacheDir
+		if dir == "" {
+			base, err := os.UserCacheDir()
+			if err != nil {
+				base = os.TempDir()
+			}
+			dir = filepath.Join(base, "wasmfarm", "wazero")
+		}
+		c, err := wazero.NewCompilationCacheWithDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("wasm: compilation cache in %s: %w", dir, err)
+		}
+		cache = c
+		rc = rc.WithCompilationCache(c)
+	}
+	rt := &Runtime{r: wazero.NewRuntimeWithConfig(ctx, rc), cache: cache, log: cfg.Logger, memMax: pages * 65536}
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt.r); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("wasm: WASI: %w", err)
+	}
+	if err := instantiateHostModule(ctx, rt.r, rt); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("wasm: host module: %w", err)
+	}
+	return rt, nil
+}
+
+// MemoryLimit returns the per-instance memory cap in bytes.
+func (rt *Runtime) MemoryLimit() uint64 { return rt.memMax }
+
+// Close closes the runtime and every module and instance it created.
+func (rt *Runtime) Close(ctx context.Context) error {
+	err := rt.r.Close(ctx)
+	if rt.cache != nil {
+		err = errors.Join(err, rt.cache.Close(ctx))
+	}
+	return err
+}
+
+// Module is a compiled app module, checked against the ABI. It is compiled
+// once per version (per distinct bytes) and shared by the instances of its
+// pools.
+type Module struct {
+	rt     *Runtime
+	name   string
+	digest string
+	size   int
+	cm     wazero.CompiledModule
+
+	hasCreated, hasDestroyed, hasInit bool
+}
+
+// Name returns the name given to Compile.
+func (m *Module) Name() string { return m.name }
+
+// Digest returns the hex SHA-256 of the module's bytes: its version.
+func (m *Module) Digest() string { return m.digest }
+
+// Size returns the module's size in bytes.
+func (m *Module) Size() int { return m.size }
+
+// Close releases the compiled code. Pools using it must be closed first.
+func (m *Module) Close(ctx context.Context) error { return m.cm.Close(ctx) }
+
+var (
+	i32 = api.ValueTypeI32
+	i64 = api.ValueTypeI64
+)
+
+// Compile compiles and checks a module. name identifies it in errors and
+// logs. Refusals are *ModuleError.
+func (rt *Runtime) Compile(ctx context.Context, name string, wasm []byte) (*Module, error) {
+	sum := sha256.Sum256(wasm)
+	cm, err := rt.r.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, &ModuleError{Module: name, Reason: "not a valid WebAssembly module: " + err.Error(), Err: fmt.Errorf("%w: %w", ErrInvalidModule, err)}
+	}
+	m := &Module{rt: rt, name: name, digest: hex.EncodeToString(sum[:]), size: len(wasm), cm: cm}
+	if err := m.check(); err != nil {
+		cm.Close(ctx)
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Module) refuse(sentinel error, format string, args ...any) error {
+	reason := fmt.Sprintf(format, args...)
+	return &ModuleError{Module: m.name, Reason: reason, Err: fmt.Errorf("%w: %s", sentinel, reason)}
+}
+
+// check verifies the exports and imports against the ABI.
+func (m *Module) check() error {
+	exports := m.cm.ExportedFunctions()
+	need := func(name string, required bool) (bool, error) {
+		def, ok := exports[name]
+		if !ok {
+			if required {
+				return false, m.refuse(ErrMissingExport, "it does not export %q (is it built with the wasmfarm SDK, -buildmode=c-shared?)", name)
+			}
+			return false, nil
+		}
+		if len(def.ParamTypes()) != 0 || len(def.ResultTypes()) != 1 || def.ResultTypes()[0] != i32 {
+			return false, m.refuse(ErrMissingExport, "export %q has signature %v -> %v, want () -> i32", name, def.ParamTypes(), def.ResultTypes())
+		}
+		return true, nil
+	}
+	if _, err := need(abi.ExportVersion, true); err != nil {
+		return err
+	}
+	if _, err := need(abi.ExportHandle, true); err != nil {
+		return err
+	}
+	var err error
+	if m.hasCreated, err = need(abi.ExportSessionCreated, false); err != nil {
+		return err
+	}
+	if m.hasDestroyed, err = need(abi.ExportSessionDestroyed, false); err != nil {
+		return err
+	}
+	if def, ok := exports[abi.ExportInitialize]; ok {
+		if len(def.ParamTypes()) != 0 || len(def.ResultTypes()) != 0 {
+			return m.refuse(ErrMissingExport, "export %q must be () -> ()", abi.ExportInitialize)
+		}
+		m.hasInit = true
+	}
+	if _, ok := m.cm.ExportedMemories()["memory"]; !ok {
+		return m.refuse(ErrMissingExport, "it does not export its memory as \"memory\"")
+	}
+	for _, imp := range m.cm.ImportedFunctions() {
+		mod, name, _ := imp.Import()
+		switch mod {
+		case wasi_snapshot_preview1.ModuleName:
+			continue
+		case abi.ModuleName:
+			if name == "log" {
+				if !sameTypes(imp.ParamTypes(), []api.ValueType{i32, i32, i32}) || len(imp.ResultTypes()) != 0 {
+					return m.refuse(ErrUnknownImport, "it imports %s.log with the wrong signature", mod)
+				}
+				continue
+			}
+			hf, ok := hostFuncByName[name]
+			if !ok {
+				return m.refuse(ErrUnknownImport, "it imports %s.%s, which ABI version %d does not provide", mod, name, abi.Version)
+			}
+			if !sameTypes(imp.ParamTypes(), hf.params) || !sameTypes(imp.ResultTypes(), hf.results) {
+				return m.refuse(ErrUnknownImport, "it imports %s.%s as %v -> %v, the host provides %v -> %v", mod, name,
+					imp.ParamTypes(), imp.ResultTypes(), hf.params, hf.results)
+			}
+		default:
+			return m.refuse(ErrUnknownImport, "it imports %s.%s from a module the host does not provide", mod, name)
+		}
+	}
+	return nil
+}
+
+func sameTypes(a, b []api.ValueType) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,25 @@
+package sdk
+
+import "testing"
+
+func TestCanonicalHeaderKey(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"lower", "content-type", "Content-Type"},
+		{"upper", "CONTENT-TYPE", "Content-Type"},
+		{"canonical", "X-Forwarded-For", "X-Forwarded-For"},
+		{"space", "bad key", "bad key"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := CanonicalHeaderKey(tc.in); got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+	h := Header{}
+	h.Add("x-a", "1")
+	h.Add("X-A", "2")
+	if got := h.Values("x-A"); len(got) != 2 || h.Get("X-a") != "1" {
+		t.Fatalf("values %q", got)
+	}
+}

@@ -1,0 +1,522 @@
+//go:build wasip1
+
+package sdk
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/wasmfarm/wasmfarm/host/abi"
+)
+
+// Handler serves one request. It may write the response and use the session.
+type Handler interface {
+	ServeWasm(w ResponseWriter, r *Request, s *Session)
+}
+
+// HandlerFunc adapts a function to a [Handler].
+type HandlerFunc func(w ResponseWriter, r *Request, s *Session)
+
+// ServeWasm calls f(w, r, s).
+func (f HandlerFunc) ServeWasm(w ResponseWriter, r *Request, s *Session) { f(w, r, s) }
+
+var (
+	handler          Handler = HandlerFunc(notFound)
+	onCreated        func(*Session)
+	onDestroyed      func(*Session)
+	errNoSessionRoom = errors.New("sdk: no session available")
+)
+
+func notFound(w ResponseWriter, r *Request, s *Session) {
+	w.WriteHeader(404)
+	w.Write([]byte("no handler registered\n"))
+}
+
+// Handle sets the app's handler. Call it from an init function.
+func Handle(h Handler) { handler = h }
+
+// HandleFunc sets the app's handler function. Call it from an init
+// function.
+func HandleFunc(f func(w ResponseWriter, r *Request, s *Session)) { handler = HandlerFunc(f) }
+
+// OnSessionCreated sets a function the host calls after a request that
+// created a session succeeded (Tomcat's sessionCreated). It may read and
+// write the session.
+func OnSessionCreated(f func(s *Session)) { onCreated = f }
+
+// OnSessionDestroyed sets a function the host calls when a session is
+// invalidated or expires (Tomcat's sessionDestroyed). The session is
+// read-only there.
+func OnSessionDestroyed(f func(s *Session)) { onDestroyed = f }
+
+// Errors of session and response operations.
+var (
+	ErrTooLarge       = errors.New("sdk: value too large")
+	ErrTooMany        = errors.New("sdk: too many attributes")
+	ErrInvalidated    = errors.New("sdk: session invalidated")
+	ErrNoSession      = errors.New("sdk: no session")
+	ErrReadOnly       = errors.New("sdk: session is read-only")
+	ErrInvalid        = errors.New("sdk: invalid argument")
+	ErrHostStatus     = errors.New("sdk: unexpected host status")
+	errAbsentInternal = errors.New("sdk: absent")
+)
+
+func statusErr(code int32) error {
+	switch code {
+	case 0:
+		return nil
+	case abi.TooLarge:
+		return ErrTooLarge
+	case abi.TooMany:
+		return ErrTooMany
+	case abi.Invalidated:
+		return ErrInvalidated
+	case abi.NoSession:
+		return ErrNoSession
+	case abi.ReadOnly:
+		return ErrReadOnly
+	case abi.Invalid:
+		return ErrInvalid
+	case abi.Absent:
+		return errAbsentInternal
+	case abi.TooManySessions:
+		panic(errNoSessionRoom)
+	}
+	return fmt.Errorf("%w %d", ErrHostStatus, code)
+}
+
+//go:wasmexport wasmfarm_abi_version
+func abiVersion() int32 { return abi.Version }
+
+//go:wasmexport handle
+func handle() (result int32) {
+	var (
+		w response
+		r Request
+		s Session
+	)
+	defer func() {
+		if p := recover(); p != nil {
+			result = recovered(p)
+		}
+		runtime.Gosched() // let the guest's garbage collector run
+	}()
+	r.Method = pullString(hostRequestMethod)
+	r.Path = pullString(hostRequestPath)
+	r.RawQuery = pullString(hostRequestQuery)
+	r.ContextPath = pullString(hostContextPath)
+	handler.ServeWasm(&w, &r, &s)
+	w.flush()
+	return abi.ResultOK
+}
+
+func recovered(p any) int32 {
+	if err, ok := p.(error); ok && errors.Is(err, errNoSessionRoom) {
+		return abi.ResultSessionUnavailable
+	}
+	Log(LevelError, fmt.Sprintf("panic: %v\n%s", p, debug.Stack()))
+	return abi.ResultFailed
+}
+
+//go:wasmexport session_created
+func sessionCreated() (result int32) {
+	return hook(onCreated)
+}
+
+//go:wasmexport session_destroyed
+func sessionDestroyed() (result int32) {
+	return hook(onDestroyed)
+}
+
+func hook(f func(*Session)) (result int32) {
+	if f == nil {
+		return abi.ResultOK
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			result = recovered(p)
+		}
+	}()
+	var s Session
+	f(&s)
+	return abi.ResultOK
+}
+
+// Node returns the jvmRoute of the node serving the request ("" if none).
+func Node() string { return pullString(hostNodeRoute) }
+
+// Log levels, those of log/slog.
+const (
+	LevelDebug = abi.LevelDebug
+	LevelInfo  = abi.LevelInfo
+	LevelWarn  = abi.LevelWarn
+	LevelError = abi.LevelError
+)
+
+// Log writes msg to the node's log at level.
+func Log(level int, msg string) {
+	p, n := strPtr(msg)
+	hostLog(int32(level), p, n)
+}
+
+// Logf formats and logs at LevelInfo.
+func Logf(format string, args ...any) { Log(LevelInfo, fmt.Sprintf(format, args...)) }
+
+// Request is the incoming request. Method, Path, RawQuery and ContextPath
+// are filled before the handler runs; headers and body are fetched on
+// first use.
+type Request struct {
+	Method      string
+	Path        string // the request URI's path, e.g. "/counter/json"
+	RawQuery    string // without '?'
+	ContextPath string // the app's mount path, e.g. "/counter"
+
+	header  Header
+	body    []byte
+	query   url.Values
+	gotBody bool
+}
+
+// AppPath returns the path below the context path: "/json" for
+// "/counter/json" under "/counter", and "/" for the context root.
+func (r *Request) AppPath() string {
+	p := strings.TrimPrefix(r.Path, r.ContextPath)
+	if p == "" {
+		return "/"
+	}
+	return p
+}
+
+// HeaderValue returns the request header name (values joined by ", "), or
+// "" if absent, in one host call.
+func (r *Request) HeaderValue(name string) string {
+	if r.header != nil {
+		return strings.Join(r.header.Values(name), ", ")
+	}
+	np, nn := strPtr(name)
+	b, n := pull(func(buf unsafe.Pointer, c int32) int32 { return hostRequestHeader(np, nn, buf, c) })
+	if n < 0 {
+		return ""
+	}
+	return string(b)
+}
+
+// Header returns all request headers.
+func (r *Request) Header() Header {
+	if r.header == nil {
+		r.header = Header{}
+		b, _ := pull(hostRequestHeaders)
+		items, err := abi.DecodeList(b, 1<<16)
+		if err == nil {
+			for i := 0; i+1 < len(items); i += 2 {
+				r.header[items[i]] = append(r.header[items[i]], items[i+1])
+			}
+		}
+	}
+	return r.header
+}
+
+// Body returns the request body (the host has read it, within its limit).
+func (r *Request) Body() []byte {
+	if !r.gotBody {
+		r.gotBody = true
+		b, _ := pull(hostRequestBody)
+		r.body = append([]byte(nil), b...)
+	}
+	return r.body
+}
+
+// RemoteAddr returns the client's address ("ip:port").
+func (r *Request) RemoteAddr() string { return pullString(hostRequestRemoteAddr) }
+
+// Query returns the parsed query string.
+func (r *Request) Query() url.Values {
+	if r.query == nil {
+		r.query, _ = url.ParseQuery(r.RawQuery)
+	}
+	return r.query
+}
+
+// FormValue returns the first value of the query parameter name, or of the
+// form field name in an application/x-www-form-urlencoded POST body.
+func (r *Request) FormValue(name string) string {
+	if v := r.Query().Get(name); v != "" {
+		return v
+	}
+	if r.Method == "POST" && strings.HasPrefix(r.HeaderValue("Content-Type"), "application/x-www-form-urlencoded") {
+		form, _ := url.ParseQuery(string(r.Body()))
+		return form.Get(name)
+	}
+	return ""
+}
+
+// ResponseWriter writes the response, like net/http's.
+type ResponseWriter interface {
+	// Header returns the response headers to change before the handler
+	// returns.
+	Header() Header
+	// Write appends to the body; it fails with ErrTooLarge beyond the
+	// host's limit.
+	Write(p []byte) (int, error)
+	// WriteString appends s to the body.
+	WriteString(s string) (int, error)
+	// WriteHeader sets the status code (default 200).
+	WriteHeader(statusCode int)
+}
+
+type response struct {
+	header Header
+	status int
+}
+
+func (w *response) Header() Header {
+	if w.header == nil {
+		w.header = Header{}
+	}
+	return w.header
+}
+
+func (w *response) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+
+func (w *response) Write(p []byte) (int, error) {
+	ptr, n := bytesPtr(p)
+	if err := statusErr(hostResponseWrite(ptr, n)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (w *response) WriteString(s string) (int, error) {
+	ptr, n := strPtr(s)
+	if err := statusErr(hostResponseWrite(ptr, n)); err != nil {
+		return 0, err
+	}
+	return len(s), nil
+}
+
+func (w *response) flush() {
+	if w.status != 0 {
+		hostResponseStatus(int32(w.status))
+	}
+	for k, vs := range w.header {
+		kp, kn := strPtr(k)
+		for i, v := range vs {
+			op := int32(1)
+			if i == 0 {
+				op = 0
+			}
+			vp, vn := strPtr(v)
+			if code := hostResponseHeader(op, kp, kn, vp, vn); code != 0 {
+				Log(LevelWarn, fmt.Sprintf("response header %q refused: %v", k, statusErr(code)))
+			}
+		}
+	}
+}
+
+// Session is the request's session (see the package doc for when it is
+// created). Methods that need a session and cannot create one because the
+// node is at its session limit end the request with a 503.
+type Session struct {
+	state int8 // 0 not asked, 1 exists, -1 none
+}
+
+func (s *Session) open(create bool) bool {
+	if s.state == 1 || (s.state == -1 && !create) {
+		return s.state == 1
+	}
+	c := int32(0)
+	if create {
+		c = 1
+	}
+	switch r := hostSessionOpen(c); {
+	case r == 1:
+		s.state = 1
+	case r == 0 || r == abi.Invalidated || r == abi.NoSession || r == abi.ReadOnly:
+		s.state = -1
+	default:
+		statusErr(r) // panics for TooManySessions
+		s.state = -1
+	}
+	return s.state == 1
+}
+
+// Exists reports whether the request has a session, without creating one.
+func (s *Session) Exists() bool { return s.open(false) }
+
+// ID returns the session id, creating the session if needed.
+func (s *Session) ID() string {
+	if !s.open(true) {
+		return ""
+	}
+	return pullString(hostSessionID)
+}
+
+// IsNew reports whether this request created the session.
+func (s *Session) IsNew() bool {
+	s.open(true)
+	return hostSessionIsNew() == 1
+}
+
+// CreationTime returns when the session was created.
+func (s *Session) CreationTime() time.Time {
+	if !s.open(true) {
+		return time.Time{}
+	}
+	return time.UnixMilli(hostSessionCreationTime())
+}
+
+// LastAccessedTime returns the time of the session's previous request.
+func (s *Session) LastAccessedTime() time.Time {
+	if !s.open(true) {
+		return time.Time{}
+	}
+	return time.UnixMilli(hostSessionLastAccessedTime())
+}
+
+// MaxInactiveInterval returns the session's idle limit (negative: never
+// expires).
+func (s *Session) MaxInactiveInterval() time.Duration {
+	if !s.open(true) {
+		return 0
+	}
+	v := hostSessionMaxInactive()
+	if v < 0 {
+		return -1
+	}
+	return time.Duration(v) * time.Second
+}
+
+// SetMaxInactiveInterval changes the idle limit (<= 0: never expires).
+func (s *Session) SetMaxInactiveInterval(d time.Duration) error {
+	if !s.open(true) {
+		return ErrNoSession
+	}
+	secs := int64(d / time.Second)
+	if d > 0 && secs == 0 {
+		secs = 1
+	}
+	if d <= 0 {
+		secs = -1
+	}
+	return statusErr(hostSessionSetMaxInactive(secs))
+}
+
+// Get returns a copy of the attribute's value and whether it is set. It
+// does not create a session.
+func (s *Session) Get(key string) ([]byte, bool) {
+	if !s.open(false) {
+		return nil, false
+	}
+	kp, kn := strPtr(key)
+	b, n := pull(func(buf unsafe.Pointer, c int32) int32 { return hostSessionGet(kp, kn, buf, c) })
+	if n < 0 {
+		return nil, false
+	}
+	return append([]byte{}, b...), true
+}
+
+// GetString returns the attribute as a string ("" if unset).
+func (s *Session) GetString(key string) string {
+	if !s.open(false) {
+		return ""
+	}
+	kp, kn := strPtr(key)
+	b, _ := pull(func(buf unsafe.Pointer, c int32) int32 { return hostSessionGet(kp, kn, buf, c) })
+	return string(b)
+}
+
+// GetInt returns the attribute parsed as a decimal integer; ok is false if
+// it is unset or not a number.
+func (s *Session) GetInt(key string) (v int64, ok bool) {
+	if !s.open(false) {
+		return 0, false
+	}
+	kp, kn := strPtr(key)
+	b, n := pull(func(buf unsafe.Pointer, c int32) int32 { return hostSessionGet(kp, kn, buf, c) })
+	if n < 0 {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(string(b), 10, 64)
+	return v, err == nil
+}
+
+// Set sets the attribute key to a copy of value, creating the session if
+// needed.
+func (s *Session) Set(key string, value []byte) error {
+	if !s.open(true) {
+		return ErrInvalidated
+	}
+	kp, kn := strPtr(key)
+	vp, vn := bytesPtr(value)
+	return statusErr(hostSessionSet(kp, kn, vp, vn))
+}
+
+// SetString sets the attribute to a string.
+func (s *Session) SetString(key, value string) error {
+	if !s.open(true) {
+		return ErrInvalidated
+	}
+	kp, kn := strPtr(key)
+	vp, vn := strPtr(value)
+	return statusErr(hostSessionSet(kp, kn, vp, vn))
+}
+
+// SetInt sets the attribute to the decimal form of v.
+func (s *Session) SetInt(key string, v int64) error {
+	var buf [20]byte
+	return s.Set(key, strconv.AppendInt(buf[:0], v, 10))
+}
+
+// Remove removes the attribute. Without a session it does nothing.
+func (s *Session) Remove(key string) error {
+	if !s.open(false) {
+		return nil
+	}
+	kp, kn := strPtr(key)
+	return statusErr(hostSessionRemove(kp, kn))
+}
+
+// Keys returns the attribute keys, sorted.
+func (s *Session) Keys() []string {
+	if !s.open(false) {
+		return nil
+	}
+	b, n := pull(hostSessionKeys)
+	if n < 0 {
+		return nil
+	}
+	keys, _ := abi.DecodeList(b, 1<<20)
+	return keys
+}
+
+// Invalidate ends the session when the request succeeds. Without a session
+// it does nothing.
+func (s *Session) Invalidate() error {
+	if !s.open(false) {
+		return nil
+	}
+	return statusErr(hostSessionInvalidate())
+}
+
+// ChangeID gives the session a new id (call it after a login, against
+// session fixation) and returns it.
+func (s *Session) ChangeID() (string, error) {
+	if !s.open(true) {
+		return "", ErrInvalidated
+	}
+	if err := statusErr(hostSessionChangeID()); err != nil {
+		return "", err
+	}
+	return pullString(hostSessionID), nil
+}
