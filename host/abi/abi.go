@@ -2,14 +2,14 @@
 // app ABI, shared by the host (package host/wasm) and the guest SDK
 // (package wasmapps/sdk). The ABI itself is documented in docs/abi.md.
 //
-// This package imports only the standard library's errors, fmt and
-// encoding/binary, so that it compiles for GOOS=wasip1 GOARCH=wasm guests.
+// This package imports only the standard library's errors and strconv
+// (no fmt, no reflection), so that it compiles small for
+// GOOS=wasip1 GOARCH=wasm guests.
 package abi
 
 import (
-	"encoding/binary"
 	"errors"
-	"fmt"
+	"strconv"
 )
 
 // Version is the ABI version this host implements and this SDK speaks. A
@@ -62,9 +62,9 @@ var ErrList = errors.New("abi: malformed list")
 // uint32 count, then for each item a little-endian uint32 length and the
 // bytes. Header lists alternate names and values.
 func AppendList[T ~string | ~[]byte](b []byte, items ...T) []byte {
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(items)))
+	b = appendU32(b, uint32(len(items)))
 	for _, it := range items {
-		b = binary.LittleEndian.AppendUint32(b, uint32(len(it)))
+		b = appendU32(b, uint32(len(it)))
 		b = append(b, it...)
 	}
 	return b
@@ -74,28 +74,44 @@ func AppendList[T ~string | ~[]byte](b []byte, items ...T) []byte {
 // at most maxItems items and fails on truncation or trailing bytes.
 func DecodeList(b []byte, maxItems int) ([]string, error) {
 	if len(b) < 4 {
-		return nil, fmt.Errorf("%w: %d bytes, no count", ErrList, len(b))
+		return nil, listErr(strconv.Itoa(len(b)) + " bytes, no count")
 	}
-	n := binary.LittleEndian.Uint32(b)
+	n := u32(b)
 	b = b[4:]
 	if uint64(n) > uint64(maxItems) || uint64(n)*4 > uint64(len(b)) {
-		return nil, fmt.Errorf("%w: %d items exceed the limit of %d or the %d bytes left", ErrList, n, maxItems, len(b))
+		return nil, listErr(strconv.FormatUint(uint64(n), 10) + " items exceed the limit of " + strconv.Itoa(maxItems) + " or the " + strconv.Itoa(len(b)) + " bytes left")
 	}
 	out := make([]string, 0, n)
 	for i := uint32(0); i < n; i++ {
 		if len(b) < 4 {
-			return nil, fmt.Errorf("%w: truncated at item %d", ErrList, i)
+			return nil, listErr("truncated at item " + strconv.FormatUint(uint64(i), 10))
 		}
-		l := binary.LittleEndian.Uint32(b)
+		l := u32(b)
 		b = b[4:]
 		if uint64(l) > uint64(len(b)) {
-			return nil, fmt.Errorf("%w: item %d of %d bytes is truncated", ErrList, i, l)
+			return nil, listErr("item " + strconv.FormatUint(uint64(i), 10) + " of " + strconv.FormatUint(uint64(l), 10) + " bytes is truncated")
 		}
 		out = append(out, string(b[:l]))
 		b = b[l:]
 	}
 	if len(b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", ErrList, len(b))
+		return nil, listErr(strconv.Itoa(len(b)) + " trailing bytes")
 	}
 	return out, nil
+}
+
+type listError struct{ msg string }
+
+func (e *listError) Error() string { return ErrList.Error() + ": " + e.msg }
+func (e *listError) Unwrap() error { return ErrList }
+
+func listErr(msg string) error { return &listError{msg} }
+
+func appendU32(b []byte, v uint32) []byte {
+	return append(b, byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
+}
+
+func u32(b []byte) uint32 {
+	_ = b[3]
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
 }

@@ -1,6 +1,6 @@
 package sdk
 
-import "sort"
+import "slices"
 
 // Header is a set of HTTP header fields, like net/http's Header (without
 // importing net/http into the guest). Keys are canonicalized by the
@@ -36,7 +36,7 @@ func (h Header) Keys() []string {
 	for k := range h {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	return keys
 }
 

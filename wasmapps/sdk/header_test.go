@@ -23,3 +23,20 @@ func TestCanonicalHeaderKey(t *testing.T) {
 		t.Fatalf("values %q", got)
 	}
 }
+
+func TestParseQuery(t *testing.T) {
+	tests := []struct{ name, in, key, want string }{
+		{"plain", "item=apple&qty=2", "qty", "2"},
+		{"plus", "item=green+apple", "item", "green apple"},
+		{"escape", "item=caf%C3%A9", "item", "café"},
+		{"bad escape", "item=%zz", "item", "%zz"},
+		{"absent", "a=1", "b", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := ParseQuery(tc.in).Get(tc.key); got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -4,10 +4,7 @@ package sdk
 
 import (
 	"errors"
-	"fmt"
-	"net/url"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -89,7 +86,7 @@ func statusErr(code int32) error {
 	case abi.TooManySessions:
 		panic(errNoSessionRoom)
 	}
-	return fmt.Errorf("%w %d", ErrHostStatus, code)
+	return &hostStatusError{code}
 }
 
 //go:wasmexport wasmfarm_abi_version
@@ -121,9 +118,28 @@ func recovered(p any) int32 {
 	if err, ok := p.(error); ok && errors.Is(err, errNoSessionRoom) {
 		return abi.ResultSessionUnavailable
 	}
-	Log(LevelError, fmt.Sprintf("panic: %v\n%s", p, debug.Stack()))
+	var msg string
+	switch v := p.(type) {
+	case error:
+		msg = v.Error()
+	case string:
+		msg = v
+	default:
+		msg = "(non-string panic value)"
+	}
+	buf := make([]byte, 8<<10)
+	buf = buf[:runtime.Stack(buf, false)]
+	Log(LevelError, "panic: "+msg+"\n"+string(buf))
 	return abi.ResultFailed
 }
+
+type hostStatusError struct{ code int32 }
+
+func (e *hostStatusError) Error() string {
+	return ErrHostStatus.Error() + " " + strconv.Itoa(int(e.code))
+}
+
+func (e *hostStatusError) Unwrap() error { return ErrHostStatus }
 
 //go:wasmexport session_created
 func sessionCreated() (result int32) {
@@ -166,9 +182,6 @@ func Log(level int, msg string) {
 	hostLog(int32(level), p, n)
 }
 
-// Logf formats and logs at LevelInfo.
-func Logf(format string, args ...any) { Log(LevelInfo, fmt.Sprintf(format, args...)) }
-
 // Request is the incoming request. Method, Path, RawQuery and ContextPath
 // are filled before the handler runs; headers and body are fetched on
 // first use.
@@ -180,7 +193,7 @@ type Request struct {
 
 	header  Header
 	body    []byte
-	query   url.Values
+	query   Values
 	gotBody bool
 }
 
@@ -237,9 +250,9 @@ func (r *Request) Body() []byte {
 func (r *Request) RemoteAddr() string { return pullString(hostRequestRemoteAddr) }
 
 // Query returns the parsed query string.
-func (r *Request) Query() url.Values {
+func (r *Request) Query() Values {
 	if r.query == nil {
-		r.query, _ = url.ParseQuery(r.RawQuery)
+		r.query = ParseQuery(r.RawQuery)
 	}
 	return r.query
 }
@@ -251,8 +264,7 @@ func (r *Request) FormValue(name string) string {
 		return v
 	}
 	if r.Method == "POST" && strings.HasPrefix(r.HeaderValue("Content-Type"), "application/x-www-form-urlencoded") {
-		form, _ := url.ParseQuery(string(r.Body()))
-		return form.Get(name)
+		return ParseQuery(string(r.Body())).Get(name)
 	}
 	return ""
 }
@@ -318,7 +330,7 @@ func (w *response) flush() {
 			}
 			vp, vn := strPtr(v)
 			if code := hostResponseHeader(op, kp, kn, vp, vn); code != 0 {
-				Log(LevelWarn, fmt.Sprintf("response header %q refused: %v", k, statusErr(code)))
+				Log(LevelWarn, "response header "+strconv.Quote(k)+" refused: "+statusErr(code).Error())
 			}
 		}
 	}
