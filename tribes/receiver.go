@@ -1,0 +1,481 @@
+package tribes
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/wasmfarm/wasmfarm/bufpool"
+	"github.com/wasmfarm/wasmfarm/nio"
+)
+
+// Receiver defaults (Tribes' NioReceiver).
+const (
+	DefaultPort           = 4000
+	DefaultAutoBind       = 100
+	DefaultMaxThreads     = 6
+	DefaultMaxMessageSize = 64 << 20
+	// AnyPort asks the receiver to bind a free port chosen by the system.
+	AnyPort = -1
+)
+
+// ReceiveFunc processes one received message. It runs on one of the
+// receiver's worker goroutines: the messages of one connection are handled
+// one at a time and in order, those of different connections concurrently.
+// msg is valid only until the function returns.
+//
+// An error (or a panic) answers FAIL_ACK to a message sent with
+// [OptUseAck]|[OptSynchronizedAck]; the sender then resends it once, as
+// Tribes does, so the same message (same UniqueID) can arrive twice.
+type ReceiveFunc func(msg *Message) error
+
+// ReceiverConfig configures a [Receiver] (Tribes' NioReceiver).
+// The zero value of every field means its default.
+type ReceiverConfig struct {
+	// Address is the IP address to bind and to advertise. "" or "auto"
+	// picks the first up, non-loopback IPv4 address of the machine, or
+	// 127.0.0.1 (with a warning) when there is none.
+	Address string
+	// Port is the first TCP port tried (default 4000); AnyPort binds a free
+	// port chosen by the system.
+	Port int
+	// AutoBind is how many ports are tried from Port on (default 100, so
+	// 4000 to 4099); 1 tries Port only.
+	AutoBind int
+	// MaxThreads is the number of worker goroutines that process messages
+	// (default 6).
+	MaxThreads int
+	// MaxMessageSize limits a frame's body in bytes (default 64 MiB). A
+	// larger frame closes its connection.
+	MaxMessageSize int
+	// MaxQueuedBytes bounds the bytes of messages decoded from one
+	// connection and not yet processed; beyond it the receiver stops
+	// reading that connection until the workers catch up (default 16 MiB).
+	MaxQueuedBytes int
+	// Loops is the number of network event loops (default GOMAXPROCS).
+	Loops int
+	// Pool supplies message buffers; nil gives the receiver a pool of its own.
+	Pool *bufpool.Pool
+	// Logger receives the receiver's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+func (c *ReceiverConfig) setDefaults() {
+	if c.Port == 0 {
+		c.Port = DefaultPort
+	}
+	if c.AutoBind <= 0 {
+		c.AutoBind = DefaultAutoBind
+	}
+	if c.MaxThreads <= 0 {
+		c.MaxThreads = DefaultMaxThreads
+	}
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if c.MaxQueuedBytes <= 0 {
+		c.MaxQueuedBytes = 16 << 20
+	}
+	if c.Pool == nil {
+		c.Pool = bufpool.New(0)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// ReceiverStats are a receiver's counters since it started.
+type ReceiverStats struct {
+	Connections   int64 // connections accepted
+	Messages      int64 // messages decoded and handed to the workers
+	Bytes         int64 // payload bytes of those messages
+	Acks          int64 // ACK frames written
+	FailAcks      int64 // FAIL_ACK frames written
+	HandlerErrors int64 // ReceiveFunc errors and panics
+	BadFrames     int64 // connections closed for malformed or oversized input
+	Probes        int64 // failure-detector probes dropped
+}
+
+type receiverCounters struct {
+	conns, msgs, bytes, acks, failAcks, handlerErrs, badFrames, probes atomic.Int64
+}
+
+// Receiver accepts Tribes connections, decodes their frames, acknowledges
+// them as their options ask, and hands each message to a [ReceiveFunc] on a
+// pool of workers. It is Tribes' NioReceiver on the [nio] reactor: no
+// goroutine per connection.
+type Receiver struct {
+	cfg   ReceiverConfig
+	recv  ReceiveFunc
+	srv   *nio.Server
+	addr  netip.AddrPort
+	log   *slog.Logger
+	work  chan *rconn
+	wg    sync.WaitGroup
+	stats receiverCounters
+	once  sync.Once
+}
+
+// NewReceiver binds a listening socket as cfg says and starts serving; it
+// returns once the socket listens. recv must not be nil.
+func NewReceiver(cfg ReceiverConfig, recv ReceiveFunc) (*Receiver, error) {
+	if recv == nil {
+		return nil, errors.New("tribes: NewReceiver: nil ReceiveFunc")
+	}
+	cfg.setDefaults()
+	host, err := resolveBindAddress(cfg.Address, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	r := &Receiver{
+		cfg:  cfg,
+		recv: recv,
+		log:  cfg.Logger,
+		work: make(chan *rconn, 1024),
+	}
+	ncfg := nio.DefaultConfig()
+	ncfg.Loops = cfg.Loops
+	ncfg.MaxBuffered = cfg.MaxMessageSize + frameOverhead + 64<<10
+	ncfg.Pool = cfg.Pool
+	ncfg.Logger = cfg.Logger
+	h := &receiverHandler{r: r}
+
+	first, tries := cfg.Port, cfg.AutoBind
+	if cfg.Port == AnyPort {
+		first, tries = 0, 1
+	}
+	for i := 0; i < tries; i++ {
+		port := first + i
+		if port > 65535 {
+			break
+		}
+		addr := net.JoinHostPort(host.String(), strconv.Itoa(port))
+		r.srv, err = nio.Listen("tcp", addr, ncfg, h)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("tribes: receiver: %w", err)
+		}
+	}
+	if r.srv == nil {
+		return nil, fmt.Errorf("tribes: receiver: no free port in %d-%d on %s: %w", first, first+tries-1, host, err)
+	}
+	ap, err := netip.ParseAddrPort(r.srv.Addr().String())
+	if err != nil {
+		r.srv.Close()
+		return nil, fmt.Errorf("tribes: receiver: listening address: %w", err)
+	}
+	r.addr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	for i := 0; i < cfg.MaxThreads; i++ {
+		r.wg.Add(1)
+		go r.worker()
+	}
+	r.log.Info("tribes receiver listening", "addr", r.addr.String(), "maxThreads", cfg.MaxThreads)
+	return r, nil
+}
+
+// Addr returns the address the receiver listens on and advertises.
+func (r *Receiver) Addr() netip.AddrPort { return r.addr }
+
+// Stats returns the receiver's counters.
+func (r *Receiver) Stats() ReceiverStats {
+	s := &r.stats
+	return ReceiverStats{
+		Connections: s.conns.Load(), Messages: s.msgs.Load(), Bytes: s.bytes.Load(),
+		Acks: s.acks.Load(), FailAcks: s.failAcks.Load(), HandlerErrors: s.handlerErrs.Load(),
+		BadFrames: s.badFrames.Load(), Probes: s.probes.Load(),
+	}
+}
+
+// Close stops listening, closes every connection, waits for the messages
+// already received to be processed, and stops the workers.
+func (r *Receiver) Close() error {
+	var err error
+	r.once.Do(func() {
+		err = r.srv.Close()
+		close(r.work)
+		r.wg.Wait()
+	})
+	return err
+}
+
+// connIO is what the receiver needs of a connection (a *nio.Conn).
+type connIO interface {
+	Write(b []byte) (int, error)
+	Pause()
+	Resume()
+}
+
+// rconn is the receiver's state for one connection.
+type rconn struct {
+	r   *Receiver
+	c   connIO
+	cd  channelData
+	raw []byte  // the last source member record seen, alive field included
+	src *Member // its decoded form, shared by that connection's messages
+
+	mu      sync.Mutex
+	queue   []*Message // decoded, not yet processed
+	spare   []*Message // the workers' last batch, reused
+	queued  int        // payload bytes in queue
+	running bool       // a worker owns the connection's queue
+	paused  bool       // reading is paused until the queue drains
+}
+
+type receiverHandler struct{ r *Receiver }
+
+func (h *receiverHandler) OnOpen(c *nio.Conn) {
+	h.r.stats.conns.Add(1)
+	c.SetContext(&rconn{r: h.r, c: c})
+}
+
+func (h *receiverHandler) OnClose(c *nio.Conn, err error) {
+	if err != nil && !errors.Is(err, nio.ErrClosed) && !isEOF(err) {
+		h.r.log.Debug("tribes receiver: connection closed", "remote", c.RemoteAddr(), "err", err)
+	}
+}
+
+// OnData decodes every complete frame in data, acknowledges the USE_ACK
+// ones that do not ask for a synchronized ACK, and queues the messages for
+// the workers.
+func (h *receiverHandler) OnData(c *nio.Conn, data []byte) (int, error) {
+	return c.Context().(*rconn).onData(data)
+}
+
+func (rc *rconn) onData(data []byte) (int, error) {
+	r := rc.r
+	off, acks, queued := 0, 0, 0
+	for {
+		body, n, err := parseFrame(data[off:], r.cfg.MaxMessageSize)
+		if err == nil && n > 0 {
+			err = decodeChannelData(body, &rc.cd)
+		}
+		if err != nil {
+			r.stats.badFrames.Add(1)
+			r.log.Warn("tribes receiver: closing connection on bad input", "err", err)
+			rc.flushAcks(acks)
+			rc.schedule(queued)
+			return off, err
+		}
+		if n == 0 {
+			break
+		}
+		off += n
+		cd := &rc.cd
+		if cd.options.Has(OptUseAck) && !cd.options.Has(OptSynchronizedAck) {
+			acks++
+		}
+		if bytes.Equal(cd.message, tcpFailDetect[:]) {
+			r.stats.probes.Add(1)
+			continue
+		}
+		m, err := rc.message(cd)
+		if err != nil {
+			r.stats.badFrames.Add(1)
+			rc.flushAcks(acks)
+			rc.schedule(queued)
+			return off, err
+		}
+		rc.mu.Lock()
+		rc.queue = append(rc.queue, m)
+		rc.queued += len(m.Data)
+		rc.mu.Unlock()
+		queued++
+	}
+	rc.flushAcks(acks)
+	rc.schedule(queued)
+	return off, nil
+}
+
+// message copies the decoded channel data into a pooled Message.
+func (rc *rconn) message(cd *channelData) (*Message, error) {
+	r := rc.r
+	if rc.src == nil || !sameMember(rc.raw, cd.member) {
+		src := new(Member)
+		if _, err := decodeMember(cd.member, src); err != nil {
+			return nil, err
+		}
+		rc.src = src
+		rc.raw = append(rc.raw[:0], cd.member...)
+	}
+	m := getMessage()
+	m.Options = cd.options
+	m.Timestamp = cd.timestamp
+	copy(m.UniqueID[:], cd.uniqueID)
+	m.Source = rc.src
+	m.buf = r.cfg.Pool.Get(len(cd.message))
+	m.Data = m.buf.B
+	copy(m.Data, cd.message)
+	r.stats.msgs.Add(1)
+	r.stats.bytes.Add(int64(len(m.Data)))
+	return m, nil
+}
+
+// sameMember reports whether two member records are equal apart from the
+// alive field, which a sender may refresh between messages.
+func sameMember(a, b []byte) bool {
+	const aliveOff, aliveEnd = 14, 22
+	if len(a) != len(b) || len(a) < aliveEnd {
+		return false
+	}
+	return bytes.Equal(a[:aliveOff], b[:aliveOff]) && bytes.Equal(a[aliveEnd:], b[aliveEnd:])
+}
+
+// ackRun holds ACK frames back to back, so a batch of acks is one write.
+var ackRun = bytes.Repeat(ackFrame[:], 64)
+
+func (rc *rconn) flushAcks(n int) {
+	if n == 0 {
+		return
+	}
+	rc.r.stats.acks.Add(int64(n))
+	for n > 0 {
+		k := min(n, len(ackRun)/len(ackFrame))
+		if _, err := rc.c.Write(ackRun[:k*len(ackFrame)]); err != nil {
+			return // the connection is closing; the sender sees the failure
+		}
+		n -= k
+	}
+}
+
+// schedule hands the connection to a worker if it has queued messages and
+// no worker owns it, and pauses reading when too much is queued.
+func (rc *rconn) schedule(added int) {
+	if added == 0 {
+		return
+	}
+	rc.mu.Lock()
+	start := !rc.running && len(rc.queue) > 0
+	if start {
+		rc.running = true
+	}
+	if rc.queued > rc.r.cfg.MaxQueuedBytes && !rc.paused {
+		rc.paused = true
+		rc.c.Pause()
+	}
+	rc.mu.Unlock()
+	if start {
+		rc.r.work <- rc
+	}
+}
+
+// worker processes connections' queues. A connection is owned by one worker
+// at a time, so its messages are processed in order.
+func (r *Receiver) worker() {
+	defer r.wg.Done()
+	for rc := range r.work {
+		rc.drain()
+	}
+}
+
+func (rc *rconn) drain() {
+	r := rc.r
+	for {
+		rc.mu.Lock()
+		batch := rc.queue
+		if len(batch) == 0 {
+			rc.running = false
+			rc.mu.Unlock()
+			return
+		}
+		rc.queue = rc.spare[:0]
+		rc.mu.Unlock()
+
+		size := 0
+		for i, m := range batch {
+			size += len(m.Data)
+			err := r.process(m)
+			if m.Options.Has(OptUseAck | OptSynchronizedAck) {
+				frame := ackFrame[:]
+				if err != nil {
+					frame = failAckFrame[:]
+					r.stats.failAcks.Add(1)
+				} else {
+					r.stats.acks.Add(1)
+				}
+				rc.c.Write(frame) // an error means the sender is gone
+			}
+			m.release(r.cfg.Pool)
+			batch[i] = nil
+		}
+
+		rc.mu.Lock()
+		rc.spare = batch[:0]
+		rc.queued -= size
+		resume := rc.paused && rc.queued <= r.cfg.MaxQueuedBytes/2
+		if resume {
+			rc.paused = false
+		}
+		rc.mu.Unlock()
+		if resume {
+			rc.c.Resume()
+		}
+	}
+}
+
+// process runs the ReceiveFunc, turning a panic into an error.
+func (r *Receiver) process(m *Message) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("tribes: receive handler panicked: %v", p)
+			r.log.Error("tribes receiver: handler panic", "panic", p, "source", m.Source)
+		}
+		if err != nil {
+			r.stats.handlerErrs.Add(1)
+		}
+	}()
+	return r.recv(m)
+}
+
+// resolveBindAddress turns a configured receiver address into an IP.
+func resolveBindAddress(address string, log *slog.Logger) (netip.Addr, error) {
+	if address != "" && address != "auto" {
+		a, err := netip.ParseAddr(address)
+		if err != nil {
+			ips, lerr := net.LookupIP(address)
+			if lerr != nil || len(ips) == 0 {
+				return netip.Addr{}, fmt.Errorf("tribes: receiver address %q: not an IP address and not resolvable", address)
+			}
+			a, _ = netip.AddrFromSlice(ips[0])
+		}
+		return a.Unmap(), nil
+	}
+	ifaces, err := net.Interfaces()
+	if err == nil {
+		for _, ifc := range ifaces {
+			if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+				continue
+			}
+			addrs, _ := ifc.Addrs()
+			for _, a := range addrs {
+				if pfx, err := netip.ParsePrefix(a.String()); err == nil && pfx.Addr().Is4() && !pfx.Addr().IsLoopback() {
+					return pfx.Addr(), nil
+				}
+			}
+		}
+	}
+	log.Warn("tribes receiver: address=auto found no non-loopback IPv4 address; using 127.0.0.1, which members on other hosts cannot reach")
+	return netip.AddrFrom4([4]byte{127, 0, 0, 1}), nil
+}
+
+func isEOF(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
+}
+
+// tcpFailDetect is the payload of TcpFailureDetector's probe (spec section
+// 9). It arrives unencrypted and is dropped by the receiver.
+var tcpFailDetect = [64]byte{
+	0x4f, 0xa7, 0x73, 0x48, 0x79, 0x82, 0x43, 0xc9, 0x9f, 0x6f, 0x89, 0x80, 0xa1, 0x5b, 0x07, 0x14,
+	0x7d, 0xd9, 0x52, 0x5b, 0xeb, 0xf1, 0x43, 0x9a, 0xb7, 0x7e, 0xbe, 0x8f, 0x81, 0x67, 0x1e, 0xb6,
+	0x37, 0x15, 0xbe, 0x87, 0x45, 0x7e, 0x4c, 0xa8, 0xbf, 0x0a, 0x4d, 0x13, 0x53, 0x38, 0x15, 0x32,
+	0x55, 0xf6, 0x94, 0xb7, 0x3a, 0xfa, 0x40, 0x78, 0x91, 0x04, 0x7d, 0xd7, 0x72, 0x84, 0xc0, 0xd5,
+}

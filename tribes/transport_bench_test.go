@@ -1,0 +1,68 @@
+package tribes
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkSendReceive measures the in-process send/receive path over
+// loopback TCP: one Sender, one Receiver, the modes of "wasmfarm bench
+// transport". Allocations are those of both sides together.
+func BenchmarkSendReceive(b *testing.B) {
+	modes := []struct {
+		name string
+		opts Options
+	}{
+		{"async", OptByteMessage | OptAsynchronous},
+		{"ack", OptByteMessage | OptUseAck},
+		{"sync", OptByteMessage | OptUseAck | OptSynchronizedAck},
+	}
+	for _, mode := range modes {
+		for _, size := range []int{100, 1 << 10, 64 << 10, 1 << 20} {
+			b.Run(fmt.Sprintf("%s/%d", mode.name, size), func(b *testing.B) {
+				var got atomic.Int64
+				r, err := NewReceiver(ReceiverConfig{Address: "127.0.0.1", Port: AnyPort}, func(*Message) error {
+					got.Add(1)
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer r.Close()
+				to := []*Member{testMember(int(r.Addr().Port()))}
+				s, err := NewSender(SenderConfig{}, testMember(1))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				msg := &Message{Options: mode.opts, Data: make([]byte, size)}
+				ctx := context.Background()
+				for range 100 { // warm up connections and pools
+					msg.UniqueID, msg.Timestamp = UniqueID{}, 0
+					if err := s.Send(ctx, to, msg); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for got.Load() < 100 {
+					time.Sleep(time.Millisecond)
+				}
+				got.Store(0)
+				b.SetBytes(int64(size))
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					msg.UniqueID, msg.Timestamp = UniqueID{}, 0
+					if err := s.Send(ctx, to, msg); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for got.Load() < int64(b.N) {
+					time.Sleep(50 * time.Microsecond)
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package tribes
+
+const transportRace = false
