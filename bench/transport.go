@@ -23,13 +23,13 @@ import (
 
 // TransportOptions selects the cases of the transport benchmark.
 type TransportOptions struct {
-	Sizes       []int           // message sizes in bytes
-	Modes       []string        // "async", "ack", "sync"
-	Gzip        []bool          // gzip off and/or on
-	Receivers   []int           // receiver processes: 1 and/or 2
-	Concurrency int             // sender goroutines (default 1)
-	Duration    time.Duration   // sending time per case (default 1 s)
-	Samples     int             // single-message latency samples per ack case (default 2000)
+	Sizes       []int            // message sizes in bytes
+	Modes       []string         // "async", "ack", "sync"
+	Gzip        []bool           // gzip off and/or on
+	Receivers   []int            // receiver processes: 1 and/or 2
+	Concurrency int              // sender goroutines (default 1)
+	Duration    time.Duration    // sending time per case (default 1 s)
+	Samples     int              // single-message latency samples per ack case (default 2000)
 	Command     func() *exec.Cmd // starts one receiver process running ReceiverMain
 }
 

@@ -187,7 +187,7 @@ type Sender struct {
 	jobs    chan job
 	helpers atomic.Int32
 	wg      sync.WaitGroup
-	stats senderCounters
+	stats   senderCounters
 }
 
 // NewSender returns a sender that names local as the source of every

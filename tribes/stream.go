@@ -25,8 +25,8 @@ type stream struct {
 	closed  bool
 	done    chan struct{} // closed when the writer goroutine exits
 
-	wmu  sync.Mutex // held while writing to conn
-	conn *net.TCPConn
+	wmu   sync.Mutex // held while writing to conn
+	conn  *net.TCPConn
 	vec   [4][]byte   // what to write
 	wvec  [4][]byte   // a copy consumed by one write attempt
 	wbufs net.Buffers // wvec as consumed by WriteTo; a field so it does not escape per call
