@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -30,14 +30,22 @@ func newServer(t testing.TB, cfg host.Config, apps map[string][]byte) (*host.Ser
 			t.Fatal(err)
 		}
 	}
-	ts := httptest.NewServer(srv)
+	return serveExisting(t, srv)
+}
+
+// serveExisting serves srv on a loopback test server until the test ends.
+func serveExisting(t testing.TB, srv *host.Server) (*host.Server, string) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
 	t.Cleanup(func() {
-		ts.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	return srv, ts.URL
+	return srv, "http://" + l.Addr().String()
 }
 
 // cacheDir shares one compilation cache across the tests of a run.

@@ -256,8 +256,11 @@ func (p *Pool) call(ctx context.Context, c *Call, export string) error {
 		p.release(in, true)
 		return p.classify(err, c)
 	}
-	p.release(in, false)
-	switch r := api.DecodeI32(res[0]); r {
+	r := api.DecodeI32(res[0])
+	// A guest that recovered from a panic may have left its globals half
+	// updated: replace it too.
+	p.release(in, r == abi.ResultFailed)
+	switch r {
 	case abi.ResultOK:
 		return nil
 	case abi.ResultSessionUnavailable:

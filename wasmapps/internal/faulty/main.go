@@ -56,7 +56,7 @@ func serve(w sdk.ResponseWriter, r *sdk.Request, s *sdk.Session) {
 		os.Exit(3)
 	case "/oom":
 		for {
-			hoard = append(hoard, make([]byte, 1<<20))
+			hoard = append(hoard, make([]byte, 8<<20))
 		}
 	case "/big":
 		if err := s.Set("big", make([]byte, n)); err != nil {

@@ -1,0 +1,78 @@
+// Package wasmtest writes tiny WebAssembly modules by hand for tests: a
+// module with the ABI's exports returning constants, so that tests of the
+// host need no Go guest.
+package wasmtest
+
+// Module returns a module exporting memory (one page),
+// wasmfarm_abi_version returning version and handle returning result;
+// loop makes handle loop forever instead.
+func Module(version, result int32, loop bool) []byte {
+	body := func(v int32) []byte {
+		b := []byte{0x00, 0x41} // no locals; i32.const
+		b = append(b, sleb(int64(v))...)
+		return append(b, 0x0b) // end
+	}
+	vbody := body(version)
+	hbody := body(result)
+	if loop {
+		// loop (br 0) end; i32.const result; end
+		hbody = append([]byte{0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x41}, sleb(int64(result))...)
+		hbody = append(hbody, 0x0b)
+	}
+	m := []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
+	m = append(m, section(1, []byte{0x01, 0x60, 0x00, 0x01, 0x7f})...) // type 0: () -> i32
+	m = append(m, section(3, []byte{0x02, 0x00, 0x00})...)             // two functions of type 0
+	m = append(m, section(5, []byte{0x01, 0x00, 0x01})...)             // memory min 1 page
+	var exp []byte
+	exp = append(exp, 0x03)
+	exp = append(exp, name("wasmfarm_abi_version")...)
+	exp = append(exp, 0x00, 0x00)
+	exp = append(exp, name("handle")...)
+	exp = append(exp, 0x00, 0x01)
+	exp = append(exp, name("memory")...)
+	exp = append(exp, 0x02, 0x00)
+	m = append(m, section(7, exp)...)
+	code := []byte{0x02}
+	code = append(code, uleb(uint64(len(vbody)))...)
+	code = append(code, vbody...)
+	code = append(code, uleb(uint64(len(hbody)))...)
+	code = append(code, hbody...)
+	m = append(m, section(10, code)...)
+	return m
+}
+
+// Empty returns a valid module with nothing in it.
+func Empty() []byte { return []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00} }
+
+func section(id byte, content []byte) []byte {
+	b := []byte{id}
+	b = append(b, uleb(uint64(len(content)))...)
+	return append(b, content...)
+}
+
+func name(s string) []byte { return append(uleb(uint64(len(s))), s...) }
+
+func uleb(v uint64) []byte {
+	var b []byte
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v != 0 {
+			b = append(b, c|0x80)
+			continue
+		}
+		return append(b, c)
+	}
+}
+
+func sleb(v int64) []byte {
+	var b []byte
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(b, c)
+		}
+		b = append(b, c|0x80)
+	}
+}

@@ -1,0 +1,156 @@
+package wasm
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/wasmfarm/wasmfarm/host/abi"
+	"github.com/wasmfarm/wasmfarm/host/internal/wasmtest"
+	"github.com/wasmfarm/wasmfarm/host/session"
+)
+
+func newRuntime(t testing.TB) *Runtime {
+	t.Helper()
+	rt, err := NewRuntime(context.Background(), Config{CacheDir: "-"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close(context.Background()) })
+	return rt
+}
+
+func TestRefusals(t *testing.T) {
+	rt := newRuntime(t)
+	tests := []struct {
+		name   string
+		module []byte
+		want   error
+	}{
+		{"not wasm", []byte("hello"), ErrInvalidModule},
+		{"no exports", wasmtest.Empty(), ErrMissingExport},
+		{"wrong version", wasmtest.Module(abi.Version+1, 0, false), ErrABIVersion},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := rt.Compile(context.Background(), "app.wasm", tc.module)
+			if err == nil {
+				_, err = NewPool(context.Background(), m, PoolConfig{Size: 1})
+			}
+			var me *ModuleError
+			if !errors.Is(err, tc.want) || !errors.As(err, &me) || me.Module != "app.wasm" {
+				t.Fatalf("got %v, want %v naming app.wasm", err, tc.want)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+func TestPoolDeadlineAndReplace(t *testing.T) {
+	rt := newRuntime(t)
+	ctx := context.Background()
+	loop, err := rt.Compile(ctx, "loop", wasmtest.Module(abi.Version, 0, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPool(ctx, loop, PoolConfig{Size: 1, Deadline: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	start := time.Now()
+	err = p.Handle(ctx, &Call{})
+	if !errors.Is(err, ErrDeadline) || time.Since(start) > 5*time.Second {
+		t.Fatalf("loop: %v after %v", err, time.Since(start))
+	}
+	live, created, discarded := p.Stats()
+	if live != 0 || created != 1 || discarded != 1 {
+		t.Fatalf("after a deadline: live %d created %d discarded %d", live, created, discarded)
+	}
+
+	ok, _ := rt.Compile(ctx, "ok", wasmtest.Module(abi.Version, abi.ResultOK, false))
+	p2, err := NewPool(ctx, ok, PoolConfig{Size: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close(ctx)
+	for range 10 {
+		if err := p2.Handle(ctx, &Call{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failed, _ := rt.Compile(ctx, "failed", wasmtest.Module(abi.Version, abi.ResultFailed, false))
+	p3, _ := NewPool(ctx, failed, PoolConfig{Size: 1})
+	defer p3.Close(ctx)
+	if err := p3.Handle(ctx, &Call{}); !errors.Is(err, ErrAppFailed) {
+		t.Fatalf("failed app: %v", err)
+	}
+}
+
+// memModule returns an instance whose memory the host functions use.
+func memModule(t testing.TB, rt *Runtime) api.Module {
+	t.Helper()
+	m, err := rt.r.Instantiate(context.Background(), wasmtest.Module(abi.Version, 0, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// FuzzHostFunctions calls every host function with arbitrary arguments on
+// a one-page memory: each must either work or refuse with a guestError
+// (which traps the guest), never panic otherwise or write outside the
+// memory.
+func FuzzHostFunctions(f *testing.F) {
+	rt := newRuntime(f)
+	mod := memModule(f, rt)
+	mgr, err := session.NewStandardManager(session.Config{ExpireInterval: -1, Limits: session.Limits{MaxValueBytes: 1024}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(uint8(0), uint32(0), uint32(10), uint32(100), uint32(5), uint32(0))
+	f.Add(uint8(7), uint32(65530), uint32(10), uint32(0), uint32(0), uint32(1))
+	f.Add(uint8(15), uint32(1), uint32(2), uint32(3), uint32(4), uint32(5))
+	f.Fuzz(func(t *testing.T, fn uint8, a, b, c, d, e uint32) {
+		hf := hostFuncs[int(fn)%len(hostFuncs)]
+		var txn session.Txn
+		txn.Reset(mgr, mgr.Limits(), "", time.Now())
+		call := &Call{Method: "GET", Path: "/x", Header: http.Header{"X-A": {"1", "2"}}, Body: []byte("body"), Session: &txn}
+		stack := []uint64{uint64(a), uint64(b), uint64(c), uint64(d), uint64(e)}
+		defer func() {
+			if r := recover(); r != nil {
+				if _, ok := r.(guestError); !ok {
+					t.Fatalf("%s(%v) panicked: %v", hf.name, stack, r)
+				}
+			}
+		}()
+		hf.fn(context.Background(), call, mod, stack)
+	})
+}
+
+func TestHeaderValidation(t *testing.T) {
+	tests := []struct {
+		name       string
+		op         int32
+		key, value string
+		want       int
+	}{
+		{"ok", 0, "X-A", "1", 0},
+		{"bad name", 0, "X A", "1", abi.Invalid},
+		{"response splitting", 0, "X-A", "1\r\nSet-Cookie: x", abi.Invalid},
+		{"bad op", 9, "X-A", "1", abi.Invalid},
+		{"too large", 0, "X-A", string(make([]byte, 70<<10)), abi.TooLarge},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &Call{}
+			if got := setResponseHeader(c, tc.op, []byte(tc.key), []byte(tc.value)); got != tc.want {
+				t.Fatalf("got %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
