@@ -3,8 +3,10 @@ package tribes
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"sync"
+	"time"
 )
 
 // Transport moves messages between members: the bottom of a channel's
@@ -43,7 +45,10 @@ type NioTransport struct {
 	s  *Sender
 }
 
-var _ Transport = (*NioTransport)(nil)
+var (
+	_ Transport = (*NioTransport)(nil)
+	_ Prober    = (*NioTransport)(nil)
+)
 
 // NewNioTransport returns a transport that will receive and send as the
 // configurations say. Nothing is opened before Start.
@@ -97,6 +102,47 @@ func (t *NioTransport) Disconnect(m *Member) {
 	if s != nil {
 		s.Disconnect(m)
 	}
+}
+
+// Probe checks that m is alive as TcpFailureDetector does (spec section
+// 9): a TCP connect, then, with SendTest, one frame carrying the probe
+// payload, and with ReadTest, a wait for the ACK.
+func (t *NioTransport) Probe(ctx context.Context, m *Member, cfg ProbeConfig) error {
+	t.mu.RLock()
+	s := t.s
+	t.mu.RUnlock()
+	if s == nil {
+		return ErrNotStarted
+	}
+	d := net.Dialer{Timeout: cfg.ConnectTimeout}
+	c, err := d.DialContext(ctx, "tcp", m.AddrPort().String())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if !cfg.SendTest {
+		return nil
+	}
+	opts := OptByteMessage | cfg.OptionFlag
+	if cfg.ReadTest {
+		opts |= OptUseAck
+	}
+	id := NewUniqueID()
+	frame := appendMessageHeader(nil, opts, time.Now().UnixMilli(), id[:], *s.local.Load(), len(tcpFailDetect))
+	frame = append(frame, tcpFailDetect[:]...)
+	frame = append(frame, frameEnd[:]...)
+	c.SetDeadline(time.Now().Add(cfg.ConnectTimeout))
+	if _, err := c.Write(frame); err != nil {
+		return err
+	}
+	if cfg.ReadTest {
+		c.SetDeadline(time.Now().Add(cfg.ReadTestTimeout))
+		var b [1]byte
+		if _, err := c.Read(b[:]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Receiver returns the receiver (nil before Start), for its address and
