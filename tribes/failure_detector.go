@@ -80,9 +80,9 @@ type FailureDetector struct {
 
 	mu       sync.Mutex
 	alive    map[MemberKey]*Member
-	pending  map[MemberKey]*Member    // reported, probe failed: retried on heartbeat
-	suspects map[MemberKey]time.Time  // heartbeats stopped, port answers
-	checking map[MemberKey]bool       // a probe is running
+	pending  map[MemberKey]*Member   // reported, probe failed: retried on heartbeat
+	suspects map[MemberKey]time.Time // heartbeats stopped, port answers
+	checking map[MemberKey]bool      // a probe is running
 	stopped  bool
 	wg       sync.WaitGroup
 
