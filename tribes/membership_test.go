@@ -58,7 +58,13 @@ func TestMemberTable(t *testing.T) {
 				{at: 3, heard: with(1, func(m *Member) { m.Payload = []byte{1}; m.Domain = []byte("d") }), want: heardUpdated},
 				{at: 4, heard: with(1, func(m *Member) { m.Payload = []byte{1}; m.Domain = []byte("d"); m.Command = []byte("x") }), want: heardUpdated},
 				{at: 5, heard: with(1, func(m *Member) { m.Payload = []byte{1}; m.Domain = []byte("d"); m.Command = []byte("x"); m.UDPPort = 9 }), want: heardUpdated},
-				{at: 6, heard: with(1, func(m *Member) { m.Payload = []byte{1}; m.Domain = []byte("d"); m.Command = []byte("x"); m.UDPPort = 9; m.SecurePort = 8 }), want: heardUpdated},
+				{at: 6, heard: with(1, func(m *Member) {
+					m.Payload = []byte{1}
+					m.Domain = []byte("d")
+					m.Command = []byte("x")
+					m.UDPPort = 9
+					m.SecurePort = 8
+				}), want: heardUpdated},
 			},
 			members: []byte{1},
 		},
