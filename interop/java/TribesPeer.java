@@ -29,6 +29,9 @@
 //	                    throughput, or a fully qualified class name. Properties are
 //	                    set through the public setters, as server.xml does.
 //	-static H:P:UIDHEX[:DOMAIN]  a member for the StaticMembershipInterceptor; repeatable
+//	-localMember UIDHEX[:DOMAIN] the StaticMembershipInterceptor's LocalMember (host and
+//	                    port come from the receiver), so the node's unique id is known
+//	                    before it starts
 //	-set T.prop=value   set a property of T: channel, receiver, sender (the pooled
 //	                    transport), transmitter, mcast; repeatable
 //	-startLevel N       channel start level (overrides the default above)
@@ -319,6 +322,7 @@ public final class TribesPeer {
         byte[] memberPayload;
         final List<String> interceptors = new ArrayList<>();
         final List<String> statics = new ArrayList<>();
+        String localMember;
         final List<String> sets = new ArrayList<>();
         int startLevel = -1;
         boolean throwing;
@@ -380,6 +384,9 @@ public final class TribesPeer {
                         break;
                     case "-static":
                         c.statics.add(v);
+                        break;
+                    case "-localMember":
+                        c.localMember = v;
                         break;
                     case "-set":
                         c.sets.add(v);
@@ -626,6 +633,22 @@ public final class TribesPeer {
                 m.setDomain(p[3]);
             }
             staticInterceptor.addStaticMember(m);
+        }
+
+        if (cfg.localMember != null) {
+            if (staticInterceptor == null) {
+                throw new IllegalArgumentException("-localMember needs -interceptor static");
+            }
+            String[] p = cfg.localMember.split(":");
+            if (p.length < 1 || p.length > 2) {
+                throw new IllegalArgumentException("-localMember wants UIDHEX[:DOMAIN], got " + cfg.localMember);
+            }
+            StaticMember m = new StaticMember();
+            m.setUniqueId(unhex(p[0]));
+            if (p.length == 2) {
+                m.setDomain(p[1]);
+            }
+            staticInterceptor.setLocalMember(m);
         }
 
         for (String s : cfg.sets) {

@@ -214,6 +214,11 @@ func TestConfigArgs(t *testing.T) {
 				StaticMembers: []Member{{Host: netip.MustParseAddr("127.0.0.1"), Port: 4005, UniqueID: uid, Domain: "A"}}},
 			want: "-static 127.0.0.1:4005:" + testUID + ":A",
 		},
+		{
+			name: "local member",
+			cfg:  Config{Port: 4100, LocalMember: &Member{UniqueID: uid, Domain: "B"}},
+			want: "-localMember " + testUID + ":B",
+		},
 		{name: "property", cfg: Config{Port: 4100, Properties: []Property{{"sender", "timeout", "1000"}}}, want: "-set sender.timeout=1000"},
 		{name: "throw and lifetime", cfg: Config{Port: 4100, Throw: true, MaxLifetime: time.Minute}, want: "-throw -maxLifetime 60"},
 		{name: "comma in a property", cfg: Config{Interceptors: []Interceptor{{Name: Gzip, Props: map[string]string{"a": "1,2"}}}}, wantErr: "bad property"},

@@ -104,6 +104,11 @@ type Config struct {
 	// must be in Interceptors): their Host (IPv4), Port, UniqueID and
 	// Domain are used.
 	StaticMembers []Member
+	// LocalMember, if set, becomes the StaticMembershipInterceptor's
+	// LocalMember (Tomcat's <LocalMember>): its UniqueID and Domain are
+	// used, host and port come from the receiver. It fixes the node's
+	// unique id before start-up, so two static nodes can name each other.
+	LocalMember *Member
 	// Properties are set after the stack is built, in order.
 	Properties []Property
 	// StartLevel overrides the channel start level (0: see Membership).
@@ -300,6 +305,16 @@ func (cfg *Config) args() ([]string, error) {
 			s += ":" + m.Domain
 		}
 		a = append(a, "-static", s)
+	}
+	if m := cfg.LocalMember; m != nil {
+		if strings.ContainsAny(m.Domain, ": \t\n") {
+			return nil, fmt.Errorf("javapeer: local member domain %q has ':' or blanks", m.Domain)
+		}
+		s := fmt.Sprintf("%x", m.UniqueID)
+		if m.Domain != "" {
+			s += ":" + m.Domain
+		}
+		a = append(a, "-localMember", s)
 	}
 	for _, pr := range cfg.Properties {
 		if pr.Target == "" || pr.Name == "" || strings.ContainsAny(pr.Target+pr.Name, ".=") {

@@ -3,6 +3,7 @@ package javapeer
 import (
 	"bytes"
 	"context"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -168,4 +169,81 @@ func TestStartFailure(t *testing.T) {
 		t.Fatal("started with an unknown interceptor")
 	}
 	t.Log(err)
+}
+
+// TestPeerStaticEncrypted runs two Tribes nodes that know each other
+// through StaticMembershipInterceptor (no multicast) and encrypt their
+// traffic with EncryptInterceptor: the harness features channel-level
+// interop tests build on.
+func TestPeerStaticEncrypted(t *testing.T) {
+	tc := Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var ports [2]int
+	for i := range ports {
+		p, err := freePort("127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = p
+	}
+	members := [2]Member{
+		{Host: netip.MustParseAddr("127.0.0.1"), Port: ports[0], UniqueID: [16]byte{0: 0xa, 15: 1}},
+		{Host: netip.MustParseAddr("127.0.0.1"), Port: ports[1], UniqueID: [16]byte{0: 0xb, 15: 2}},
+	}
+	const key = "000102030405060708090a0b0c0d0e0f"
+	cfg := func(self, other Member) Config {
+		return Config{
+			Toolchain: tc, Port: self.Port, AutoBind: 1,
+			Interceptors: []Interceptor{
+				{Name: Encrypt, Props: map[string]string{"encryptionKey": key}},
+				{Name: FailureDetector},
+				{Name: StaticMembership},
+			},
+			LocalMember:   &Member{UniqueID: self.UniqueID},
+			StaticMembers: []Member{other},
+			Properties:    []Property{{"channel", "heartbeatSleeptime", "500"}},
+		}
+	}
+	a := StartT(t, cfg(members[0], members[1]))
+	b := StartT(t, cfg(members[1], members[0]))
+	if !a.Local().Same(members[0]) || !b.Local().Same(members[1]) {
+		t.Fatalf("local members %v and %v, want %v and %v", a.Local(), b.Local(), members[0], members[1])
+	}
+	for _, w := range []struct {
+		p    *Peer
+		want Member
+	}{{a, members[1]}, {b, members[0]}} {
+		m, err := w.p.WaitMemberAdded(20 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !m.Same(w.want) {
+			t.Errorf("memberAdded %v, want %v", m, w.want)
+		}
+	}
+
+	res, err := a.Send(ctx, b.Local(), 6, Bytes([]byte("secret")))
+	if err != nil || !res.OK {
+		t.Fatalf("send: %+v, %v", res, err)
+	}
+	m, err := b.WaitMessage(10 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// AES-GCM: 12-byte IV, 8-byte timestamp, the message, 16-byte tag.
+	if !m.Is([]byte("secret")) || m.WireLength != 12+8+6+16 || m.WireOptions != 7 {
+		t.Errorf("got %q (wire %d bytes, options %d)", m.Payload, m.WireLength, m.WireOptions)
+	}
+
+	if err := a.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	gone, err := b.WaitMemberDisappeared(10 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !gone.Same(members[0]) {
+		t.Errorf("memberDisappeared %v, want %v", gone, members[0])
+	}
 }
