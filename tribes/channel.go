@@ -49,6 +49,10 @@ type Config struct {
 	// Domain and Payload are announced in the local member record.
 	Domain  []byte
 	Payload []byte
+	// UniqueID is the local member's id; zero means a fresh random one (as
+	// Tribes does at every start). Set it when a static membership list
+	// names this member.
+	UniqueID UniqueID
 
 	// HeartbeatInterval is how often Heartbeat travels down the stack
 	// (default 5 s); the failure detector re-checks suspects on it.
@@ -188,6 +192,9 @@ func New(cfg Config) (*Channel, error) {
 		if mc.Logger == nil {
 			mc.Logger = cfg.Logger
 		}
+		if mc.OnMessage == nil {
+			mc.OnMessage = func(frame []byte) { c.coord.multicastReceived(frame) }
+		}
 		m, err := NewMcast(mc)
 		if err != nil {
 			return nil, err
@@ -254,9 +261,13 @@ func (c *Channel) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	id := c.cfg.UniqueID
+	if id == (UniqueID{}) {
+		id = NewUniqueID()
+	}
 	local := &Member{
 		Host: addr.Addr(), Port: int(addr.Port()), SecurePort: -1, UDPPort: -1,
-		UniqueID: NewUniqueID(), Domain: slices.Clone(c.cfg.Domain), Payload: slices.Clone(c.cfg.Payload),
+		UniqueID: id, Domain: slices.Clone(c.cfg.Domain), Payload: slices.Clone(c.cfg.Payload),
 	}
 	if local.Host.IsUnspecified() {
 		c.transport.Close()
@@ -508,6 +519,29 @@ func (k *coordinator) multicast(msg *Message) error {
 }
 
 func (k *coordinator) Heartbeat() {}
+
+// multicastReceived decodes a multicast message frame (OptMulticast,
+// spec section 3.3; the membership checked it is well formed) and passes
+// it up. Multicast messages are never acknowledged.
+func (k *coordinator) multicastReceived(frame []byte) {
+	body, n, err := parseFrame(frame, len(frame))
+	if err != nil || n == 0 {
+		return
+	}
+	var cd channelData
+	if decodeChannelData(body, &cd) != nil {
+		return
+	}
+	src := new(Member)
+	if _, err := decodeMember(cd.member, src); err != nil {
+		return
+	}
+	msg := &Message{Options: cd.options, Timestamp: cd.timestamp, Source: src, Data: cd.message}
+	copy(msg.UniqueID[:], cd.uniqueID)
+	if err := k.prev.MessageReceived(msg); err != nil {
+		k.ch.log.Debug("tribes: multicast message listener failed", "source", src.String(), "err", err)
+	}
+}
 
 // received is the transport's ReceiveFunc.
 func (k *coordinator) received(msg *Message) error {

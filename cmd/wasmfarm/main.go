@@ -29,8 +29,9 @@ type command struct {
 
 // commands lists every subcommand. Each lives in its own file.
 var commands = map[string]command{
-	"bench": {"run throughput benchmarks (bench transport ...)", runBench},
-	"node":  {"run a wasmfarm node serving WebAssembly apps", runNode},
+	"bench":   {"run throughput benchmarks (bench transport ...)", runBench},
+	"channel": {"group communication tools: members, listen, send", runChannel},
+	"node":    {"run a wasmfarm node serving WebAssembly apps", runNode},
 }
 
 func main() {

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// loopbackGroup returns channel flags that keep multicast on this host, on
+// a group and port of the test's own.
+func loopbackGroup() []string {
+	return []string{"-address", "127.0.0.1", "-port", "-1",
+		"-mcast-address", fmt.Sprintf("239.255.%d.%d", rand.IntN(200)+1, rand.IntN(200)+1),
+		"-mcast-port", fmt.Sprint(46000 + rand.IntN(2000)), "-mcast-bind", "127.0.0.1", "-ttl", "0",
+		"-frequency", "100ms", "-drop-time", "1s"}
+}
+
+func TestChannelTools(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loopback multicast test; skipped with -short")
+	}
+	g := loopbackGroup()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var listenOut, listenErr syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, append([]string{"channel", "listen", "-count", "2"}, g...), &listenOut, &listenErr)
+	}()
+
+	var out, errOut bytes.Buffer
+	if code := run(ctx, append([]string{"channel", "members", "-expect", "1", "-wait", "10s", "-json"}, g...), &out, &errOut); code != 0 {
+		t.Fatalf("members: exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), `"host":"127.0.0.1"`) {
+		t.Fatalf("members printed %q", out.String())
+	}
+	out.Reset()
+	if code := run(ctx, append([]string{"channel", "send", "-options", "use_ack,sync", "-n", "2", "-data", "ping"}, g...), &out, &errOut); code != 0 {
+		t.Fatalf("send: exit %d: %s %s", code, out.String(), errOut.String())
+	}
+	if !strings.Contains(out.String(), "sent 2 of 2 messages") {
+		t.Fatalf("send printed %q", out.String())
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("listen: exit %d: %s", code, listenErr.String())
+		}
+	case <-ctx.Done():
+		t.Fatal("listen did not get the two messages")
+	}
+	if n := strings.Count(listenOut.String(), "4 bytes: ping"); n != 2 {
+		t.Fatalf("listen printed %q", listenOut.String())
+	}
+}
+
+func TestChannelFlagErrors(t *testing.T) {
+	var out, errOut bytes.Buffer
+	for _, args := range [][]string{
+		{"channel", "nope"},
+		{"channel", "send", "-options", "bogus"},
+		{"channel", "members", "-no-mcast"},
+		{"channel", "members", "-member", "127.0.0.1:4000"},
+	} {
+		if code := run(context.Background(), args, &out, &errOut); code == 0 {
+			t.Errorf("%v: exit 0, want an error", args)
+		}
+	}
+}
