@@ -161,10 +161,11 @@ type Handler interface {
 	// passed to OnClose.
 	OnData(c *Conn, data []byte) (consumed int, err error)
 
-	// OnClose runs exactly once per connection after it is closed: by the
-	// peer (io.EOF), by an error (the error, e.g. ErrBufferLimit or an
-	// *os.SyscallError), by Conn.Close (nil) or by Server.Close
-	// (ErrServerClosed). The connection's socket is already closed.
+	// OnClose runs exactly once per connection that got OnOpen, after it is
+	// closed: by the peer (io.EOF), by an error (the error, e.g.
+	// ErrBufferLimit or an *os.SyscallError), by Conn.Close (nil) or by
+	// Server.Close (ErrServerClosed). The connection's socket is already
+	// closed.
 	OnClose(c *Conn, err error)
 }
 
