@@ -38,8 +38,8 @@ func interopToolchain(t *testing.T) *javapeer.Toolchain {
 		t.Skip("interop: skipped with -short (starts a JVM running Apache Tribes)")
 	}
 	tc, err := javapeer.FindToolchain()
-	if errors.Is(err, javapeer.ErrNotFound) {
-		t.Skip("interop: java or catalina-tribes.jar not found: " + err.Error())
+	if nf := (*javapeer.NotFoundError)(nil); errors.As(err, &nf) {
+		t.Skip("interop: java or catalina-tribes.jar not found: " + nf.Details())
 	}
 	if err != nil {
 		t.Fatal(err)

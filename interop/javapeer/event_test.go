@@ -305,8 +305,9 @@ func TestFindToolchainNotFound(t *testing.T) {
 	t.Setenv("JAVA_HOME", "")
 	t.Setenv("PATH", t.TempDir())
 	_, err := FindToolchain()
-	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "java not in") {
-		t.Fatalf("err = %v, want ErrNotFound naming java", err)
+	var nf *NotFoundError
+	if !errors.Is(err, ErrNotFound) || !errors.As(err, &nf) || !strings.Contains(nf.Details(), "java not in") {
+		t.Fatalf("err = %v, want a NotFoundError naming java", err)
 	}
 }
 

@@ -16,8 +16,8 @@ func Require(t testing.TB) *Toolchain {
 		t.Skip("interop: skipped with -short (starts a JVM running Apache Tribes)")
 	}
 	tc, err := FindToolchain()
-	if errors.Is(err, ErrNotFound) {
-		t.Skip("interop: java or catalina-tribes.jar not found: " + err.Error())
+	if nf := (*NotFoundError)(nil); errors.As(err, &nf) {
+		t.Skip("interop: java or catalina-tribes.jar not found: " + nf.Details())
 	}
 	if err != nil {
 		t.Fatal(err)

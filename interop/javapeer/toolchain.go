@@ -36,6 +36,24 @@ var (
 	}
 )
 
+// NotFoundError lists what FindToolchain could not find. errors.Is(err,
+// ErrNotFound) is true for it.
+type NotFoundError struct {
+	Missing []string // one entry per missing piece, saying where it was looked for
+}
+
+// Error returns, for example, "javapeer: java or catalina-tribes.jar not
+// found: javac not in $JAVA_HOME/bin or $PATH".
+func (e *NotFoundError) Error() string {
+	return ErrNotFound.Error() + ": " + e.Details()
+}
+
+// Details returns the missing pieces, separated by "; ".
+func (e *NotFoundError) Details() string { return strings.Join(e.Missing, "; ") }
+
+// Is reports whether target is [ErrNotFound].
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
 // Toolchain is what running the harness needs: a JDK and the Tribes jars.
 type Toolchain struct {
 	Java      string // the java launcher
@@ -47,7 +65,7 @@ type Toolchain struct {
 // FindToolchain looks for java and javac ($JAVA_HOME/bin first, then
 // $PATH) and for the jars ($TRIBES_JAR and $JULI_JAR first, then
 // $CATALINA_HOME, then the Debian and Tomcat locations). When something is
-// missing the error wraps [ErrNotFound] and says what.
+// missing the error is a *[NotFoundError] (errors.Is(err, ErrNotFound)).
 func FindToolchain() (*Toolchain, error) {
 	var tc Toolchain
 	var missing []string
@@ -66,7 +84,7 @@ func FindToolchain() (*Toolchain, error) {
 		missing = append(missing, "tomcat-juli.jar (set "+EnvJuliJar+" or install libtomcat10-java)")
 	}
 	if missing != nil {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, strings.Join(missing, "; "))
+		return nil, &NotFoundError{Missing: missing}
 	}
 	return &tc, nil
 }
