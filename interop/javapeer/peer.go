@@ -414,10 +414,13 @@ func (p *Peer) addNoise(s string) {
 func (p *Peer) dispatch(ev Event) {
 	switch ev.Kind {
 	case KindReady, KindFatal:
+		if ev.Kind == KindFatal {
+			p.addNoise("fatal event: " + ev.Error)
+		}
 		select {
 		case p.readyCh <- ev:
 		default:
-			p.addNoise(fmt.Sprintf("%s event: %s", ev.Kind, ev.Error))
+			p.addNoise("second " + ev.Kind + " event")
 		}
 	case KindMessage:
 		p.messages.push(ev.Message)

@@ -48,8 +48,8 @@ func (q *queue[T]) len() int {
 	return len(q.items)
 }
 
-// errTimeout and errDone are what pop returns when it gives up; the peer
-// turns them into its exported errors.
+// popResult says how pop ended; the peer turns timeouts and the end of
+// the process into ErrTimeout and ErrExited.
 type popResult int
 
 const (
