@@ -47,7 +47,8 @@
 // goroutines hand it work (a new connection, a close, a resume) through a
 // task queue and write to the eventfd only when a compare-and-swap says the
 // loop may be sleeping. The listener is non-blocking and watched by loop 0,
-// which accepts until EAGAIN and deals new connections round-robin to the
+// which accepts until EAGAIN (at most 256 per turn; the listener is
+// level-triggered) and deals new connections round-robin to the
 // loops; each loop alone owns its connection map, so the read path takes no
 // lock. Connections are registered edge-triggered (EPOLLIN, EPOLLOUT,
 // EPOLLRDHUP) with TCP_NODELAY set. A loop reads into one buffer shared by its
@@ -62,5 +63,7 @@
 // goroutine (which runs the callbacks, so the ordering guarantees are the
 // same) and one writer goroutine. Config.Loops and Config.MaxReadPerWake do
 // not apply. Every written byte passes through the queue, so a single Write
-// larger than MaxPendingWrite fails there.
+// larger than MaxPendingWrite fails there. On Conn.Close the epoll build
+// offers the queued bytes to the socket once, without blocking; the portable
+// writer gets up to a second to flush them.
 package nio
