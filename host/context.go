@@ -62,6 +62,17 @@ func (c *Context) PoolStats() (live int, created, discarded int64) {
 	return v.pool.Stats()
 }
 
+// Warm instantiates instances of the current version until n (at most the
+// pool size) are live.
+func (c *Context) Warm(ctx context.Context, n int) error {
+	v := c.acquire()
+	if v == nil {
+		return fmt.Errorf("%w: %s", ErrAppNotFound, c.Path())
+	}
+	defer v.release()
+	return v.pool.Warm(ctx, n)
+}
+
 // appVersion is one deployed module version with its pool, reference
 // counted by the requests using it.
 type appVersion struct {

@@ -2,11 +2,125 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/wasmfarm/wasmfarm/bench/httpbench"
 )
 
-// runBenchHTTP is replaced by the host work (issue 4).
+// runBenchHTTP serves the counter app and a native Go handler doing the
+// same work on loopback, drives both with the same load and prints req/s,
+// latency and the wasm/native ratio; then the memory per instance and per
+// session, and the cold and warm deploy time.
 func runBenchHTTP(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("not built yet")
+	fs := flag.NewFlagSet("bench http", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := httpbench.DefaultConfig()
+	conns := fs.Int("connections", def.Connections, "keep-alive connections, one session each")
+	dur := fs.Duration("duration", def.Duration, "measured time per target")
+	warmup := fs.Duration("warmup", def.Warmup, "warmup per target")
+	pool := fs.Int("pool-size", 0, "wasm instances (0 = host default, 2 × GOMAXPROCS)")
+	deadline := fs.Duration("deadline", 0, "per-request guest deadline (0 = host default, 30s); always enforced")
+	useWrk := fs.Bool("wrk", false, "drive the targets with wrk (must be on the PATH)")
+	inProcess := fs.Bool("in-process", false, "run the load generator in this process (no server CPU figure)")
+	only := fs.String("only", "throughput,memory,compile", "parts to run, comma separated")
+	instances := fs.Int("instances", 8, "instances for the memory figure")
+	sessions := fs.Int("sessions", 10000, "idle sessions for the memory figure")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	role := fs.String("role", "", "internal: run as the load generator process")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: wasmfarm bench http [flags]\n\nMeasures the counter app against a native Go handler on loopback.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if *role == "" && len(args) > 0 && args[0] == "-role=load" {
+		return httpbench.LoadMain(ctx, args[1:], stdout)
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *role != "" {
+		return fmt.Errorf("unknown -role %q", *role)
+	}
+	parts := map[string]bool{}
+	for _, p := range strings.Split(*only, ",") {
+		parts[strings.TrimSpace(p)] = true
+	}
+	out := map[string]any{}
+	text := func(format string, a ...any) {
+		if !*asJSON {
+			fmt.Fprintf(stdout, format, a...)
+		}
+	}
+
+	if parts["throughput"] {
+		cfg := httpbench.Config{Connections: *conns, Duration: *dur, Warmup: *warmup, PoolSize: *pool, Deadline: *deadline,
+			Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+		if *useWrk {
+			p, err := exec.LookPath("wrk")
+			if err != nil {
+				return errors.New("-wrk: wrk is not on the PATH")
+			}
+			cfg.Wrk = p
+		} else if !*inProcess {
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			cfg.LoadCommand = []string{exe, "bench", "http", "-role=load"}
+		}
+		rep, err := httpbench.Run(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		out["throughput"] = rep
+		text("HTTP session counter on loopback: %d connections (one session each), %v per target, GOMAXPROCS %d, load: %s\n",
+			rep.Connections, *dur, rep.GOMAXPROCS, rep.Native.Tool)
+		text("  %-7s %10s %8s %9s %9s %9s %13s\n", "target", "req/s", "errors", "p50", "p90", "p99", "server CPU/req")
+		for _, r := range []httpbench.Result{rep.Native, rep.Wasm} {
+			cpu := "-"
+			if r.ServerCPUus > 0 {
+				cpu = fmt.Sprintf("%.1f µs", r.ServerCPUus)
+			}
+			text("  %-7s %10.0f %8d %9s %9s %9s %13s\n", r.Target, r.ReqPerSec, r.Errors, us(r.P50us), us(r.P90us), us(r.P99us), cpu)
+		}
+		text("  wasm/native: %.1f%% (target >= 75%%)\n", rep.Ratio*100)
+	}
+	if parts["memory"] {
+		m, err := httpbench.MeasureMemory(ctx, *instances, *sessions, "")
+		if err != nil {
+			return err
+		}
+		out["memory"] = m
+		text("memory: %.0f KiB RSS per pooled instance (%d instances); %d idle sessions: %.0f B heap each = %d attribute bytes + %.0f B overhead (target <= 300); %.0f KiB RSS per 10,000 sessions\n",
+			m.RSSPerInstanceKiB, m.Instances, m.Sessions, m.HeapPerSessionBytes, m.AttributeBytes, m.OverheadPerSessionBytes, m.RSSPer10kSessionsKiB)
+	}
+	if parts["compile"] {
+		c, err := httpbench.MeasureCompile(ctx)
+		if err != nil {
+			return err
+		}
+		out["compile"] = c
+		text("deploy and first response of the counter app (%.1f MB): cold cache %.0f ms (target <= 1000), warm cache %.0f ms (target <= 100)\n",
+			float64(c.ModuleBytes)/1e6, c.ColdMs, c.WarmMs)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	return nil
+}
+
+func us(v float64) string {
+	if v >= 1000 {
+		return fmt.Sprintf("%.2f ms", v/1000)
+	}
+	return fmt.Sprintf("%.0f µs", v)
 }

@@ -215,6 +215,32 @@ func (p *Pool) release(in *instance, broken bool) {
 	}
 }
 
+// Warm instantiates instances until n (at most Size) are live, so that the
+// first requests do not pay for instantiation.
+func (p *Pool) Warm(ctx context.Context, n int) error {
+	n = min(n, p.cfg.Size)
+	var made []*instance
+	defer func() {
+		for _, in := range made {
+			p.release(in, false)
+		}
+	}()
+	for len(p.slots) < n {
+		select {
+		case p.slots <- struct{}{}:
+		default:
+			return nil
+		}
+		in, err := p.newInstance(ctx)
+		if err != nil {
+			<-p.slots
+			return err
+		}
+		made = append(made, in)
+	}
+	return nil
+}
+
 // Handle runs the guest's handle export for c under the pool's deadline
 // (and ctx). It returns nil when the guest succeeded; ErrAppFailed,
 // ErrSessionUnavailable, ErrDeadline, ErrTrap or ErrBusy otherwise (wrapped

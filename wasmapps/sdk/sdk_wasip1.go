@@ -92,24 +92,41 @@ func statusErr(code int32) error {
 //go:wasmexport wasmfarm_abi_version
 func abiVersion() int32 { return abi.Version }
 
+// The request, response and session of the current call: an instance
+// serves one request at a time, so they are reused rather than allocated
+// per request (a handler must not keep them after it returns).
+var (
+	curReq  Request
+	curResp response
+	curSess Session
+	calls   uint32
+)
+
+// yieldEvery is how often (in calls) handle yields to the Go scheduler so
+// that the guest's background garbage collector can run; yielding on every
+// call costs about as much as the rest of a small request.
+const yieldEvery = 16
+
 //go:wasmexport handle
 func handle() (result int32) {
-	var (
-		w response
-		r Request
-		s Session
-	)
+	r, w, s := &curReq, &curResp, &curSess
+	*r = Request{}
+	clear(w.header)
+	w.status = 0
+	*s = Session{}
 	defer func() {
 		if p := recover(); p != nil {
 			result = recovered(p)
 		}
-		runtime.Gosched() // let the guest's garbage collector run
+		if calls++; calls%yieldEvery == 0 {
+			runtime.Gosched() // let the guest's garbage collector run
+		}
 	}()
 	r.Method = pullString(hostRequestMethod)
 	r.Path = pullString(hostRequestPath)
 	r.RawQuery = pullString(hostRequestQuery)
 	r.ContextPath = pullString(hostContextPath)
-	handler.ServeWasm(&w, &r, &s)
+	handler.ServeWasm(w, r, s)
 	w.flush()
 	return abi.ResultOK
 }

@@ -1,0 +1,376 @@
+package httpbench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wasmfarm/wasmfarm/host"
+	"github.com/wasmfarm/wasmfarm/wasmapps"
+)
+
+// Config configures [Run].
+type Config struct {
+	// Connections is the number of keep-alive connections (16), each with
+	// its own session.
+	Connections int
+	// Duration is the measured time per target (5 s), after Warmup (1 s).
+	Duration time.Duration
+	Warmup   time.Duration
+	// PoolSize and Deadline configure the wasm app (host defaults: 2 ×
+	// GOMAXPROCS instances, 30 s). Deadlines are always enforced.
+	PoolSize int
+	Deadline time.Duration
+	// LoadCommand, if set, runs the load generator as this command plus
+	// flags (see [LoadMain]) so that the server's CPU per request is
+	// measured alone.
+	LoadCommand []string
+	// Wrk, if set, is the path of wrk, which then drives the targets.
+	Wrk string
+	// CacheDir is the compilation cache ("" = the host's default).
+	CacheDir string
+	// Logger receives progress; nil discards it.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{Connections: 16, Duration: 5 * time.Second, Warmup: time.Second}
+}
+
+// Report is the result of [Run].
+type Report struct {
+	GOMAXPROCS  int     `json:"gomaxprocs"`
+	Connections int     `json:"connections"`
+	Native      Result  `json:"native"`
+	Wasm        Result  `json:"wasm"`
+	Ratio       float64 `json:"ratio"` // wasm req/s ÷ native req/s
+}
+
+const appPath = "/counter/json"
+
+// Run serves the counter app and its native twin on loopback and drives
+// both, native first, with the same load.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	def := DefaultConfig()
+	if cfg.Connections <= 0 {
+		cfg.Connections = def.Connections
+	}
+	if cfg.Duration <= 0 {
+		cfg.Duration = def.Duration
+	}
+	if cfg.Warmup < 0 {
+		cfg.Warmup = 0
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+
+	native, err := newNativeCounter("bench", "/counter")
+	if err != nil {
+		return nil, err
+	}
+	defer native.Close()
+	nl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	ns := &http.Server{Handler: native}
+	go ns.Serve(nl)
+	defer ns.Close()
+
+	srv, err := host.New(host.Config{JvmRoute: "bench", PoolSize: cfg.PoolSize, RequestDeadline: cfg.Deadline, CacheDir: cfg.CacheDir})
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Shutdown(context.Background())
+	if err := srv.Deploy(ctx, "/counter", wasmapps.Counter()); err != nil {
+		return nil, err
+	}
+	c, _ := srv.Engine().Context("/counter")
+	if err := c.Warm(ctx, srv.Config().PoolSize); err != nil {
+		return nil, err
+	}
+	wl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go srv.Serve(wl)
+
+	rep := &Report{GOMAXPROCS: runtime.GOMAXPROCS(0), Connections: cfg.Connections}
+	for _, t := range []struct {
+		name string
+		addr net.Addr
+		res  *Result
+	}{{"native", nl.Addr(), &rep.Native}, {"wasm", wl.Addr(), &rep.Wasm}} {
+		url := "http://" + t.addr.String() + appPath
+		cfg.Logger.Info("driving", "target", t.name, "url", url, "connections", cfg.Connections, "duration", cfg.Duration)
+		r, err := drive1(ctx, cfg, url)
+		if err != nil {
+			return nil, fmt.Errorf("httpbench: %s: %w", t.name, err)
+		}
+		r.Target = t.name
+		*t.res = r
+	}
+	if rep.Native.ReqPerSec > 0 {
+		rep.Ratio = rep.Wasm.ReqPerSec / rep.Native.ReqPerSec
+	}
+	return rep, nil
+}
+
+func drive1(ctx context.Context, cfg Config, url string) (Result, error) {
+	switch {
+	case cfg.Wrk != "":
+		return runWrk(ctx, cfg, url)
+	case len(cfg.LoadCommand) > 0:
+		return runLoadProcess(ctx, cfg, url)
+	default:
+		return Load(ctx, url, cfg.Connections, cfg.Warmup, cfg.Duration)
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// runLoadProcess runs the load generator as a child process and measures
+// this process's CPU time meanwhile: the servers' CPU alone.
+func runLoadProcess(ctx context.Context, cfg Config, url string) (Result, error) {
+	args := append(cfg.LoadCommand[1:len(cfg.LoadCommand):len(cfg.LoadCommand)],
+		"-url", url, "-connections", strconv.Itoa(cfg.Connections),
+		"-warmup", cfg.Warmup.String(), "-duration", cfg.Duration.String())
+	cmd := exec.CommandContext(ctx, cfg.LoadCommand[0], args...)
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	cpu0 := cpuTime()
+	if err := cmd.Run(); err != nil {
+		return Result{}, fmt.Errorf("load process: %v: %s", err, stderr.String())
+	}
+	cpu := cpuTime() - cpu0
+	var r Result
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		return Result{}, fmt.Errorf("load process output: %v: %q", err, out.String())
+	}
+	if r.AllRequests > 0 {
+		r.ServerCPUus = float64(cpu.Microseconds()) / float64(r.AllRequests)
+	}
+	return r, nil
+}
+
+// LoadMain is the load generator process: flags -url, -connections,
+// -warmup, -duration; it prints one JSON object.
+func LoadMain(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	url := fs.String("url", "", "target URL")
+	conns := fs.Int("connections", 16, "connections")
+	warmup := fs.Duration("warmup", time.Second, "warmup")
+	dur := fs.Duration("duration", 5*time.Second, "measured time")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	r, err := Load(ctx, *url, *conns, *warmup, *dur)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(r)
+}
+
+// runWrk drives url with wrk, one session per wrk thread (wrk has no
+// per-connection state in Lua).
+func runWrk(ctx context.Context, cfg Config, url string) (Result, error) {
+	script, err := os.CreateTemp("", "httpbench-*.lua")
+	if err != nil {
+		return Result{}, err
+	}
+	defer os.Remove(script.Name())
+	script.WriteString(`
+local cookie = nil
+response = function(status, headers, body)
+  local c = headers["Set-Cookie"]
+  if c ~= nil and cookie == nil then
+    cookie = string.match(c, "JSESSIONID=[^;]+")
+    wrk.headers["Cookie"] = cookie
+  end
+end
+done = function(summary, latency, requests)
+  io.write(string.format("WASMFARM %d %d %f %f %f %f\n", summary.requests,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end
+`)
+	script.Close()
+	threads := min(runtime.GOMAXPROCS(0), cfg.Connections)
+	if cfg.Warmup > 0 {
+		exec.CommandContext(ctx, cfg.Wrk, "-t", strconv.Itoa(threads), "-c", strconv.Itoa(cfg.Connections),
+			"-d", strconv.Itoa(max(1, int(cfg.Warmup.Seconds())))+"s", url).Run()
+	}
+	cmd := exec.CommandContext(ctx, cfg.Wrk, "-t", strconv.Itoa(threads), "-c", strconv.Itoa(cfg.Connections),
+		"-d", strconv.Itoa(max(1, int(cfg.Duration.Seconds())))+"s", "-s", script.Name(), url)
+	cpu0 := cpuTime()
+	out, err := cmd.Output()
+	cpu := cpuTime() - cpu0
+	if err != nil {
+		return Result{}, fmt.Errorf("wrk: %v", err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) == 7 && f[0] == "WASMFARM" {
+			r := Result{Tool: "wrk", Seconds: float64(max(1, int(cfg.Duration.Seconds())))}
+			r.Requests, _ = strconv.ParseInt(f[1], 10, 64)
+			r.Errors, _ = strconv.ParseInt(f[2], 10, 64)
+			r.P50us, _ = strconv.ParseFloat(f[3], 64)
+			r.P90us, _ = strconv.ParseFloat(f[4], 64)
+			r.P99us, _ = strconv.ParseFloat(f[5], 64)
+			r.MaxUs, _ = strconv.ParseFloat(f[6], 64)
+			r.ReqPerSec = float64(r.Requests) / r.Seconds
+			if r.Requests > 0 {
+				r.ServerCPUus = float64(cpu.Microseconds()) / float64(r.Requests)
+			}
+			return r, nil
+		}
+	}
+	return Result{}, fmt.Errorf("wrk: no summary in its output:\n%s", out)
+}
+
+// MemoryReport is the memory cost of pooled instances and idle sessions.
+type MemoryReport struct {
+	Instances               int     `json:"instances"`
+	RSSPerInstanceKiB       float64 `json:"rssPerInstanceKiB"`
+	Sessions                int     `json:"sessions"`
+	HeapPerSessionBytes     float64 `json:"heapPerSessionBytes"`
+	AttributeBytes          int     `json:"attributeBytesPerSession"`
+	OverheadPerSessionBytes float64 `json:"overheadPerSessionBytes"` // heap per session minus attribute bytes
+	RSSPer10kSessionsKiB    float64 `json:"rssPer10kSessionsKiB"`
+}
+
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// MeasureMemory instantiates instances of the counter app and creates
+// sessions through it (10,000 requests without a cookie, in-process), and
+// reports the resident memory per instance and the heap per session.
+func MeasureMemory(ctx context.Context, instances, sessions int, cacheDir string) (*MemoryReport, error) {
+	srv, err := host.New(host.Config{JvmRoute: "jvm_a", PoolSize: instances + 1, CacheDir: cacheDir})
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Shutdown(context.Background())
+	if err := srv.Deploy(ctx, "/counter", wasmapps.Counter()); err != nil {
+		return nil, err
+	}
+	c, _ := srv.Engine().Context("/counter")
+	rep := &MemoryReport{Instances: instances, Sessions: sessions, AttributeBytes: len("counter") + 1}
+	runtime.GC()
+	r0 := rss()
+	if err := c.Warm(ctx, instances+1); err != nil {
+		return nil, err
+	}
+	runtime.GC()
+	rep.RSSPerInstanceKiB = float64(rss()-r0) / float64(instances) / 1024
+
+	req := httptest.NewRequest("GET", appPath, nil)
+	w := &discardWriter{h: http.Header{}}
+	for range 100 { // warm the request path
+		srv.ServeHTTP(w, req)
+	}
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	r0 = rss()
+	n0 := c.Manager().Len()
+	for range sessions {
+		clear(w.h)
+		srv.ServeHTTP(w, req)
+		if w.status != 200 {
+			return nil, fmt.Errorf("httpbench: creating sessions: status %d", w.status)
+		}
+	}
+	if got := c.Manager().Len() - n0; got != sessions {
+		return nil, fmt.Errorf("httpbench: created %d sessions, want %d", got, sessions)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms1)
+	rep.HeapPerSessionBytes = float64(int64(ms1.HeapAlloc)-int64(ms0.HeapAlloc)) / float64(sessions)
+	rep.OverheadPerSessionBytes = rep.HeapPerSessionBytes - float64(rep.AttributeBytes)
+	rep.RSSPer10kSessionsKiB = float64(rss()-r0) / 1024 * 10000 / float64(sessions)
+	return rep, nil
+}
+
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(s int)           { w.status = s }
+
+// CompileReport is the time to deploy the counter app and serve its first
+// request, on a cold and on a warm compilation cache.
+type CompileReport struct {
+	ModuleBytes int     `json:"moduleBytes"`
+	ColdMs      float64 `json:"coldMs"`
+	WarmMs      float64 `json:"warmMs"`
+}
+
+// MeasureCompile deploys the counter app on a new server with an empty
+// compilation cache, then on another new server sharing that cache, and
+// times each until the first response.
+func MeasureCompile(ctx context.Context) (*CompileReport, error) {
+	dir, err := os.MkdirTemp("", "wasmfarm-compile-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	mod := wasmapps.Counter()
+	rep := &CompileReport{ModuleBytes: len(mod)}
+	for i, out := range []*float64{&rep.ColdMs, &rep.WarmMs} {
+		start := time.Now()
+		srv, err := host.New(host.Config{CacheDir: dir})
+		if err != nil {
+			return nil, err
+		}
+		err = srv.Deploy(ctx, "/counter", mod)
+		if err == nil {
+			w := &discardWriter{h: http.Header{}}
+			srv.ServeHTTP(w, httptest.NewRequest("GET", appPath, nil))
+			if w.status != 200 {
+				err = fmt.Errorf("first request: status %d", w.status)
+			}
+		}
+		*out = float64(time.Since(start).Microseconds()) / 1000
+		srv.Shutdown(context.Background())
+		if err != nil {
+			return nil, fmt.Errorf("httpbench: deploy %d: %w", i, err)
+		}
+	}
+	return rep, nil
+}

@@ -1,0 +1,50 @@
+package host_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/wasmfarm/wasmfarm/host"
+	"github.com/wasmfarm/wasmfarm/wasmapps"
+)
+
+type nopWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *nopWriter) Header() http.Header         { return w.h }
+func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *nopWriter) WriteHeader(s int)           { w.status = s }
+
+// BenchmarkServeHTTP is the host's request path without sockets: the
+// counter app's /json with a session cookie (deadline enforced).
+func BenchmarkServeHTTP(b *testing.B) {
+	srv, err := host.New(host.Config{JvmRoute: "jvm_a", CacheDir: cacheDir(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	if err := srv.Deploy(context.Background(), "/counter", wasmapps.Counter()); err != nil {
+		b.Fatal(err)
+	}
+	w := &nopWriter{h: http.Header{}}
+	req := httptest.NewRequest("GET", "/counter/json", nil)
+	srv.ServeHTTP(w, req)
+	cookie := w.h.Get("Set-Cookie")
+	if w.status != 200 || cookie == "" {
+		b.Fatalf("first request: %d %q", w.status, cookie)
+	}
+	req.Header.Set("Cookie", cookie[:len("JSESSIONID=")+32+len(".jvm_a")])
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		clear(w.h)
+		srv.ServeHTTP(w, req)
+		if w.status != 200 {
+			b.Fatal(w.status)
+		}
+	}
+}
