@@ -25,35 +25,49 @@ import (
 //	stats   messages, bytes, last receive time -> {"msgs":..,"bytes":..,"last_ns":..,"mallocs":..}
 //
 // It returns when in ends or ctx is done.
-func ReceiverMain(ctx context.Context, in io.Reader, out io.Writer) error {
+//
+// With channel set it receives through a tribes.Channel with the default
+// stack instead of a bare Receiver.
+func ReceiverMain(ctx context.Context, in io.Reader, out io.Writer, channel bool) error {
 	var (
 		msgs, byteCount, lastNs atomic.Int64
 		mallocsAtReset          atomic.Uint64
 	)
 	codec := &tribes.Gzip{}
 	scratch := sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
-	recv, err := tribes.NewReceiver(tribes.ReceiverConfig{Address: "127.0.0.1", Port: tribes.AnyPort},
-		func(m *tribes.Message) error {
-			n := len(m.Data)
-			if m.Options.Has(tribes.DefaultGzipFlag) {
-				bp := scratch.Get().(*[]byte)
-				b, err := codec.Decompress((*bp)[:0], m.Data)
-				*bp = b
-				n = len(b)
-				scratch.Put(bp)
-				if err != nil {
-					return err
-				}
+	handle := func(m *tribes.Message) error {
+		n := len(m.Data)
+		if m.Options.Has(tribes.DefaultGzipFlag) {
+			bp := scratch.Get().(*[]byte)
+			b, err := codec.Decompress((*bp)[:0], m.Data)
+			*bp = b
+			n = len(b)
+			scratch.Put(bp)
+			if err != nil {
+				return err
 			}
-			byteCount.Add(int64(n))
-			lastNs.Store(time.Now().UnixNano())
-			msgs.Add(1)
-			return nil
-		})
-	if err != nil {
-		return err
+		}
+		byteCount.Add(int64(n))
+		lastNs.Store(time.Now().UnixNano())
+		msgs.Add(1)
+		return nil
 	}
-	defer recv.Close()
+	var addr string
+	if channel {
+		ch, err := benchChannel(ctx, tribes.ListenerFunc(handle))
+		if err != nil {
+			return err
+		}
+		defer ch.Stop(context.Background())
+		addr = ch.LocalMember().AddrPort().String()
+	} else {
+		recv, err := tribes.NewReceiver(tribes.ReceiverConfig{Address: "127.0.0.1", Port: tribes.AnyPort}, handle)
+		if err != nil {
+			return err
+		}
+		defer recv.Close()
+		addr = recv.Addr().String()
+	}
 
 	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -63,7 +77,7 @@ func ReceiverMain(ctx context.Context, in io.Reader, out io.Writer) error {
 	go serveRaw(raw)
 
 	enc := json.NewEncoder(out)
-	if err := enc.Encode(receiverHello{Tribes: recv.Addr().String(), Raw: raw.Addr().String()}); err != nil {
+	if err := enc.Encode(receiverHello{Tribes: addr, Raw: raw.Addr().String()}); err != nil {
 		return err
 	}
 	mallocs := func() uint64 {

@@ -31,6 +31,10 @@ type TransportOptions struct {
 	Duration    time.Duration    // sending time per case (default 1 s)
 	Samples     int              // single-message latency samples per ack case (default 2000)
 	Command     func() *exec.Cmd // starts one receiver process running ReceiverMain
+	// Channel runs the cases through full channels (see ExtraInterceptors)
+	// instead of the bare Sender and Receiver. Command must then start
+	// receivers that run channels too (ReceiverMain with channel true).
+	Channel bool
 }
 
 // Modes of the transport benchmark and their send options.
@@ -43,7 +47,7 @@ var transportModes = map[string]tribes.Options{
 // TransportResult is one case of the transport benchmark. Rates are per
 // receiver (the slowest one when there are two).
 type TransportResult struct {
-	Bench          string  `json:"bench"`
+	Bench          string  `json:"bench"` // "transport" or "channel"
 	Size           int     `json:"size"`
 	Mode           string  `json:"mode"`
 	Gzip           bool    `json:"gzip"`
@@ -144,11 +148,23 @@ func RunTransport(ctx context.Context, o TransportOptions, report func(Transport
 // runCase measures one case with a fresh sender.
 func runCase(ctx context.Context, o *TransportOptions, local *tribes.Member, procs []*receiverProc, size int, mode string, gz bool) (TransportResult, error) {
 	res := TransportResult{Bench: "transport", Size: size, Mode: mode, Gzip: gz, Receivers: len(procs), Concurrency: o.Concurrency}
-	sender, err := tribes.NewSender(tribes.SenderConfig{}, local)
-	if err != nil {
-		return res, err
+	var send sendFunc
+	if o.Channel {
+		res.Bench = "channel"
+		ch, err := benchChannel(ctx, nil)
+		if err != nil {
+			return res, err
+		}
+		defer ch.Stop(context.Background())
+		send = ch.SendMessage
+	} else {
+		sender, err := tribes.NewSender(tribes.SenderConfig{}, local)
+		if err != nil {
+			return res, err
+		}
+		defer sender.Close()
+		send = sender.Send
 	}
-	defer sender.Close()
 	members := make([]*tribes.Member, len(procs))
 	for i, p := range procs {
 		members[i] = p.member
@@ -161,7 +177,7 @@ func runCase(ctx context.Context, o *TransportOptions, local *tribes.Member, pro
 	}
 
 	newSender := func(to []*tribes.Member) *benchSender {
-		return &benchSender{s: sender, to: to, opts: opts, payload: payload, codec: codec}
+		return &benchSender{sendTo: send, to: to, opts: opts, payload: payload, codec: codec}
 	}
 	// Warm up: connections, pools, the receiver's buffers.
 	warm := time.Now().Add(o.Duration / 10)
@@ -265,7 +281,7 @@ func runCase(ctx context.Context, o *TransportOptions, local *tribes.Member, pro
 // sender is one sending goroutine's state, reused for every message so the
 // benchmark itself does not allocate per message.
 type benchSender struct {
-	s       *tribes.Sender
+	sendTo  sendFunc
 	to      []*tribes.Member
 	opts    tribes.Options
 	payload []byte
@@ -286,7 +302,7 @@ func (b *benchSender) send(ctx context.Context) error {
 		b.msg.Data = z
 		b.msg.Options |= tribes.DefaultGzipFlag
 	}
-	return b.s.Send(ctx, b.to, &b.msg)
+	return b.sendTo(ctx, b.to, &b.msg)
 }
 
 // waitDrained waits until the receivers' counts stop changing.

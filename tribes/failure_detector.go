@@ -198,6 +198,9 @@ func (f *FailureDetector) memberUpdated(m *Member) {
 // SendMessage checks the members a send failed for with an I/O error.
 func (f *FailureDetector) SendMessage(ctx context.Context, to []*Member, msg *Message) error {
 	err := f.next.SendMessage(ctx, to, msg)
+	if err == nil {
+		return nil
+	}
 	var se *SendError
 	if errors.As(err, &se) {
 		for _, fm := range se.Failed {

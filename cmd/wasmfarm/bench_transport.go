@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/wasmfarm/wasmfarm/bench"
@@ -29,6 +28,7 @@ func runBenchTransport(ctx context.Context, args []string, stdout, stderr io.Wri
 	dur := fs.Duration("duration", time.Second, "sending time per case")
 	samples := fs.Int("samples", 2000, "single-message latency samples per ack case")
 	asJSON := fs.Bool("json", false, "print one JSON object per case")
+	channel := fs.Bool("channel", false, "send and receive through full channels (dispatch and failure detector in the stack)")
 	role := fs.String("role", "", "internal: run as a receiver process")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: wasmfarm bench transport [flags]\n\nMeasures the Tribes transport against raw TCP on loopback, with receivers in separate processes.\n\nflags:")
@@ -38,7 +38,7 @@ func runBenchTransport(ctx context.Context, args []string, stdout, stderr io.Wri
 		return err
 	}
 	if *role == "receiver" {
-		return bench.ReceiverMain(ctx, os.Stdin, stdout)
+		return bench.ReceiverMain(ctx, os.Stdin, stdout, *channel)
 	}
 
 	var o bench.TransportOptions
@@ -57,13 +57,13 @@ func runBenchTransport(ctx context.Context, args []string, stdout, stderr io.Wri
 		}
 		o.Receivers = append(o.Receivers, n)
 	}
-	o.Concurrency, o.Duration, o.Samples = *conc, *dur, *samples
+	o.Concurrency, o.Duration, o.Samples, o.Channel = *conc, *dur, *samples, *channel
 	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	o.Command = func() *exec.Cmd {
-		cmd := exec.CommandContext(ctx, exe, "bench", "transport", "-role", "receiver")
+		cmd := exec.CommandContext(ctx, exe, "bench", "transport", "-role", "receiver", fmt.Sprintf("-channel=%v", *channel))
 		cmd.Stderr = stderr
 		return cmd
 	}
@@ -72,22 +72,21 @@ func runBenchTransport(ctx context.Context, args []string, stdout, stderr io.Wri
 		enc := json.NewEncoder(stdout)
 		return bench.RunTransport(ctx, o, func(r bench.TransportResult) { enc.Encode(r) })
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "size\tmode\tgzip\trcv\tconc\tmsgs/s\tMB/s\traw MB/s\tx raw\tallocs/msg\trx allocs/msg\tp50 µs\tp99 µs\traw rtt µs\tx rtt\t")
-	tw.Flush()
+	const row = "%7s %5s %4s %3s %4s %9s %8s %8s %6s %6s %6s %8s %8s %8s %6s\n"
+	fmt.Fprintf(stdout, row, "size", "mode", "gzip", "rcv", "conc", "msgs/s", "MB/s", "raw MB/s", "x raw",
+		"allocs", "rx all", "p50 µs", "p99 µs", "rtt µs", "x rtt")
 	return bench.RunTransport(ctx, o, func(r bench.TransportResult) {
 		gz := "off"
 		if r.Gzip {
 			gz = "on"
 		}
-		lat := "\t\t\t\t"
+		lat := []any{"", "", "", ""}
 		if r.P50us > 0 {
-			lat = fmt.Sprintf("%.1f\t%.1f\t%.1f\t%.2f\t", r.P50us, r.P99us, r.RawRTTP50us, r.LatencyRatio)
+			lat = []any{fmt.Sprintf("%.1f", r.P50us), fmt.Sprintf("%.1f", r.P99us), fmt.Sprintf("%.1f", r.RawRTTP50us), fmt.Sprintf("%.2f", r.LatencyRatio)}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.0f\t%.1f\t%.1f\t%.2f\t%.2f\t%.2f\t%s\n",
-			formatSize(r.Size), r.Mode, gz, r.Receivers, r.Concurrency, r.MsgsPerSec, r.MBPerSec,
-			r.RawMBPerSec, r.RatioRaw, r.AllocsPerMsg, r.RxAllocsPerMsg, lat)
-		tw.Flush()
+		fmt.Fprintf(stdout, row, append([]any{formatSize(r.Size), r.Mode, gz, fmt.Sprint(r.Receivers), fmt.Sprint(r.Concurrency),
+			fmt.Sprintf("%.0f", r.MsgsPerSec), fmt.Sprintf("%.1f", r.MBPerSec), fmt.Sprintf("%.1f", r.RawMBPerSec),
+			fmt.Sprintf("%.2f", r.RatioRaw), fmt.Sprintf("%.2f", r.AllocsPerMsg), fmt.Sprintf("%.2f", r.RxAllocsPerMsg)}, lat...)...)
 	})
 }
 
