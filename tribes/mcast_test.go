@@ -939,3 +939,31 @@ func TestMcastLoopbackSourceAddress(t *testing.T) {
 		t.Fatalf("heartbeat came from %v, want 127.0.0.1", from)
 	}
 }
+
+// BenchmarkMcastHeartbeat measures the handling of a heartbeat from a known
+// member, the steady-state receive path.
+func BenchmarkMcastHeartbeat(b *testing.B) {
+	s, _ := NewMcast(McastConfig{})
+	r := mcTestRun(s, mcLocal(1), nil)
+	rec := mustRecord(b, vecMember81Value())
+	now := time.Now()
+	r.handleDatagram(rec, now)
+	b.SetBytes(int64(len(rec)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		r.handleDatagram(rec, now.Add(time.Duration(i)))
+	}
+}
+
+// TestMcastHeartbeatZeroAlloc locks in that a known member's heartbeat is
+// handled without allocating.
+func TestMcastHeartbeatZeroAlloc(t *testing.T) {
+	if testing.Short() {
+		t.Skip("benchmark-based test")
+	}
+	res := testing.Benchmark(BenchmarkMcastHeartbeat)
+	if a := res.AllocsPerOp(); a != 0 {
+		t.Fatalf("%d allocations per known heartbeat, want 0", a)
+	}
+}

@@ -81,7 +81,8 @@ type Membership interface {
 	// events is called from the provider's goroutines (or from Start
 	// itself), never concurrently for one provider, in the order the
 	// changes happened. It must not block for long: heartbeats wait for it.
-	// It may call Members. The provider never reports the local member.
+	// It may call Members, but not Stop. The provider never reports the
+	// local member.
 	Start(ctx context.Context, local *Member, events func(MemberEvent)) error
 
 	// Stop leaves the group gracefully (multicast: one BABY-ALEX heartbeat,
