@@ -712,8 +712,8 @@ func mcLoopbackConfig(t *testing.T) McastConfig {
 	mcProbeOnce.Do(func() { mcProbeErr = mcProbeLoopback(cfg) })
 	if mcProbeErr != nil {
 		t.Skipf("multicast on lo does not work here, so this test cannot run: %v. "+
-			"(Inside a network namespace of your own, `ip link set lo up` and possibly "+
-			"`ip route add 224.0.0.0/4 dev lo` make it work; the tests never change routes.)", mcProbeErr)
+			"(In a fresh network namespace, `ip link set lo up` is enough: no multicast route is needed, "+
+			"since the socket names lo with IP_MULTICAST_IF. The tests never change interfaces or routes.)", mcProbeErr)
 	}
 	if cfg.Bind != "127.0.0.1" || cfg.TTL != 0 {
 		t.Fatal("loopback tests must bind 127.0.0.1 with TTL 0")

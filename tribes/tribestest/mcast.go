@@ -38,8 +38,8 @@ func McastConfig(tb testing.TB) tribes.McastConfig {
 	cfg.Port = 46000 + rand.IntN(9000)
 	probeOnce.Do(func() { probeErr = probeLoopbackMulticast() })
 	if probeErr != nil {
-		tb.Skipf("multicast on lo does not work here: %v. (Inside a network namespace of your own, "+
-			"`ip link set lo up` and possibly `ip route add 224.0.0.0/4 dev lo` make it work.)", probeErr)
+		tb.Skipf("multicast on lo does not work here: %v. (In a fresh network namespace, `ip link set lo up` "+
+			"is enough: no multicast route is needed, since the sockets name lo with IP_MULTICAST_IF.)", probeErr)
 	}
 	return cfg
 }
