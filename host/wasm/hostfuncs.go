@@ -2,11 +2,13 @@ package wasm
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -113,6 +115,10 @@ var hostFuncs = []hostFunc{
 	{"request_remote_addr", bufParams, oneI32, strOut(func(c *Call) string { return c.RemoteAddr })},
 	{"context_path", bufParams, oneI32, strOut(func(c *Call) string { return c.ContextPath })},
 	{"node_route", bufParams, oneI32, strOut(func(c *Call) string { return c.JvmRoute })},
+	{"request_info", bufParams, oneI32, func(_ context.Context, c *Call, m api.Module, s []uint64) {
+		c.scratch = abi.AppendList(c.scratch[:0], c.Method, c.Path, c.RawQuery, c.ContextPath, c.JvmRoute)
+		s[0] = out(m, u32(s[0]), u32(s[1]), c.scratch)
+	}},
 	{"request_header", []api.ValueType{i32, i32, i32, i32}, oneI32, func(_ context.Context, c *Call, m api.Module, s []uint64) {
 		name := read(m, u32(s[0]), u32(s[1]))
 		vals := c.Header[http.CanonicalHeaderKey(string(name))]
@@ -154,6 +160,9 @@ var hostFuncs = []hostFunc{
 		value := read(m, u32(s[3]), u32(s[4]))
 		s[0] = code(setResponseHeader(c, op, name, value))
 	}},
+	{"response_head", bufParams, oneI32, func(_ context.Context, c *Call, m api.Module, s []uint64) {
+		s[0] = code(setResponseHead(c, read(m, u32(s[0]), u32(s[1]))))
+	}},
 	{"response_write", bufParams, oneI32, func(_ context.Context, c *Call, m api.Module, s []uint64) {
 		b := read(m, u32(s[0]), u32(s[1]))
 		max := c.MaxResponseBytes
@@ -181,6 +190,14 @@ var hostFuncs = []hostFunc{
 		default:
 			s[0] = code(0)
 		}
+	}},
+	{"session_info", bufParams, oneI32, func(_ context.Context, c *Call, m api.Module, s []uint64) {
+		if c.Session == nil || c.Session.ID() == "" {
+			s[0] = code(abi.NoSession)
+			return
+		}
+		c.scratch = appendSessionInfo(c.scratch[:0], c.Session)
+		s[0] = out(m, u32(s[0]), u32(s[1]), c.scratch)
 	}},
 	{"session_id", bufParams, oneI32, func(_ context.Context, c *Call, m api.Module, s []uint64) {
 		if c.Session == nil || c.Session.ID() == "" {
@@ -341,6 +358,71 @@ func setResponseHeader(c *Call, op int32, name, value []byte) int {
 		return abi.Invalid
 	}
 	return 0
+}
+
+// maxHeadBytes bounds a response_head list.
+const maxHeadBytes = 1 << 20
+
+// setResponseHead applies a response_head list: the status as decimal
+// digits, then alternating header names and values, each added. It
+// returns an abi status; on error nothing is applied.
+func setResponseHead(c *Call, b []byte) int {
+	if len(b) > maxHeadBytes {
+		return abi.TooLarge
+	}
+	items, err := abi.DecodeList(b, maxHeadBytes/4)
+	if err != nil || len(items)%2 != 1 {
+		return abi.Invalid
+	}
+	st := 0
+	if items[0] != "" {
+		st, err = strconv.Atoi(items[0])
+		if err != nil || st < 100 || st > 999 {
+			return abi.Invalid
+		}
+	}
+	max := c.MaxResponseHeaderBytes
+	if max <= 0 {
+		max = 64 << 10
+	}
+	for i := 1; i < len(items); i += 2 {
+		if len(items[i])+len(items[i+1]) > max {
+			return abi.TooLarge
+		}
+		if !validHeaderName(items[i]) || !validHeaderValue(items[i+1]) {
+			return abi.Invalid
+		}
+	}
+	if st != 0 {
+		c.Status = st
+	}
+	if len(items) > 1 && c.ResponseHeader == nil {
+		c.ResponseHeader = make(http.Header, (len(items)-1)/2)
+	}
+	for i := 1; i < len(items); i += 2 {
+		k := http.CanonicalHeaderKey(items[i])
+		c.ResponseHeader[k] = append(c.ResponseHeader[k], items[i+1])
+	}
+	return 0
+}
+
+// appendSessionInfo appends the session_info record: flags (bit 0: new),
+// creation and last access time (unix ms), max inactive interval (seconds,
+// -1 never), each little-endian int64, then the id.
+func appendSessionInfo(b []byte, t *session.Txn) []byte {
+	var flags byte
+	if t.IsNew() {
+		flags = 1
+	}
+	mi := int64(-1)
+	if d := t.MaxInactiveInterval(); d >= 0 {
+		mi = int64(d / time.Second)
+	}
+	b = append(b, flags)
+	b = binary.LittleEndian.AppendUint64(b, uint64(t.CreationTime().UnixMilli()))
+	b = binary.LittleEndian.AppendUint64(b, uint64(t.LastAccessedTime().UnixMilli()))
+	b = binary.LittleEndian.AppendUint64(b, uint64(mi))
+	return append(b, t.ID()...)
 }
 
 // encodeHeader appends h as an abi list of alternating names and values,

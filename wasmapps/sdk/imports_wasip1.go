@@ -11,6 +11,15 @@ import "unsafe"
 //go:wasmimport wasmfarm log
 func hostLog(level int32, msg unsafe.Pointer, msgLen int32)
 
+//go:wasmimport wasmfarm request_info
+func hostRequestInfo(buf unsafe.Pointer, capacity int32) int32
+
+//go:wasmimport wasmfarm response_head
+func hostResponseHead(p unsafe.Pointer, n int32) int32
+
+//go:wasmimport wasmfarm session_info
+func hostSessionInfo(buf unsafe.Pointer, capacity int32) int32
+
 //go:wasmimport wasmfarm request_method
 func hostRequestMethod(buf unsafe.Pointer, capacity int32) int32
 

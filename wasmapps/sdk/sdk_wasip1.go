@@ -99,7 +99,9 @@ var (
 	curReq  Request
 	curResp response
 	curSess Session
+	curNode string
 	calls   uint32
+	headBuf []byte
 )
 
 // yieldEvery is how often (in calls) handle yields to the Go scheduler so
@@ -122,10 +124,13 @@ func handle() (result int32) {
 			runtime.Gosched() // let the guest's garbage collector run
 		}
 	}()
-	r.Method = pullString(hostRequestMethod)
-	r.Path = pullString(hostRequestPath)
-	r.RawQuery = pullString(hostRequestQuery)
-	r.ContextPath = pullString(hostContextPath)
+	info, _ := pull(hostRequestInfo)
+	if items, err := abi.DecodeList(info, 5); err == nil && len(items) == 5 {
+		r.Method, r.Path, r.RawQuery, r.ContextPath = items[0], items[1], items[2], items[3]
+		if items[4] != curNode {
+			curNode = items[4]
+		}
+	}
 	handler.ServeWasm(w, r, s)
 	w.flush()
 	return abi.ResultOK
@@ -183,7 +188,12 @@ func hook(f func(*Session)) (result int32) {
 }
 
 // Node returns the jvmRoute of the node serving the request ("" if none).
-func Node() string { return pullString(hostNodeRoute) }
+func Node() string {
+	if curNode == "" {
+		curNode = pullString(hostNodeRoute)
+	}
+	return curNode
+}
 
 // Log levels, those of log/slog.
 const (
@@ -335,21 +345,22 @@ func (w *response) WriteString(s string) (int, error) {
 }
 
 func (w *response) flush() {
+	if w.status == 0 && len(w.header) == 0 {
+		return
+	}
+	items := make([]string, 1, 1+2*len(w.header))
 	if w.status != 0 {
-		hostResponseStatus(int32(w.status))
+		items[0] = strconv.Itoa(w.status)
 	}
 	for k, vs := range w.header {
-		kp, kn := strPtr(k)
-		for i, v := range vs {
-			op := int32(1)
-			if i == 0 {
-				op = 0
-			}
-			vp, vn := strPtr(v)
-			if code := hostResponseHeader(op, kp, kn, vp, vn); code != 0 {
-				Log(LevelWarn, "response header "+strconv.Quote(k)+" refused: "+statusErr(code).Error())
-			}
+		for _, v := range vs {
+			items = append(items, k, v)
 		}
+	}
+	headBuf = abi.AppendList(headBuf[:0], items...)
+	p, n := bytesPtr(headBuf)
+	if code := hostResponseHead(p, n); code != 0 {
+		Log(LevelWarn, "response head refused: "+statusErr(code).Error())
 	}
 }
 
@@ -358,6 +369,11 @@ func (w *response) flush() {
 // node is at its session limit end the request with a 503.
 type Session struct {
 	state int8 // 0 not asked, 1 exists, -1 none
+	info  bool // the fields below are loaded
+	isNew bool
+	id    string
+	// unix ms and seconds, as session_info returns them
+	created, accessed, maxInactive int64
 }
 
 func (s *Session) open(create bool) bool {
@@ -380,55 +396,77 @@ func (s *Session) open(create bool) bool {
 	return s.state == 1
 }
 
+// load opens (creating if needed) and fetches the session's id and times.
+func (s *Session) load() bool {
+	if !s.open(true) {
+		return false
+	}
+	if !s.info {
+		b, n := pull(hostSessionInfo)
+		if n < 25 {
+			return false
+		}
+		s.isNew = b[0]&1 != 0
+		s.created = int64(le64(b[1:]))
+		s.accessed = int64(le64(b[9:]))
+		s.maxInactive = int64(le64(b[17:]))
+		s.id = string(b[25:])
+		s.info = true
+	}
+	return true
+}
+
+func le64(b []byte) uint64 {
+	_ = b[7]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
+
 // Exists reports whether the request has a session, without creating one.
 func (s *Session) Exists() bool { return s.open(false) }
 
 // ID returns the session id, creating the session if needed.
 func (s *Session) ID() string {
-	if !s.open(true) {
+	if !s.load() {
 		return ""
 	}
-	return pullString(hostSessionID)
+	return s.id
 }
 
 // IsNew reports whether this request created the session.
-func (s *Session) IsNew() bool {
-	s.open(true)
-	return hostSessionIsNew() == 1
-}
+func (s *Session) IsNew() bool { return s.load() && s.isNew }
 
 // CreationTime returns when the session was created.
 func (s *Session) CreationTime() time.Time {
-	if !s.open(true) {
+	if !s.load() {
 		return time.Time{}
 	}
-	return time.UnixMilli(hostSessionCreationTime())
+	return time.UnixMilli(s.created)
 }
 
 // LastAccessedTime returns the time of the session's previous request.
 func (s *Session) LastAccessedTime() time.Time {
-	if !s.open(true) {
+	if !s.load() {
 		return time.Time{}
 	}
-	return time.UnixMilli(hostSessionLastAccessedTime())
+	return time.UnixMilli(s.accessed)
 }
 
 // MaxInactiveInterval returns the session's idle limit (negative: never
 // expires).
 func (s *Session) MaxInactiveInterval() time.Duration {
-	if !s.open(true) {
+	if !s.load() {
 		return 0
 	}
-	v := hostSessionMaxInactive()
-	if v < 0 {
+	if s.maxInactive < 0 {
 		return -1
 	}
-	return time.Duration(v) * time.Second
+	return time.Duration(s.maxInactive) * time.Second
 }
 
 // SetMaxInactiveInterval changes the idle limit (<= 0: never expires).
 func (s *Session) SetMaxInactiveInterval(d time.Duration) error {
-	if !s.open(true) {
+	if !s.load() {
 		return ErrNoSession
 	}
 	secs := int64(d / time.Second)
@@ -438,7 +476,11 @@ func (s *Session) SetMaxInactiveInterval(d time.Duration) error {
 	if d <= 0 {
 		secs = -1
 	}
-	return statusErr(hostSessionSetMaxInactive(secs))
+	if err := statusErr(hostSessionSetMaxInactive(secs)); err != nil {
+		return err
+	}
+	s.maxInactive = secs
+	return nil
 }
 
 // Get returns a copy of the attribute's value and whether it is set. It
@@ -547,5 +589,6 @@ func (s *Session) ChangeID() (string, error) {
 	if err := statusErr(hostSessionChangeID()); err != nil {
 		return "", err
 	}
-	return pullString(hostSessionID), nil
+	s.info = false
+	return s.ID(), nil
 }
