@@ -45,7 +45,8 @@ type McastConfig struct {
 	Bind string
 	// TTL is the multicast TTL: -1 leaves the OS default (1, one subnet; what
 	// Tribes does unless ttl is set), 0 keeps heartbeats on this host, n > 0
-	// crosses up to n-1 routers.
+	// crosses up to n-1 routers. Note that the zero value means 0, not the
+	// default: Start warns when TTL 0 meets a Bind that is not loopback.
 	TTL int
 	// LocalLoopbackDisabled turns off multicast loopback: other members on
 	// the same host then hear nothing from this one. Leave it false unless
@@ -264,6 +265,10 @@ func (s *McastService) Start(ctx context.Context, local *Member, events func(Mem
 	go r.readLoop()
 	go r.tickLoop()
 	s.run = r
+	if s.cfg.TTL == 0 && !isLoopbackBind(s.cfg.Bind) {
+		s.log.Warn("multicast TTL is 0: heartbeats never leave this host, so members on other hosts will not see " +
+			"this one; set TTL -1 (the OS default, as DefaultMcastConfig does) for a multi-host cluster")
+	}
 	s.log.Info("multicast membership started", "member", l.String(), "bind", s.cfg.Bind, "ttl", s.cfg.TTL,
 		"frequency", s.cfg.Frequency, "dropTime", s.cfg.DropTime)
 	return nil
@@ -769,6 +774,16 @@ func listenMcast(ctx context.Context, cfg *McastConfig, group netip.AddrPort) (m
 	}
 	c.SetReadBuffer(1 << 16) // as Tribes; best effort
 	return &udpMcast{c: c, p: p, group: group, ifi: ifi}, nil
+}
+
+// isLoopbackBind reports whether bind names a loopback address or
+// interface.
+func isLoopbackBind(bind string) bool {
+	if a, err := netip.ParseAddr(bind); err == nil {
+		return a.IsLoopback()
+	}
+	ifi, err := net.InterfaceByName(bind)
+	return err == nil && ifi.Flags&net.FlagLoopback != 0
 }
 
 // mcastInterface finds the interface named by bind: the one holding the

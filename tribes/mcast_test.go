@@ -276,6 +276,30 @@ func TestMcastGroup(t *testing.T) {
 	})
 }
 
+func TestMcastTTLZeroWarning(t *testing.T) {
+	for _, tc := range []struct {
+		bind string
+		ttl  int
+		warn bool
+	}{
+		{"", 0, true}, {"", -1, false}, {"127.0.0.1", 0, false}, {"lo", 0, false}, {"192.0.2.1", 0, true},
+	} {
+		t.Run(fmt.Sprintf("bind %q ttl %d", tc.bind, tc.ttl), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				logs := &mcLogs{}
+				s := newFakeMcast(t, newMcFakeGroup(), McastConfig{Bind: tc.bind, TTL: tc.ttl, Logger: logs.logger()})
+				if err := s.Start(t.Context(), mcLocal(1), nil); err != nil {
+					t.Fatal(err)
+				}
+				s.Stop(t.Context())
+				if got := strings.Contains(logs.String(), "TTL is 0"); got != tc.warn {
+					t.Fatalf("warned %v, want %v:\n%s", got, tc.warn, logs)
+				}
+			})
+		})
+	}
+}
+
 func TestMcastStartStop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		g := newMcFakeGroup()
