@@ -870,7 +870,9 @@ func TestMcastLoopback(t *testing.T) {
 	exp := time.Unix(0, left[0].Load()).Sub(t1)
 	t.Logf("crash expiry (socket closed -> MemberDisappeared): %v (drop time %v, frequency %v)",
 		exp.Round(time.Millisecond), cfg.DropTime, cfg.Frequency)
-	if exp < cfg.DropTime-cfg.Frequency || exp > cfg.DropTime+cfg.Frequency+200*time.Millisecond {
+	// Loose bounds against a busy machine; TestMcastGroup checks the exact
+	// rule on a fake clock.
+	if exp < cfg.DropTime-2*cfg.Frequency || exp > cfg.DropTime+cfg.Frequency+500*time.Millisecond {
 		t.Errorf("crash expiry %v, want about drop time %v (+ one frequency)", exp, cfg.DropTime)
 	}
 	if got := logs[0].String(); got != "added 2, added 3, disappeared 2, disappeared 3" {
