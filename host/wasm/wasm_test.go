@@ -154,3 +154,33 @@ func TestHeaderValidation(t *testing.T) {
 		})
 	}
 }
+
+// FuzzResponseHead feeds arbitrary bytes to the response_head decoder: it
+// must apply a valid list (odd item count, status digits, token names,
+// values without CR/LF) and refuse anything else without changing the
+// response.
+func FuzzResponseHead(f *testing.F) {
+	f.Add(abi.AppendList(nil, "201", "Content-Type", "text/plain", "X-A", "1"))
+	f.Add(abi.AppendList(nil, "", "X-A", "a\r\nb"))
+	f.Add([]byte{1, 0, 0, 0, 3, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c := &Call{}
+		code := setResponseHead(c, b)
+		if code != 0 {
+			if c.Status != 0 || len(c.ResponseHeader) != 0 {
+				t.Fatalf("refused head (%d) changed the response: %d %v", code, c.Status, c.ResponseHeader)
+			}
+			return
+		}
+		if c.Status != 0 && (c.Status < 100 || c.Status > 999) {
+			t.Fatalf("status %d accepted", c.Status)
+		}
+		for k, vs := range c.ResponseHeader {
+			for _, v := range vs {
+				if !validHeaderName(k) || !validHeaderValue(v) {
+					t.Fatalf("invalid header %q: %q accepted", k, v)
+				}
+			}
+		}
+	})
+}
