@@ -1,0 +1,33 @@
+package interceptors
+
+import (
+	"io"
+	"time"
+)
+
+// Test hooks: fixed IVs and clocks. Set them before the channel starts.
+
+func SetEncryptRand(e *Encrypt, r io.Reader)                       { e.rand = r }
+func SetEncryptClock(e *Encrypt, now func() time.Time)             { e.now = now }
+func SetOrderClock(o *Order, now func() time.Time)                 { o.now = now }
+func SetFragmentationClock(f *Fragmentation, now func() time.Time) { f.now = now }
+func SetThroughputClock(t *Throughput, now func() time.Time) {
+	t.now = now
+	t.lastReport.Store(now().UnixNano())
+}
+
+// EncryptOpen exposes the decrypt path (decryption, replay and skew checks).
+func EncryptOpen(e *Encrypt, dst, data []byte) ([]byte, error) { return e.open(dst, data) }
+
+// EncryptSeal exposes the encrypt path: out must be len(msg)+EncryptOverhead.
+func EncryptSeal(e *Encrypt, out []byte, ts int64, msg []byte) error { return e.seal(out, ts, msg) }
+
+var (
+	TCPPingData   = tcpPingData
+	TCPFailDetect = tcpFailDetect
+)
+
+const (
+	MemberStart = memberStart
+	MemberStop  = memberStop
+)
