@@ -1,0 +1,72 @@
+package httpbench
+
+import (
+	"bufio"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestResponseParser(t *testing.T) {
+	tests := []struct {
+		name   string
+		in     string
+		status int
+		cookie string
+		body   string
+		ok     bool
+	}{
+		{"ok", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nSet-Cookie: JSESSIONID=AB.n1; Path=/x\r\n\r\nhi", 200, "AB.n1", "hi", true},
+		{"503", "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n", 503, "", "", true},
+		{"no length", "HTTP/1.1 200 OK\r\n\r\n", 0, "", "", false},
+		{"garbage", "hello\r\n", 0, "", "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var r response
+			err := r.read(bufio.NewReader(strings.NewReader(tc.in)))
+			if (err == nil) != tc.ok {
+				t.Fatalf("err %v, want ok=%v", err, tc.ok)
+			}
+			if tc.ok && (r.status != tc.status || r.cookie != tc.cookie || string(r.body[:len(tc.body)]) != tc.body) {
+				t.Fatalf("got %d %q %q", r.status, r.cookie, r.body)
+			}
+		})
+	}
+}
+
+// TestRun drives both targets briefly in-process: both must answer
+// without errors, and sessions must stick (the counter grows).
+func TestRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: starts a server and drives it for a second")
+	}
+	rep, err := Run(context.Background(), Config{Connections: 2, Duration: 300 * time.Millisecond, Warmup: 100 * time.Millisecond, PoolSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []Result{rep.Native, rep.Wasm} {
+		if r.Requests == 0 || r.Errors != 0 || r.P99us <= 0 {
+			t.Fatalf("%s: %+v", r.Target, r)
+		}
+	}
+	t.Logf("native %.0f req/s, wasm %.0f req/s, ratio %.2f", rep.Native.ReqPerSec, rep.Wasm.ReqPerSec, rep.Ratio)
+}
+
+func TestNativeCounterSessions(t *testing.T) {
+	h, err := newNativeCounter("n1", "/counter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	// The native twin answers like the counter app: same JSON, counter
+	// grows per session.
+	rep, err := Load(context.Background(), "http://"+serveNative(t, h)+"/counter/json", 1, 0, 200*time.Millisecond)
+	if err != nil || rep.Requests == 0 || rep.Errors != 0 {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	if h.m.Len() != 1 {
+		t.Fatalf("%d sessions for one connection, want 1", h.m.Len())
+	}
+}
