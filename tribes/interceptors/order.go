@@ -169,10 +169,11 @@ func (o *Order) SendMessage(ctx context.Context, to []*tribes.Member, msg *tribe
 		msg.UniqueID = tribes.NewUniqueID()
 	}
 	errs := make([]error, len(to))
+	base := *msg // each goroutine numbers its own copy
 	var wg sync.WaitGroup
 	for i := range to[:len(to)-1] {
 		wg.Go(func() {
-			m := *msg
+			m := base
 			errs[i] = o.sendOne(ctx, to[i:i+1], &m)
 		})
 	}
