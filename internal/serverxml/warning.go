@@ -1,0 +1,135 @@
+package serverxml
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Level tells a [Warning] that calls for attention from a note.
+type Level int8
+
+const (
+	// LevelWarning marks something the user should fix: an unknown
+	// attribute or element, or input that was accepted only because the
+	// loader was lenient.
+	LevelWarning Level = iota
+	// LevelNote marks something harmless worth knowing, such as a Tomcat
+	// attribute that is accepted but has no wasmfarm equivalent.
+	LevelNote
+)
+
+// String returns "warning" or "note".
+func (l Level) String() string {
+	if l == LevelNote {
+		return "note"
+	}
+	return "warning"
+}
+
+// Warning is a problem found while reading a file that did not stop it
+// from loading.
+type Warning struct {
+	File    string // the name given to Parse
+	Line    int    // 1-based; 0 when the warning concerns the whole file
+	Col     int    // 1-based, in characters; 0 when unknown
+	Element string // element path from the root, "Cluster/Channel/Receiver"; "" for the file
+	Attr    string // attribute name, or ""
+	Msg     string
+	Level   Level
+}
+
+// String formats w like a compiler message, with Tomcat's element path in
+// brackets:
+//
+//	server.xml:12:3: warning: [Cluster/Channel/Receiver] attribute "seceltorTimeout": ...
+func (w Warning) String() string {
+	var sb strings.Builder
+	sb.WriteString(w.File)
+	if w.Line > 0 {
+		sb.WriteByte(':')
+		sb.WriteString(strconv.Itoa(w.Line))
+		if w.Col > 0 {
+			sb.WriteByte(':')
+			sb.WriteString(strconv.Itoa(w.Col))
+		}
+	}
+	sb.WriteString(": ")
+	sb.WriteString(w.Level.String())
+	sb.WriteString(": ")
+	if w.Element != "" {
+		sb.WriteByte('[')
+		sb.WriteString(w.Element)
+		sb.WriteString("] ")
+	}
+	if w.Attr != "" {
+		sb.WriteString("attribute ")
+		sb.WriteString(strconv.Quote(w.Attr))
+		sb.WriteString(": ")
+	}
+	sb.WriteString(w.Msg)
+	return sb.String()
+}
+
+// Errors wrapped by [*Error]; test for them with errors.Is.
+var (
+	// ErrSyntax occurs when a file cannot be read as XML even leniently:
+	// an unterminated tag, comment or quoted value, a '<' inside a value,
+	// an attribute without a value, conflicting duplicate attributes.
+	ErrSyntax = errors.New("serverxml: syntax error")
+	// ErrLimit occurs when a file exceeds a [Parser] limit (size, depth,
+	// element or attribute count).
+	ErrLimit = errors.New("serverxml: limit exceeded")
+	// ErrBadValue occurs when an attribute value cannot be converted to
+	// the type a [Binder] asked for.
+	ErrBadValue = errors.New("serverxml: bad attribute value")
+	// ErrUnknownClass occurs when a className names no class a
+	// [Registry] knows for that element.
+	ErrUnknownClass = errors.New("serverxml: unknown class")
+)
+
+// Error is an error at a place in a file. Err is one of the package's
+// sentinel errors (or a caller's), so errors.Is(err, ErrSyntax) works.
+type Error struct {
+	File    string
+	Line    int
+	Col     int
+	Element string // element path, as in [Warning]
+	Attr    string
+	Msg     string
+	Err     error
+}
+
+// Error formats e like [Warning.String].
+func (e *Error) Error() string {
+	w := Warning{File: e.File, Line: e.Line, Col: e.Col, Element: e.Element, Attr: e.Attr, Msg: e.Msg}
+	s := w.String()
+	// "file:1:2: warning: ..." -> "file:1:2: ..."
+	return strings.Replace(s, ": warning: ", ": ", 1)
+}
+
+// Unwrap returns e.Err.
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrorAt returns an [*Error] located at el (and at its attribute attr,
+// when el has one of that name, case-insensitively), wrapping err.
+func ErrorAt(el *Element, attr string, err error, format string, args ...any) *Error {
+	e := &Error{Msg: fmt.Sprintf(format, args...), Err: err, Attr: attr}
+	if el == nil {
+		return e
+	}
+	e.File, e.Line, e.Col, e.Element = el.File, el.Line, el.Col, el.Path()
+	if attr != "" {
+		if a, ok := el.attrFold(attr); ok {
+			e.Line, e.Col, e.Attr = a.Line, a.Col, a.Name
+		}
+	}
+	return e
+}
+
+// WarningAt returns a [Warning] located like [ErrorAt].
+func WarningAt(el *Element, attr string, level Level, format string, args ...any) Warning {
+	e := ErrorAt(el, attr, nil, format, args...)
+	return Warning{File: e.File, Line: e.Line, Col: e.Col, Element: e.Element, Attr: e.Attr, Msg: e.Msg, Level: level}
+}
