@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -297,3 +299,50 @@ func TestConcurrentRequests(t *testing.T) {
 }
 
 var _ = http.StatusOK
+
+func TestSecureCookieOverTLS(t *testing.T) {
+	srv, _ := newServer(t, host.Config{}, map[string][]byte{"/counter": wasmapps.Counter()})
+	ts := httptest.NewTLSServer(srv)
+	defer ts.Close()
+	resp, err := ts.Client().Get(ts.URL + "/counter/json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ck := resp.Header.Get("Set-Cookie"); !strings.Contains(ck, "Secure") || !strings.Contains(ck, "HttpOnly") {
+		t.Fatalf("cookie over TLS: %q", ck)
+	}
+}
+
+// syncBuffer is a log sink for tests.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestSessionDestroyedHook(t *testing.T) {
+	var logs syncBuffer
+	srv, base := newServer(t, host.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, map[string][]byte{"/f": faulty(t)})
+	c := &client{t: t, base: base}
+	c.get("/f/ok")
+	c.get("/f/ok")
+	ctx, _ := srv.Engine().Context("/f")
+	if !ctx.Manager().Invalidate(c.cookie) {
+		t.Fatal("session not found")
+	}
+	if want := "destroyed " + c.cookie + " counter=2"; !strings.Contains(logs.String(), want) {
+		t.Fatalf("log lacks %q:\n%s", want, logs.String())
+	}
+}
