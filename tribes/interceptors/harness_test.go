@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"sync"
@@ -62,7 +64,10 @@ type memTransport struct {
 	sink    func(msg *tribes.Message)                     // replaces delivery (benchmarks)
 }
 
-var _ tribes.Transport = (*memTransport)(nil)
+var (
+	_ tribes.Transport = (*memTransport)(nil)
+	_ tribes.Prober    = (*memTransport)(nil)
+)
 
 func (t *memTransport) Start(ctx context.Context, recv tribes.ReceiveFunc) (netip.AddrPort, error) {
 	t.mu.Lock()
@@ -161,6 +166,23 @@ func (t *memTransport) inject(msg *tribes.Message) error {
 }
 
 func (t *memTransport) Disconnect(m *tribes.Member) {}
+
+// Probe makes the failure detector's check a lookup: a member is alive
+// when a started, open transport has its address.
+func (t *memTransport) Probe(ctx context.Context, m *tribes.Member, cfg tribes.ProbeConfig) error {
+	if dst := t.net.lookup(m.AddrPort()); dst == nil || !dst.listening() {
+		return errUnreachable
+	}
+	return nil
+}
+
+// reopen lets a closed transport receive again (a restarted process on the
+// same address).
+func (t *memTransport) reopen() {
+	t.mu.Lock()
+	t.closed = false
+	t.mu.Unlock()
+}
 
 func (t *memTransport) Close() error {
 	t.mu.Lock()
@@ -404,3 +426,9 @@ func msgFrom(src *tribes.Member, opts tribes.Options, data []byte) *tribes.Messa
 
 // netipAddr returns 10.0.9.i, an address no memNet transport has.
 func netipAddr(i byte) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 9, i}) }
+
+// hostOf returns 10.0.0.i, the address of the i-th transport of a memNet.
+func hostOf(i byte) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, i}) }
+
+// textLogger logs to w.
+func textLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
