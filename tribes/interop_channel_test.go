@@ -429,8 +429,58 @@ func TestInteropChannelJava(t *testing.T) {
 		ms := goNode.mcast()
 		first := goNode.mcast().Members()
 		st0 := ms.Stats()
-		time.Sleep(2 * time.Second)
+		// Meanwhile a plain group socket captures 2 s of datagrams: only
+		// the two nodes' heartbeats, each one 77-byte record (IPv4, empty
+		// command, domain and payload), alive growing.
+		type beat struct {
+			size  int
+			alive int64
+		}
+		beats := map[MemberKey][]beat{}
+		raw, err := listenMcast(t.Context(), &ms.cfg, ms.group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := raw.(*udpMcast)
+		buf := make([]byte, MaxDatagramSize+1)
+		for end := time.Now().Add(2 * time.Second); time.Now().Before(end); {
+			u.c.SetReadDeadline(end)
+			k, err := u.c.Read(buf)
+			if err != nil {
+				break
+			}
+			var m Member
+			n, err := decodeMember(buf[:k], &m)
+			if err != nil || n != k {
+				t.Errorf("a %d-byte datagram on the group is not exactly one member record (%d bytes decoded): %v", k, n, err)
+				continue
+			}
+			beats[m.Key()] = append(beats[m.Key()], beat{k, m.Alive})
+		}
+		raw.close()
 		st1 := ms.Stats()
+		for key, bs := range beats {
+			who := "Java"
+			switch key {
+			case jk:
+			case local.Key():
+				who = "Go"
+			default:
+				t.Errorf("heartbeats from an unknown member %v", key)
+			}
+			t.Logf("captured %d heartbeats from %s: %v", len(bs), who, bs)
+			for i, b := range bs {
+				if b.size != 77 {
+					t.Errorf("%s heartbeat of %d bytes, want 77", who, b.size)
+				}
+				if i > 0 && b.alive <= bs[i-1].alive {
+					t.Errorf("%s heartbeat alive went from %d to %d", who, bs[i-1].alive, b.alive)
+				}
+			}
+		}
+		if len(beats[jk]) < 2 || len(beats[local.Key()]) < 2 {
+			t.Errorf("captured %d Java and %d Go heartbeats in 2 s, want at least 2 each", len(beats[jk]), len(beats[local.Key()]))
+		}
 		second := ms.Members()
 		if len(first) != 1 || len(second) != 1 || first[0].Key() != jk || second[0].Key() != jk {
 			t.Fatalf("membership %v then %v, want only the Java node %v", first, second, java.Local())
