@@ -357,6 +357,23 @@ func (c *Channel) Members() []*Member {
 	return c.head.snapshot()
 }
 
+// AwaitMembers waits until the channel sees at least n members (after the
+// failure detector admitted them) and returns them, or returns ctx's error.
+func (c *Channel) AwaitMembers(ctx context.Context, n int) ([]*Member, error) {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if ms := c.Members(); len(ms) >= n {
+			return ms, nil
+		}
+		select {
+		case <-ctx.Done():
+			return c.Members(), ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
 // AddMessageListener adds l; it receives every message from now on.
 func (c *Channel) AddMessageListener(l MessageListener) {
 	c.lmu.Lock()
