@@ -24,7 +24,9 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,6 +108,16 @@ type iopNode struct {
 	msgs  chan tribes.Message
 	added chan *tribes.Member
 	gone  chan *tribes.Member
+
+	mu       sync.Mutex
+	addedAll []*tribes.Member // every member added, in order
+}
+
+// everAdded returns every member the listener was told of as added.
+func (n *iopNode) everAdded() []*tribes.Member {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.addedAll)
 }
 
 // startGo starts a Go channel with the given stack, in the test's group
@@ -130,7 +142,12 @@ func (e *iopEnv) startGo(stack []tribes.Interceptor, mutate func(*tribes.Config)
 		return nil
 	}))
 	ch.AddMembershipListener(tribes.MembershipFuncs{
-		Added:       func(m *tribes.Member) { n.added <- m.Clone() },
+		Added: func(m *tribes.Member) {
+			n.mu.Lock()
+			n.addedAll = append(n.addedAll, m.Clone())
+			n.mu.Unlock()
+			n.added <- m.Clone()
+		},
 		Disappeared: func(m *tribes.Member) { n.gone <- m.Clone() },
 	})
 	if err := ch.Start(e.t.Context()); err != nil {
@@ -454,6 +471,60 @@ func TestInteropEncryptChannel(t *testing.T) {
 			})
 			good.expectNoMessage(t)
 		})
+	}
+}
+
+// TestInteropDomainFilterChannel: the Go DomainFilter (domain A) between
+// a Go node and two Java nodes of domains A and B in one multicast group:
+// Go reports only the domain A node as a member and delivers only its
+// messages; the other's are dropped, counted, and still ACKed (§11,
+// §14.13 the other way).
+func TestInteropDomainFilterChannel(t *testing.T) {
+	e := newIopEnv(t)
+	javaA := e.startJava(javapeer.Config{Domain: "A", Interceptors: javapeer.DefaultStack()}, true)
+	javaB := e.startJava(javapeer.Config{Domain: "B", Interceptors: javapeer.DefaultStack()}, true)
+	df, err := interceptors.NewDomainFilter(interceptors.DomainFilterConfig{Domain: "A"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := e.startGo([]tribes.Interceptor{
+		tribes.NewMessageDispatcher(tribes.DispatcherConfig{}), df, tribes.NewFailureDetector(tribes.FailureDetectorConfig{}),
+	}, func(c *tribes.Config) { c.Domain = []byte("A") })
+	iopJoinBoth(t, n, javaA)
+	// Java B has no filter: it adds the Go node. The Go node must not add
+	// Java B, whose heartbeats it has been hearing as long as A's.
+	iopJavaWaitAdded(t, javaB, n.ch.LocalMember(), iopJoinWait)
+	time.Sleep(2 * time.Second)
+	for _, m := range n.everAdded() {
+		if string(m.Domain) != "A" {
+			t.Errorf("the Go node added %v (domain %q); only domain A may be admitted", m, m.Domain)
+		}
+	}
+	if ms := n.ch.Members(); len(ms) != 1 || string(ms[0].Domain) != "A" || ms[0].Port != javaA.Local().Port {
+		t.Errorf("Go members %v, want the domain A Java node only", ms)
+	}
+	if st := df.Stats(); st.RefusedMembers == 0 {
+		t.Errorf("domain filter stats %+v: want the domain B member refused", st)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	local := iopGoMember(n.ch.LocalMember())
+	before := df.Stats()
+	res, err := javaB.Send(ctx, local, 6, javapeer.Bytes([]byte("from B")))
+	if err != nil || !res.OK {
+		t.Fatalf("Java B's send with options 6: %+v, %v (the Go receiver ACKs messages its filter drops)", res, err)
+	}
+	if after := df.Stats(); after.Refused != before.Refused+1 {
+		t.Errorf("domain filter stats %+v -> %+v: want Java B's message refused", before, after)
+	}
+	n.expectNoMessage(t)
+	res, err = javaA.Send(ctx, local, 6, javapeer.Bytes([]byte("from A")))
+	if err != nil || !res.OK {
+		t.Fatalf("Java A's send: %+v, %v", res, err)
+	}
+	if m := n.waitMessage(t); string(m.Data) != "from A" || m.Source == nil || string(m.Source.Domain) != "A" {
+		t.Errorf("Go got %q from %v, want \"from A\" from the domain A node", m.Data, m.Source)
 	}
 }
 
