@@ -204,7 +204,7 @@ func (b *Binder) Func(name string, parse func(value string) error) bool {
 func (b *Binder) Ignore(reason string, names ...string) {
 	for _, n := range names {
 		if a, ok := b.Lookup(n); ok {
-			b.warnAttr(a, LevelNote, "accepted but not used (value %q): %s", a.Value, reason)
+			b.warnAttr(a, LevelNote, "accepted but not used (value %s): %s", QuoteValue(a.Name, a.Value), reason)
 		}
 	}
 }
@@ -247,7 +247,7 @@ func (b *Binder) warnAttr(a Attr, level Level, format string, args ...any) {
 
 func (b *Binder) badValue(a Attr, why string) {
 	b.errs = append(b.errs, &Error{File: b.el.File, Line: a.Line, Col: a.Col, Element: b.el.Path(),
-		Attr: a.Name, Msg: fmt.Sprintf("value %q %s", a.Value, why), Err: ErrBadValue})
+		Attr: a.Name, Msg: fmt.Sprintf("value %s %s", QuoteValue(a.Name, a.Value), why), Err: ErrBadValue})
 }
 
 // Children returns the child elements called name (exactly, or ignoring
@@ -318,7 +318,7 @@ func (b *Binder) Unused() []Warning {
 		if b.used[i] {
 			continue
 		}
-		msg := fmt.Sprintf("no such property (value %q ignored)", a.Value)
+		msg := fmt.Sprintf("no such property (value %s ignored)", QuoteValue(a.Name, a.Value))
 		if s := Suggest(a.Name, b.known); s != "" {
 			msg += fmt.Sprintf("; did you mean %q?", s)
 		}
@@ -336,6 +336,11 @@ func (b *Binder) Unused() []Warning {
 	}
 	return ws
 }
+
+// Warnings returns the warnings b collected so far (case mismatches,
+// notes, leniency), without those Unused would add. Use it for an element
+// whose other attributes and children another loader reads.
+func (b *Binder) Warnings() []Warning { return slices.Clone(b.warns) }
 
 // Done returns every warning b collected, the unused attributes and
 // elements included, ordered by position, and the errors of bad values
@@ -358,4 +363,18 @@ func SortWarnings(ws []Warning) {
 		}
 		return x.Col - y.Col
 	})
+}
+
+// QuoteValue quotes an attribute value for a message, unless the
+// attribute's name suggests a secret (it contains "key", "password",
+// "secret" or "token", in any case): such values are replaced by
+// "(hidden)", so that warnings can be logged.
+func QuoteValue(attr, value string) string {
+	n := strings.ToLower(attr)
+	for _, s := range []string{"key", "password", "secret", "token"} {
+		if strings.Contains(n, s) {
+			return "(hidden)"
+		}
+	}
+	return strconv.Quote(value)
 }

@@ -401,7 +401,7 @@ func (p *parser) startTag() error {
 				continue
 			}
 			if a.Value != value {
-				return p.errAt(aStart, el, "attribute %q given twice, with different values (line %d %q, line %d %q)", aname, a.Line, a.Value, line, value)
+				return p.errAt(aStart, el, "attribute %q given twice, with different values (line %d %s, line %d %s)", aname, a.Line, QuoteValue(aname, a.Value), line, QuoteValue(aname, value))
 			}
 			p.warnAt(aStart, el, aname, LevelWarning, "given twice with the same value (also on line %d)", a.Line)
 			dup = true
@@ -424,7 +424,7 @@ func (p *parser) attach(el *Element) {
 	}
 }
 
-// Typographic quotes accepted (with a warning) in place of '"' and '\”.
+// Typographic quotes accepted (with a warning) in place of ASCII quotes.
 func isCurlyQuote(r rune) bool { return isCurlyDouble(r) || isCurlySingle(r) }
 
 func isCurlyDouble(r rune) bool {
@@ -508,7 +508,7 @@ func (p *parser) unquoted(el *Element, aname string, aStart int) (string, error)
 	if bytes.ContainsAny(raw, "\"'") {
 		return "", p.errAt(vStart, el, "value of attribute %q is not quoted and holds a quote", aname)
 	}
-	p.warnAt(vStart, el, aname, LevelWarning, "value %q not quoted; read as %q", raw, raw)
+	p.warnAt(vStart, el, aname, LevelWarning, "value %s not quoted; read as if quoted", QuoteValue(aname, string(raw)))
 	return p.finishValue(el, aname, vStart, raw)
 }
 
@@ -535,7 +535,7 @@ func (p *parser) finishValue(el *Element, aname string, vStart int, raw []byte) 
 		if bytes.ContainsAny(lead, "\r\n") || bytes.ContainsAny(trail, "\r\n") {
 			what = "a line break"
 		}
-		p.warnAt(vStart, el, aname, LevelWarning, "value %q has %s at its start or end; read as %q", string(raw), what, t)
+		p.warnAt(vStart, el, aname, LevelWarning, "value %s has %s at its start or end; read as %s", QuoteValue(aname, string(raw)), what, QuoteValue(aname, t))
 		v = t
 	}
 	if strings.IndexByte(v, '&') >= 0 {
