@@ -43,6 +43,9 @@ type Config struct {
 	Wrk string
 	// CacheDir is the compilation cache ("" = the host's default).
 	CacheDir string
+	// Module, if set, replaces the counter app as the wasm target (it is
+	// mounted at /counter and driven at /counter/json).
+	Module []byte
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
 }
@@ -98,7 +101,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	defer srv.Shutdown(context.Background())
-	if err := srv.Deploy(ctx, "/counter", wasmapps.Counter()); err != nil {
+	mod := cfg.Module
+	if mod == nil {
+		mod = wasmapps.Counter()
+	}
+	if err := srv.Deploy(ctx, "/counter", mod); err != nil {
 		return nil, err
 	}
 	c, _ := srv.Engine().Context("/counter")

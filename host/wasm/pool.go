@@ -63,6 +63,48 @@ type Pool struct {
 type instance struct {
 	mod                        api.Module
 	handle, created, destroyed api.Function
+	ctx                        *instanceCtx
+}
+
+// instanceCtx is the context of every call on one instance. Its Done
+// channel closes when a call runs past its deadline: a per-instance timer,
+// reset for each call, so enforcing the deadline allocates nothing per
+// request. wazero then stops the guest (the runtime closes modules on
+// context done), and the pool discards the instance, so a fired context is
+// never reused. Value carries the current Call to the host functions.
+type instanceCtx struct {
+	done  chan struct{}
+	fired atomic.Bool
+	call  *Call
+	timer *time.Timer
+}
+
+func newInstanceCtx() *instanceCtx {
+	c := &instanceCtx{done: make(chan struct{})}
+	c.timer = time.AfterFunc(time.Hour, func() {
+		if c.fired.CompareAndSwap(false, true) {
+			close(c.done)
+		}
+	})
+	c.timer.Stop()
+	return c
+}
+
+func (c *instanceCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c *instanceCtx) Done() <-chan struct{}       { return c.done }
+
+func (c *instanceCtx) Err() error {
+	if c.fired.Load() {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+func (c *instanceCtx) Value(key any) any {
+	if _, ok := key.(callKey); ok {
+		return c.call
+	}
+	return nil
 }
 
 // NewPool creates a pool and its first instance, which checks that the
@@ -161,7 +203,7 @@ func (p *Pool) newInstance(ctx context.Context) (*instance, error) {
 	if v := api.DecodeI32(res[0]); v != abi.Version {
 		return fail(ErrABIVersion, fmt.Sprintf("it speaks ABI version %d, this host speaks version %d", v, abi.Version))
 	}
-	in := &instance{mod: mod, handle: mod.ExportedFunction(abi.ExportHandle)}
+	in := &instance{mod: mod, handle: mod.ExportedFunction(abi.ExportHandle), ctx: newInstanceCtx()}
 	if p.m.hasCreated {
 		in.created = mod.ExportedFunction(abi.ExportSessionCreated)
 	}
@@ -183,6 +225,8 @@ func (p *Pool) acquire(ctx context.Context) (*instance, error) {
 		return in, nil
 	default:
 	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Deadline)
+	defer cancel()
 	select {
 	case in := <-p.idle:
 		return in, nil
@@ -202,6 +246,7 @@ func (p *Pool) acquire(ctx context.Context) (*instance, error) {
 // pool is closed.
 func (p *Pool) release(in *instance, broken bool) {
 	if broken || p.closed.Load() {
+		in.ctx.timer.Stop()
 		in.mod.Close(context.Background())
 		if broken {
 			p.discarded.Add(1)
@@ -260,8 +305,6 @@ func (p *Pool) Hook(ctx context.Context, c *Call, export string) error {
 }
 
 func (p *Pool) call(ctx context.Context, c *Call, export string) error {
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.Deadline)
-	defer cancel()
 	in, err := p.acquire(ctx)
 	if err != nil {
 		if errors.Is(err, ErrBusy) && errors.Is(err, context.DeadlineExceeded) {
@@ -277,15 +320,21 @@ func (p *Pool) call(ctx context.Context, c *Call, export string) error {
 		fn = in.destroyed
 	}
 	c.started = time.Now()
-	res, err := fn.Call(context.WithValue(ctx, callKey{}, c))
+	ictx := in.ctx
+	ictx.call = c
+	ictx.timer.Reset(p.cfg.Deadline)
+	res, err := fn.Call(ictx)
+	stopped := ictx.timer.Stop()
+	ictx.call = nil
 	if err != nil {
 		p.release(in, true)
 		return p.classify(err, c)
 	}
 	r := api.DecodeI32(res[0])
 	// A guest that recovered from a panic may have left its globals half
-	// updated: replace it too.
-	p.release(in, r == abi.ResultFailed)
+	// updated: replace it too. So is one whose deadline fired just as it
+	// returned (its module may be closing).
+	p.release(in, r == abi.ResultFailed || !stopped)
 	switch r {
 	case abi.ResultOK:
 		return nil
@@ -335,6 +384,7 @@ func (p *Pool) drain(ctx context.Context) {
 	for {
 		select {
 		case in := <-p.idle:
+			in.ctx.timer.Stop()
 			in.mod.Close(ctx)
 			<-p.slots
 		default:

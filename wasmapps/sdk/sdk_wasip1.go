@@ -348,20 +348,38 @@ func (w *response) flush() {
 	if w.status == 0 && len(w.header) == 0 {
 		return
 	}
-	items := make([]string, 1, 1+2*len(w.header))
+	// The response_head list, encoded in place: the status, then names
+	// and values.
+	n := 1
+	for _, vs := range w.header {
+		n += 2 * len(vs)
+	}
+	b := appendU32(headBuf[:0], uint32(n))
 	if w.status != 0 {
-		items[0] = strconv.Itoa(w.status)
+		var d [3]byte
+		st := strconv.AppendInt(d[:0], int64(w.status), 10)
+		b = appendU32(b, uint32(len(st)))
+		b = append(b, st...)
+	} else {
+		b = appendU32(b, 0)
 	}
 	for k, vs := range w.header {
 		for _, v := range vs {
-			items = append(items, k, v)
+			b = appendU32(b, uint32(len(k)))
+			b = append(b, k...)
+			b = appendU32(b, uint32(len(v)))
+			b = append(b, v...)
 		}
 	}
-	headBuf = abi.AppendList(headBuf[:0], items...)
-	p, n := bytesPtr(headBuf)
-	if code := hostResponseHead(p, n); code != 0 {
+	headBuf = b
+	p, l := bytesPtr(b)
+	if code := hostResponseHead(p, l); code != 0 {
 		Log(LevelWarn, "response head refused: "+statusErr(code).Error())
 	}
+}
+
+func appendU32(b []byte, v uint32) []byte {
+	return append(b, byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
 }
 
 // Session is the request's session (see the package doc for when it is
