@@ -58,3 +58,31 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkServeHTTPParallel is BenchmarkServeHTTP from 16 goroutines, one
+// session each, on the default pool (2 × GOMAXPROCS instances).
+func BenchmarkServeHTTPParallel(b *testing.B) {
+	srv, err := host.New(host.Config{JvmRoute: "jvm_a", CacheDir: cacheDir(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	if err := srv.Deploy(context.Background(), "/counter", wasmapps.Counter()); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	cpu0 := cpuTime()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &nopWriter{h: http.Header{}}
+		req := httptest.NewRequest("GET", "/counter/json", nil)
+		for pb.Next() {
+			clear(w.h)
+			srv.ServeHTTP(w, req)
+			if c := w.h.Get("Set-Cookie"); c != "" {
+				req.Header.Set("Cookie", c[:len("JSESSIONID=")+32+len(".jvm_a")])
+			}
+		}
+	})
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
