@@ -89,7 +89,7 @@ func (e *chanEnv) startJava(cfg javapeer.Config) *javapeer.Peer {
 	}
 	t0 := time.Now()
 	p := javapeer.StartT(e.t, cfg)
-	e.t.Logf("Java node %v started in %v (Tribes %s, Java %s)", p.Local(), since(t0), p.TribesVersion(), p.JavaVersion())
+	e.t.Logf("Java node %v started in %v (Tribes %s, Java %s)", p.Local(), chanSince(t0), p.TribesVersion(), p.JavaVersion())
 	return p
 }
 
@@ -393,7 +393,7 @@ func javaWaitDroppedMessage(t *testing.T, p *javapeer.Peer) javapeer.Message {
 	}
 }
 
-func since(t0 time.Time) time.Duration { return time.Since(t0).Round(time.Millisecond) }
+func chanSince(t0 time.Time) time.Duration { return time.Since(t0).Round(time.Millisecond) }
 
 // TestInteropChannelJava runs one Go channel against one Java channel in a
 // multicast group: heartbeats and join both ways (§14.1-2), byte messages
@@ -539,12 +539,12 @@ func TestInteropChannelJava(t *testing.T) {
 			if err := goNode.ch.Send(ctx, []*Member{javaM}, payload, tc.opts); err != nil {
 				t.Fatal(err)
 			}
-			sent := since(t0)
+			sent := chanSince(t0)
 			m, err := java.WaitMessage(interopWait)
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("Send returned after %v, Java's listener had it after %v", sent, since(t0))
+			t.Logf("Send returned after %v, Java's listener had it after %v", sent, chanSince(t0))
 			if m.Kind != "bytes" || !m.Is(payload) {
 				t.Errorf("Java got %s %x, want the bytes %x", m.Kind, m.Payload, payload)
 			}
@@ -570,7 +570,7 @@ func TestInteropChannelJava(t *testing.T) {
 				}
 			}
 			m := goNode.waitMessage(t)
-			t.Logf("Java's send and the Go listener done after %v", since(t0))
+			t.Logf("Java's send and the Go listener done after %v", chanSince(t0))
 			if !bytes.Equal(m.Data, payload) || m.Options != tc.wire {
 				t.Errorf("Go got options %v %x, want %v %x", m.Options, m.Data, tc.wire, payload)
 			}
@@ -652,7 +652,7 @@ func TestInteropChannelJava(t *testing.T) {
 			t.Fatal(err)
 		}
 		gone := javaWaitGone(t, java, local, chanJoinWait)
-		lat := since(t0)
+		lat := chanSince(t0)
 		t.Logf("leave: Java's memberDisappeared %v after the Go channel's Stop (record command %q)", lat, gone.Command)
 		if lat >= chanDropTime {
 			t.Errorf("Java took %v to see the Go node leave: that is expiry (drop time %v), not BABY-ALEX", lat, chanDropTime)
@@ -679,7 +679,7 @@ func TestInteropChannelJava(t *testing.T) {
 		if err := java.Stop(ctx); err != nil {
 			t.Fatal(err)
 		}
-		stopped := since(t0)
+		stopped := chanSince(t0)
 		gone := second.waitEvent(t, false, jk, chanJoinWait)
 		lat := gone.at.Sub(t0).Round(time.Millisecond)
 		t.Logf("leave: Go's MemberDisappeared %v after Java's stop command (the JVM exited after %v)", lat, stopped)
@@ -745,7 +745,7 @@ func TestInteropChannelJoinWithoutListener(t *testing.T) {
 	}
 	defer r.Close()
 	m := javaWaitAdded(t, java, local, chanJoinWait)
-	t.Logf("Java added the Go member %v after its receiver started listening (alive %d ms)", since(t0), m.Alive)
+	t.Logf("Java added the Go member %v after its receiver started listening (alive %d ms)", chanSince(t0), m.Alive)
 	st := r.Stats()
 	if st.Probes == 0 || st.Connections == 0 || st.Messages != 0 || st.Acks != 0 || st.BadFrames != 0 {
 		t.Errorf("receiver stats %+v: want Java's probe (one frame, options 1, no ACK) and nothing else", st)
@@ -905,13 +905,13 @@ func TestInteropChannelCrash(t *testing.T) {
 		x.crash(t)
 		y.stopHeartbeats(t)
 		gone := javaWaitGone(t, java, xm, chanJoinWait)
-		t.Logf("crash: Java dropped the crashed Go node %v after the crash (drop time %v); record command %q", since(t0), chanDropTime, gone.Command)
+		t.Logf("crash: Java dropped the crashed Go node %v after the crash (drop time %v); record command %q", chanSince(t0), chanDropTime, gone.Command)
 
 		// Y's port still answers: Java keeps it as a suspect. Give Java
 		// the drop time and a probe plus margin after X went.
 		deadline := t0.Add(chanDropTime + 3*time.Second)
 		if m, err := java.WaitMemberDisappeared(time.Until(deadline)); err == nil {
-			t.Fatalf("Java dropped %v, whose port still answers (heartbeats stopped %v ago)", m, since(t0))
+			t.Fatalf("Java dropped %v, whose port still answers (heartbeats stopped %v ago)", m, chanSince(t0))
 		}
 		if !javaHas(t, java, ym) {
 			t.Fatalf("Java no longer lists the Go node whose port still answers")
@@ -919,7 +919,7 @@ func TestInteropChannelCrash(t *testing.T) {
 		if !javaHas(t, java, local) {
 			t.Fatalf("Java no longer lists the healthy Go node")
 		}
-		t.Logf("suspect: Java still lists the Go node %v after its heartbeats stopped", since(t0))
+		t.Logf("suspect: Java still lists the Go node %v after its heartbeats stopped", chanSince(t0))
 		if !strings.Contains(java.Stderr(), "still alive") {
 			t.Logf("Java's log does not say the member is still alive")
 		}
@@ -930,7 +930,7 @@ func TestInteropChannelCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 		javaWaitGone(t, java, ym, 30*time.Second)
-		t.Logf("suspect: Java dropped the Go node %v after its listener closed", since(t1))
+		t.Logf("suspect: Java dropped the Go node %v after its listener closed", chanSince(t1))
 		if !javaHas(t, java, local) {
 			t.Errorf("Java no longer lists the healthy Go node")
 		}
