@@ -73,6 +73,19 @@ func (c *Context) Warm(ctx context.Context, n int) error {
 	return v.pool.Warm(ctx, n)
 }
 
+// GuestMemory returns the linear memory, in bytes, of the current
+// version's idle instances. The wasm runtime keeps linear memories on the
+// Go heap, so this is part of runtime.MemStats.HeapAlloc.
+func (c *Context) GuestMemory() uint64 {
+	c.mu.Lock()
+	v := c.cur
+	c.mu.Unlock()
+	if v == nil {
+		return 0
+	}
+	return v.pool.GuestMemory()
+}
+
 // appVersion is one deployed module version with its pool, reference
 // counted by the requests using it.
 type appVersion struct {

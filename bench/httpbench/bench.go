@@ -258,13 +258,14 @@ end
 
 // MemoryReport is the memory cost of pooled instances and idle sessions.
 type MemoryReport struct {
-	Instances               int     `json:"instances"`
-	RSSPerInstanceKiB       float64 `json:"rssPerInstanceKiB"`
-	Sessions                int     `json:"sessions"`
-	HeapPerSessionBytes     float64 `json:"heapPerSessionBytes"`
-	AttributeBytes          int     `json:"attributeBytesPerSession"`
-	OverheadPerSessionBytes float64 `json:"overheadPerSessionBytes"` // heap per session minus attribute bytes
-	RSSPer10kSessionsKiB    float64 `json:"rssPer10kSessionsKiB"`
+	Instances                 int     `json:"instances"`
+	RSSPerInstanceKiB         float64 `json:"rssPerInstanceKiB"`
+	GuestMemoryPerInstanceKiB float64 `json:"guestMemoryPerInstanceKiB"` // linear memory after the session requests
+	Sessions                  int     `json:"sessions"`
+	HeapPerSessionBytes       float64 `json:"heapPerSessionBytes"`
+	AttributeBytes            int     `json:"attributeBytesPerSession"`
+	OverheadPerSessionBytes   float64 `json:"overheadPerSessionBytes"` // heap per session minus attribute bytes
+	RSSPer10kSessionsKiB      float64 `json:"rssPer10kSessionsKiB"`
 }
 
 func rss() int64 {
@@ -308,10 +309,11 @@ func MeasureMemory(ctx context.Context, instances, sessions int, cacheDir string
 	for range 100 { // warm the request path
 		srv.ServeHTTP(w, req)
 	}
-	var ms0, ms1 runtime.MemStats
+	var ms0, ms1, ms2 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&ms0)
 	r0 = rss()
+	g0 := c.GuestMemory()
 	n0 := c.Manager().Len()
 	for range sessions {
 		clear(w.h)
@@ -325,9 +327,21 @@ func MeasureMemory(ctx context.Context, instances, sessions int, cacheDir string
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&ms1)
-	rep.HeapPerSessionBytes = float64(int64(ms1.HeapAlloc)-int64(ms0.HeapAlloc)) / float64(sessions)
+	r1 := rss()
+	g1 := c.GuestMemory()
+	rep.GuestMemoryPerInstanceKiB = float64(g1) / float64(instances+1) / 1024
+	// The guests' linear memories live on the Go heap and may have grown
+	// while the sessions were made: measure the sessions by what their
+	// removal frees instead.
+	if n := c.Manager().Expire(time.Now().Add(1000 * time.Hour)); n < sessions {
+		return nil, fmt.Errorf("httpbench: expired %d sessions, want %d", n, sessions)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms2)
+	rep.HeapPerSessionBytes = float64(int64(ms1.HeapAlloc)-int64(ms2.HeapAlloc)) / float64(sessions)
 	rep.OverheadPerSessionBytes = rep.HeapPerSessionBytes - float64(rep.AttributeBytes)
-	rep.RSSPer10kSessionsKiB = float64(rss()-r0) / 1024 * 10000 / float64(sessions)
+	// RSS while creating them, less the guests' growth (an upper bound).
+	rep.RSSPer10kSessionsKiB = float64(r1-r0-(int64(g1)-int64(g0))) / 1024 * 10000 / float64(sessions)
 	return rep, nil
 }
 

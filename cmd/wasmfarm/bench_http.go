@@ -98,8 +98,10 @@ func runBenchHTTP(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 		out["memory"] = m
-		text("memory: %.0f KiB RSS per pooled instance (%d instances); %d idle sessions: %.0f B heap each = %d attribute bytes + %.0f B overhead (target <= 300); %.0f KiB RSS per 10,000 sessions\n",
-			m.RSSPerInstanceKiB, m.Instances, m.Sessions, m.HeapPerSessionBytes, m.AttributeBytes, m.OverheadPerSessionBytes, m.RSSPer10kSessionsKiB)
+		text("memory: %.0f KiB RSS per pooled instance (%d instances; %.0f KiB of linear memory each after the session requests)\n",
+			m.RSSPerInstanceKiB, m.Instances, m.GuestMemoryPerInstanceKiB)
+		text("  %d idle sessions made by the counter app: removing them frees %.0f B of heap each = %d attribute bytes + %.0f B overhead, map buckets not included (target <= 300); %.0f KiB RSS per 10,000 sessions\n",
+			m.Sessions, m.HeapPerSessionBytes, m.AttributeBytes, m.OverheadPerSessionBytes, m.RSSPer10kSessionsKiB)
 	}
 	if parts["compile"] {
 		c, err := httpbench.MeasureCompile(ctx)

@@ -153,6 +153,27 @@ func (p *Pool) Stats() (live int, created, discarded int64) {
 	return len(p.slots), p.created.Load(), p.discarded.Load()
 }
 
+// GuestMemory returns the linear memory, in bytes, of the idle instances
+// (those not serving a request right now).
+func (p *Pool) GuestMemory() uint64 {
+	var ins []*instance
+	var total uint64
+	for {
+		select {
+		case in := <-p.idle:
+			ins = append(ins, in)
+			total += uint64(in.mod.Memory().Size())
+			continue
+		default:
+		}
+		break
+	}
+	for _, in := range ins {
+		p.idle <- in
+	}
+	return total
+}
+
 // HasSessionCreated and HasSessionDestroyed report the optional hooks.
 func (p *Pool) HasSessionCreated() bool   { return p.m.hasCreated }
 func (p *Pool) HasSessionDestroyed() bool { return p.m.hasDestroyed }
