@@ -422,7 +422,7 @@ func (c *Channel) SendMessage(ctx context.Context, to []*Member, msg *Message) e
 	case stateStopped:
 		return ErrChannelClosed
 	}
-	if len(to) == 0 {
+	if len(to) == 0 && !msg.Options.Has(OptMulticast) { // a multicast needs no member list
 		to = c.Members()
 		if len(to) == 0 {
 			return ErrNoMembers
