@@ -161,7 +161,9 @@ func (g *Gzip) sizeHint(src []byte) int {
 	if limit <= 0 {
 		limit = tribes.DefaultGzipMaxSize
 	}
-	return int(min(n, 1032*int64(len(src))+64, limit+1))
+	// One byte more than the data, so that the reader sees the end of the
+	// stream without growing the buffer.
+	return int(min(n+1, 1032*int64(len(src))+64, limit+1))
 }
 
 // tick logs the counters every StatsInterval messages.
