@@ -367,8 +367,14 @@ func (l *loop) read(c *Conn) {
 			}
 			return
 		}
-		want := min(len(l.buf), budget)
-		n, err := unix.Read(c.fd, l.buf[:want])
+		// With an Expect hint, read straight into the connection's buffer.
+		direct := c.expect > c.in.len()
+		buf := l.buf
+		if direct {
+			buf = c.in.space(l.s.cfg.Pool, c.expect-c.in.len())
+		}
+		want := min(len(buf), budget)
+		n, err := unix.Read(c.fd, buf[:want])
 		if err != nil {
 			switch err {
 			case unix.EINTR:
@@ -392,6 +398,13 @@ func (l *loop) read(c *Conn) {
 			// new edge, so skip the read that would return EAGAIN.
 			c.readable = false
 		}
+		if direct {
+			c.in.commit(n)
+			if c.in.len() >= c.expect {
+				l.deliver(c, nil)
+			}
+			continue
+		}
 		l.deliver(c, l.buf[:n])
 	}
 	if !c.closed && c.closing.Load() {
@@ -413,9 +426,13 @@ func (l *loop) deliver(c *Conn, data []byte) {
 	if len(input) == 0 {
 		return
 	}
+	c.expect = 0
 	k, err := l.s.h.OnData(c, input)
 	if err == nil && (k < 0 || k > len(input)) {
 		err = ErrBadConsume
+	}
+	if err == nil && c.expect > l.s.cfg.MaxBuffered {
+		err = ErrBufferLimit
 	}
 	if err != nil {
 		l.closeConn(c, err)

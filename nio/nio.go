@@ -235,7 +235,18 @@ func (k *counters) countClose(err error) {
 type connBase struct {
 	local, remote net.Addr
 	ctx           atomic.Pointer[any]
+	expect        int // set by Expect during OnData; owned by the connection's reader
 }
+
+// Expect tells the reactor that OnData cannot make progress before n bytes
+// of unconsumed input are held (for example the rest of a large frame whose
+// header it has read). Until then the reactor reads straight into the
+// connection's buffer, grown once to n bytes, and does not call OnData, so
+// a large frame is neither copied through the loop's buffer nor parsed
+// again at every read. Call it from OnData; the hint ends with the next
+// OnData call. An n above Config.MaxBuffered closes the connection with
+// ErrBufferLimit.
+func (c *Conn) Expect(n int) { c.expect = n }
 
 // RemoteAddr returns the peer's address.
 func (c *Conn) RemoteAddr() net.Addr { return c.remote }

@@ -1070,3 +1070,88 @@ func TestWriteAfterPeerReset(t *testing.T) {
 		t.Fatalf("OnClose ran %d times", n)
 	}
 }
+
+// TestExpect sends an 8 MiB frame in small writes to a handler that calls
+// Expect with the frame's size: OnData must not run again before the whole
+// frame is held, and the frame must arrive intact.
+func TestExpect(t *testing.T) {
+	var calls, early atomic.Int64
+	srv := listen(t, testConfig(), &funcHandler{
+		data: func(c *Conn, data []byte) (int, error) {
+			calls.Add(1)
+			consumed := 0
+			for {
+				p, n, ok := nextFrame(data[consumed:])
+				if !ok {
+					break
+				}
+				sum := sha256.Sum256(p)
+				if _, err := c.Write(sum[:]); err != nil {
+					return 0, err
+				}
+				consumed += n
+			}
+			if rest := data[consumed:]; len(rest) >= 4 {
+				need := 4 + int(binary.BigEndian.Uint32(rest))
+				if calls.Load() > 1 && len(rest) < need && len(rest) > 4 {
+					early.Add(1) // called again before the expected bytes were held
+				}
+				c.Expect(need)
+			}
+			return consumed, nil
+		},
+	})
+	c := dial(t, srv)
+	big := make([]byte, 8<<20)
+	for i := range big {
+		big[i] = byte(i * 5 / 3)
+	}
+	stream := appendFrame(appendFrame(nil, big), []byte("after"))
+	go func() {
+		for s := stream; len(s) > 0; {
+			n := min(len(s), 1000)
+			if _, err := c.Write(s[:n]); err != nil {
+				return
+			}
+			s = s[n:]
+		}
+	}()
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	got := make([]byte, sha256.Size)
+	for i, m := range [][]byte{big, []byte("after")} {
+		if _, err := io.ReadFull(c, got); err != nil {
+			t.Fatalf("reading answer %d: %v", i, err)
+		}
+		if want := sha256.Sum256(m); !bytes.Equal(got, want[:]) {
+			t.Fatalf("answer %d: digest mismatch", i)
+		}
+	}
+	if early.Load() != 0 {
+		t.Fatalf("OnData ran %d times before the expected bytes were held", early.Load())
+	}
+	if calls.Load() > 16 {
+		t.Fatalf("OnData ran %d times for two frames; Expect should make it a handful", calls.Load())
+	}
+}
+
+// TestExpectOverLimit: a handler expecting more than MaxBuffered closes the
+// connection with ErrBufferLimit.
+func TestExpectOverLimit(t *testing.T) {
+	cfg := testConfig()
+	cfg.MaxBuffered = 1 << 16
+	closed := make(chan error, 1)
+	srv := listen(t, cfg, &funcHandler{
+		data:  func(c *Conn, data []byte) (int, error) { c.Expect(1 << 20); return 0, nil },
+		close: func(c *Conn, err error) { closed <- err },
+	})
+	c := dial(t, srv)
+	c.Write([]byte("header"))
+	select {
+	case err := <-closed:
+		if !errors.Is(err, ErrBufferLimit) {
+			t.Fatalf("OnClose got %v, want ErrBufferLimit", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection not closed")
+	}
+}

@@ -345,12 +345,15 @@ func (c *Conn) readLoop() {
 			err = c.deliver()
 			continue
 		}
-		space := c.in.space(pool, s.cfg.ReadBufferSize)
-		n, rerr := c.nc.Read(space[:min(len(space), s.cfg.ReadBufferSize)])
+		want := max(s.cfg.ReadBufferSize, c.expect-c.in.len()) // Expect: grow once, read large
+		space := c.in.space(pool, want)
+		n, rerr := c.nc.Read(space[:min(len(space), want)])
 		if n > 0 {
 			c.in.commit(n)
 			s.stats.bytesRead.Add(int64(n))
-			err = c.deliver()
+			if c.in.len() >= c.expect {
+				err = c.deliver()
+			}
 		}
 		if err == nil && rerr != nil {
 			if c.closing.Load() {
@@ -393,9 +396,13 @@ func (c *Conn) deliver() error {
 			return nil
 		}
 		c.pausedInCall = false
+		c.expect = 0
 		k, err := s.h.OnData(c, input)
 		if err == nil && (k < 0 || k > len(input)) {
 			err = ErrBadConsume
+		}
+		if err == nil && c.expect > s.cfg.MaxBuffered {
+			err = ErrBufferLimit
 		}
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package tribes
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -213,6 +214,7 @@ type connIO interface {
 	Write(b []byte) (int, error)
 	Pause()
 	Resume()
+	Expect(n int)
 }
 
 // rconn is the receiver's state for one connection.
@@ -267,6 +269,13 @@ func (rc *rconn) onData(data []byte) (int, error) {
 			return off, err
 		}
 		if n == 0 {
+			// An incomplete frame: when it is large, let the reactor read
+			// the rest straight into the connection's buffer.
+			if rest := data[off:]; len(rest) >= frameHeaderLen {
+				if total := frameOverhead + int(binary.BigEndian.Uint32(rest[frameMarkerLen:])); total > 64<<10 {
+					rc.c.Expect(total)
+				}
+			}
 			break
 		}
 		off += n

@@ -431,3 +431,4 @@ type discardConn struct{}
 func (discardConn) Write(b []byte) (int, error) { return len(b), nil }
 func (discardConn) Pause()                      {}
 func (discardConn) Resume()                     {}
+func (discardConn) Expect(int)                  {}
