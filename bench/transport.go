@@ -31,8 +31,9 @@ type TransportOptions struct {
 	Duration    time.Duration    // sending time per case (default 1 s)
 	Samples     int              // single-message latency samples per ack case (default 2000)
 	Command     func() *exec.Cmd // starts one receiver process running ReceiverMain
-	// Channel runs the cases through full channels (see ExtraInterceptors)
-	// instead of the bare Sender and Receiver. Command must then start
+	// Channel runs the cases through full channels (dispatch, failure
+	// detector and throughput interceptors) instead of the bare Sender and
+	// Receiver. Command must then start
 	// receivers that run channels too (ReceiverMain with channel true).
 	Channel bool
 }

@@ -43,6 +43,9 @@ type Config struct {
 	Wrk string
 	// CacheDir is the compilation cache ("" = the host's default).
 	CacheDir string
+	// AlsoNoDeadlines adds a third target: the same app on a server with
+	// deadline enforcement off (host.Config.NoDeadlines), to show its cost.
+	AlsoNoDeadlines bool
 	// Module, if set, replaces the counter app as the wasm target (it is
 	// mounted at /counter and driven at /counter/json).
 	Module []byte
@@ -62,6 +65,9 @@ type Report struct {
 	Native      Result  `json:"native"`
 	Wasm        Result  `json:"wasm"`
 	Ratio       float64 `json:"ratio"` // wasm req/s ÷ native req/s
+	// WasmNoDeadlines and RatioNoDeadlines are set with AlsoNoDeadlines.
+	WasmNoDeadlines  *Result `json:"wasmNoDeadlines,omitempty"`
+	RatioNoDeadlines float64 `json:"ratioNoDeadlines,omitempty"`
 }
 
 const appPath = "/counter/json"
@@ -96,34 +102,56 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	go ns.Serve(nl)
 	defer ns.Close()
 
-	srv, err := host.New(host.Config{JvmRoute: "bench", PoolSize: cfg.PoolSize, RequestDeadline: cfg.Deadline, CacheDir: cfg.CacheDir})
-	if err != nil {
-		return nil, err
-	}
-	defer srv.Shutdown(context.Background())
 	mod := cfg.Module
 	if mod == nil {
 		mod = wasmapps.Counter()
 	}
-	if err := srv.Deploy(ctx, "/counter", mod); err != nil {
-		return nil, err
+	serveWasm := func(noDeadlines bool) (net.Addr, func(), error) {
+		srv, err := host.New(host.Config{JvmRoute: "bench", PoolSize: cfg.PoolSize, RequestDeadline: cfg.Deadline, CacheDir: cfg.CacheDir, NoDeadlines: noDeadlines})
+		if err != nil {
+			return nil, nil, err
+		}
+		stop := func() { srv.Shutdown(context.Background()) }
+		if err := srv.Deploy(ctx, "/counter", mod); err != nil {
+			stop()
+			return nil, nil, err
+		}
+		c, _ := srv.Engine().Context("/counter")
+		if err := c.Warm(ctx, srv.Config().PoolSize); err != nil {
+			stop()
+			return nil, nil, err
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			stop()
+			return nil, nil, err
+		}
+		go srv.Serve(l)
+		return l.Addr(), stop, nil
 	}
-	c, _ := srv.Engine().Context("/counter")
-	if err := c.Warm(ctx, srv.Config().PoolSize); err != nil {
-		return nil, err
-	}
-	wl, err := net.Listen("tcp", "127.0.0.1:0")
+	waddr, stop, err := serveWasm(false)
 	if err != nil {
 		return nil, err
 	}
-	go srv.Serve(wl)
+	defer stop()
 
 	rep := &Report{GOMAXPROCS: runtime.GOMAXPROCS(0), Connections: cfg.Connections}
-	for _, t := range []struct {
+	type target struct {
 		name string
 		addr net.Addr
 		res  *Result
-	}{{"native", nl.Addr(), &rep.Native}, {"wasm", wl.Addr(), &rep.Wasm}} {
+	}
+	targets := []target{{"native", nl.Addr(), &rep.Native}, {"wasm", waddr, &rep.Wasm}}
+	if cfg.AlsoNoDeadlines {
+		naddr, stop2, err := serveWasm(true)
+		if err != nil {
+			return nil, err
+		}
+		defer stop2()
+		rep.WasmNoDeadlines = new(Result)
+		targets = append(targets, target{"wasm-nodl", naddr, rep.WasmNoDeadlines})
+	}
+	for _, t := range targets {
 		url := "http://" + t.addr.String() + appPath
 		cfg.Logger.Info("driving", "target", t.name, "url", url, "connections", cfg.Connections, "duration", cfg.Duration)
 		r, err := drive1(ctx, cfg, url)
@@ -135,6 +163,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if rep.Native.ReqPerSec > 0 {
 		rep.Ratio = rep.Wasm.ReqPerSec / rep.Native.ReqPerSec
+		if rep.WasmNoDeadlines != nil {
+			rep.RatioNoDeadlines = rep.WasmNoDeadlines.ReqPerSec / rep.Native.ReqPerSec
+		}
 	}
 	return rep, nil
 }
