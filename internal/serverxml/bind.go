@@ -184,8 +184,9 @@ func unitName(u time.Duration) string {
 }
 
 // Func passes the value of attribute name to parse and reports whether the
-// attribute is present and parse accepted it; an error from parse is
-// recorded as a bad value.
+// attribute is present and parse accepted it. An error from parse is
+// recorded as a bad value, its text following the quoted value: phrase it
+// as `is not a unique id`.
 func (b *Binder) Func(name string, parse func(value string) error) bool {
 	a, ok := b.Lookup(name)
 	if !ok {

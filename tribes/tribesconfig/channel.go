@@ -167,7 +167,12 @@ func staticMembers(b *serverxml.Binder, bd *Build) (members []*tribes.Member, lo
 				}
 			}
 		}
-		hasID := mb.Func("uniqueId", func(v string) (err error) { m.UniqueID, err = tribes.ParseUniqueID(v); return err })
+		hasID := mb.Func("uniqueId", func(v string) (err error) {
+			if m.UniqueID, err = tribes.ParseUniqueID(v); err != nil {
+				return errors.New("is not a unique id ({16 signed bytes}, 32 hexadecimal digits or a UUID)")
+			}
+			return nil
+		})
 		if !hasID && !isLocal && !mb.Has("uniqueId") {
 			mb.Warn("", "no uniqueId: the member's id is all zeros, and members are told apart by host, port and id, so it must be the id that node uses (spec §10)")
 		}
