@@ -215,3 +215,34 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+func TestSecretsHidden(t *testing.T) {
+	root, ws, err := Parse("t.xml", []byte("<Interceptor encryptionKey=\" abc \" encryptKey=\"s3cret\" Password=x1 apiToken=\"t\"/>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := root.Bind()
+	var k string
+	b.String("encryptionKey", &k)
+	b.Int("apiToken", new(int))
+	more, err := b.Done()
+	ws = append(ws, more...)
+	all := err.Error()
+	for _, w := range ws {
+		all += "\n" + w.String()
+	}
+	if k != "abc" || len(ws) != 4 {
+		t.Errorf("key %q, warnings %v", k, ws)
+	}
+	for _, secret := range []string{"abc", "s3cret", "x1", `"t"`} {
+		if strings.Contains(all, secret) {
+			t.Errorf("%q shown in:\n%s", secret, all)
+		}
+	}
+	if !strings.Contains(all, "(hidden)") {
+		t.Errorf("no (hidden) in:\n%s", all)
+	}
+	if QuoteValue("port", "4000") != `"4000"` {
+		t.Error("QuoteValue hid a plain value")
+	}
+}
