@@ -368,6 +368,13 @@ func (w *wireTap) all() []*tribes.Message {
 	return slices.Clone(w.msgs)
 }
 
+// sent returns the messages with their destinations.
+func (w *wireTap) sent() ([]*tribes.Message, []*tribes.Member) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.msgs), slices.Clone(w.to)
+}
+
 func (w *wireTap) clear() {
 	w.mu.Lock()
 	w.msgs, w.to = nil, nil
