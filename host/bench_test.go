@@ -24,7 +24,12 @@ func (w *nopWriter) WriteHeader(s int)           { w.status = s }
 // BenchmarkServeHTTP is the host's request path without sockets: the
 // counter app's /json with a session cookie (deadline enforced).
 func BenchmarkServeHTTP(b *testing.B) {
-	srv, err := host.New(host.Config{JvmRoute: "jvm_a", CacheDir: cacheDir(b)})
+	b.Run("deadlines", func(b *testing.B) { benchSerial(b, false) })
+	b.Run("nodeadlines", func(b *testing.B) { benchSerial(b, true) })
+}
+
+func benchSerial(b *testing.B, noDeadlines bool) {
+	srv, err := host.New(host.Config{JvmRoute: "jvm_a", CacheDir: cacheDir(b), NoDeadlines: noDeadlines})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -62,7 +67,12 @@ func cpuTime() time.Duration {
 // BenchmarkServeHTTPParallel is BenchmarkServeHTTP from 16 goroutines, one
 // session each, on the default pool (2 × GOMAXPROCS instances).
 func BenchmarkServeHTTPParallel(b *testing.B) {
-	srv, err := host.New(host.Config{JvmRoute: "jvm_a", CacheDir: cacheDir(b)})
+	b.Run("deadlines", func(b *testing.B) { benchParallel(b, false) })
+	b.Run("nodeadlines", func(b *testing.B) { benchParallel(b, true) })
+}
+
+func benchParallel(b *testing.B, noDeadlines bool) {
+	srv, err := host.New(host.Config{JvmRoute: "jvm_a", CacheDir: cacheDir(b), NoDeadlines: noDeadlines})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -90,7 +90,7 @@ func New(cfg Config) (*Server, error) {
 	if strings.ContainsAny(cfg.JvmRoute, ".;,= \t\r\n\"/") {
 		return nil, fmt.Errorf("host: jvmRoute %q holds a character not allowed in a session id", cfg.JvmRoute)
 	}
-	rt, err := wasm.NewRuntime(context.Background(), wasm.Config{CacheDir: cfg.CacheDir, MemoryLimit: cfg.MemoryLimit, Logger: cfg.Logger})
+	rt, err := wasm.NewRuntime(context.Background(), wasm.Config{CacheDir: cfg.CacheDir, MemoryLimit: cfg.MemoryLimit, NoDeadlines: cfg.NoDeadlines, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}

@@ -343,9 +343,12 @@ func (p *Pool) call(ctx context.Context, c *Call, export string) error {
 	c.started = time.Now()
 	ictx := in.ctx
 	ictx.call = c
-	ictx.timer.Reset(p.cfg.Deadline)
+	deadlines := !p.m.rt.noDeadlines
+	if deadlines {
+		ictx.timer.Reset(p.cfg.Deadline)
+	}
 	res, err := fn.Call(ictx)
-	stopped := ictx.timer.Stop()
+	stopped := !deadlines || ictx.timer.Stop()
 	ictx.call = nil
 	if err != nil {
 		p.release(in, true)
