@@ -160,6 +160,26 @@ func TestZeroAllocs(t *testing.T) {
 		m := msgFrom(src, 0, append(bytes.Clone(payload), 0))
 		requireNoAllocs(t, func(tb testing.TB) { p.recv(tb, m) })
 	})
+	t.Run("pass-through receive", func(t *testing.T) {
+		static, err := interceptors.NewStaticMembership(interceptors.StaticMembershipConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		df, err := interceptors.NewDomainFilter(interceptors.DomainFilterConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := newPipe(t, interceptors.NewThroughput(interceptors.ThroughputConfig{}), df,
+			interceptors.NewTCPPing(interceptors.TCPPingConfig{}), static)
+		m := msgFrom(src, 0, payload)
+		requireNoAllocs(t, func(tb testing.TB) {
+			p.got = 0
+			p.recv(tb, m)
+			if p.got != 1 {
+				tb.Fatal("the message did not reach the listener")
+			}
+		})
+	})
 	t.Run("full stack send", func(t *testing.T) {
 		p := newPipe(t, fullStack(t)...)
 		requireNoAllocs(t, func(tb testing.TB) { p.send(tb, payload, 0) })

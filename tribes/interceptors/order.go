@@ -82,6 +82,10 @@ type OrderStats struct {
 //
 // Held-back messages are acknowledged on receipt: a synchronous sender is
 // not told about a listener failure for them.
+//
+// Place it above a [tribes.MessageDispatcher]: the numbers are taken in
+// the order messages reach Order, so below the dispatcher they would
+// follow the dispatcher's threads rather than the application.
 type Order struct {
 	tribes.BaseInterceptor
 	cfg  OrderConfig

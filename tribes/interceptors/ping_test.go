@@ -144,3 +144,12 @@ func TestTCPPingUseThread(t *testing.T) {
 		t.Fatal("pings continued after Stop")
 	}
 }
+
+func TestFailDetectConstant(t *testing.T) {
+	// spec §9, TCP_FAIL_DETECT: the probe payload the decoders ignore.
+	want, _ := hex.DecodeString(strings.NewReplacer(" ", "", "\n", "").Replace(`4fa77348 798243c9 9f6f8980 a15b0714 7dd9525b ebf1439a b77ebe8f 81671eb6
+3715be87 457e4ca8 bf0a4d13 53381532 55f694b7 3afa4078 91047dd7 7284c0d5`))
+	if len(want) != 64 || !bytes.Equal(interceptors.TCPFailDetect[:], want) {
+		t.Fatalf("TCP_FAIL_DETECT differs from the spec: % x", interceptors.TCPFailDetect)
+	}
+}
