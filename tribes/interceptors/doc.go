@@ -51,8 +51,10 @@
 // above it returns, and one that holds messages (Order, Fragmentation)
 // copies them. The send side likewise restores msg.Data when the call
 // below returns; the transport has copied or written the bytes by then.
-// In steady state Gzip, Encrypt, Order and Fragmentation allocate nothing
-// per message.
+// In steady state nothing is allocated per message on the common paths:
+// Gzip and Encrypt both ways, Order for messages that arrive in order,
+// Fragmentation for messages sent whole or split (reassembly copies), and
+// the pass-through interceptors.
 //
 // # Writing your own
 //

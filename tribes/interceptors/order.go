@@ -81,7 +81,10 @@ type OrderStats struct {
 // disappears its counters are reset and its held-back messages delivered.
 //
 // Held-back messages are acknowledged on receipt: a synchronous sender is
-// not told about a listener failure for them.
+// not told about a listener failure for them. The listeners process one
+// sender's messages one at a time (Tribes holds a lock there too), so a
+// listener that waits for a synchronous answer from the same sender holds
+// up that sender's later messages until the send times out.
 //
 // Place it above a [tribes.MessageDispatcher]: the numbers are taken in
 // the order messages reach Order, so below the dispatcher they would
