@@ -21,6 +21,9 @@ func init() { sdk.HandleFunc(serve) }
 
 func main() {}
 
+// jsonBuf is reused across requests: an instance serves one at a time.
+var jsonBuf = make([]byte, 0, 256)
+
 func serve(w sdk.ResponseWriter, r *sdk.Request, s *sdk.Session) {
 	switch r.AppPath() {
 	case "/invalidate":
@@ -50,7 +53,7 @@ func serve(w sdk.ResponseWriter, r *sdk.Request, s *sdk.Session) {
 	count := strconv.FormatInt(n, 10)
 	if r.AppPath() == "/json" {
 		w.Header().Set("Content-Type", "application/json")
-		b := make([]byte, 0, 128)
+		b := jsonBuf[:0]
 		b = append(b, `{"session":`...)
 		b = appendJSONString(b, id)
 		b = append(b, `,"node":`...)
@@ -60,6 +63,7 @@ func serve(w sdk.ResponseWriter, r *sdk.Request, s *sdk.Session) {
 		b = append(b, `,"counter":`...)
 		b = append(b, count...)
 		b = append(b, "}\n"...)
+		jsonBuf = b
 		w.Write(b)
 		return
 	}

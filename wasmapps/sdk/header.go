@@ -19,7 +19,14 @@ func (h Header) Get(key string) string {
 func (h Header) Values(key string) []string { return h[CanonicalHeaderKey(key)] }
 
 // Set replaces the values of key with value.
-func (h Header) Set(key, value string) { h[CanonicalHeaderKey(key)] = []string{value} }
+func (h Header) Set(key, value string) {
+	k := CanonicalHeaderKey(key)
+	if vs := h[k]; cap(vs) > 0 {
+		h[k] = append(vs[:0], value)
+		return
+	}
+	h[k] = []string{value}
+}
 
 // Add appends value to the values of key.
 func (h Header) Add(key, value string) {
@@ -30,11 +37,13 @@ func (h Header) Add(key, value string) {
 // Del removes key.
 func (h Header) Del(key string) { delete(h, CanonicalHeaderKey(key)) }
 
-// Keys returns the header names, sorted.
+// Keys returns the names of the headers with values, sorted.
 func (h Header) Keys() []string {
 	keys := make([]string, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
+	for k, vs := range h {
+		if len(vs) > 0 {
+			keys = append(keys, k)
+		}
 	}
 	slices.Sort(keys)
 	return keys

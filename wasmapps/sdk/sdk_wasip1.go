@@ -112,10 +112,10 @@ const yieldEvery = 16
 //go:wasmexport handle
 func handle() (result int32) {
 	r, w, s := &curReq, &curResp, &curSess
+	prev := *r
 	*r = Request{}
-	clear(w.header)
-	w.status = 0
-	*s = Session{}
+	w.reset()
+	*s = Session{id: s.id}
 	defer func() {
 		if p := recover(); p != nil {
 			result = recovered(p)
@@ -125,15 +125,55 @@ func handle() (result int32) {
 		}
 	}()
 	info, _ := pull(hostRequestInfo)
-	if items, err := abi.DecodeList(info, 5); err == nil && len(items) == 5 {
-		r.Method, r.Path, r.RawQuery, r.ContextPath = items[0], items[1], items[2], items[3]
-		if items[4] != curNode {
-			curNode = items[4]
-		}
-	}
+	decodeRequestInfo(info, r, &prev)
 	handler.ServeWasm(w, r, s)
 	w.flush()
 	return abi.ResultOK
+}
+
+// decodeRequestInfo fills r from a request_info list (method, path, query,
+// context path, node) without allocating for values equal to the previous
+// request's: strings are only made for what changed.
+func decodeRequestInfo(b []byte, r, prev *Request) {
+	if len(b) < 4 || le32(b) != 5 {
+		return
+	}
+	b = b[4:]
+	var items [5][]byte
+	for i := range items {
+		if len(b) < 4 {
+			return
+		}
+		n := le32(b)
+		b = b[4:]
+		if uint64(n) > uint64(len(b)) {
+			return
+		}
+		items[i], b = b[:n], b[n:]
+	}
+	r.Method = intern(items[0], prev.Method, "GET", "POST", "HEAD")
+	r.Path = intern(items[1], prev.Path)
+	r.RawQuery = intern(items[2], prev.RawQuery)
+	r.ContextPath = intern(items[3], prev.ContextPath)
+	curNode = intern(items[4], curNode)
+}
+
+// intern returns the candidate equal to b, or a new string.
+func intern(b []byte, candidates ...string) string {
+	if len(b) == 0 {
+		return ""
+	}
+	for _, c := range candidates {
+		if string(b) == c {
+			return c
+		}
+	}
+	return string(b)
+}
+
+func le32(b []byte) uint32 {
+	_ = b[3]
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
 }
 
 func recovered(p any) int32 {
@@ -315,6 +355,17 @@ type response struct {
 	status int
 }
 
+// reset readies w for the next request, keeping its map and slices: a
+// header emptied here reads as absent.
+func (w *response) reset() {
+	w.status = 0
+	for k, vs := range w.header {
+		if len(vs) != 0 {
+			w.header[k] = vs[:0]
+		}
+	}
+}
+
 func (w *response) Header() Header {
 	if w.header == nil {
 		w.header = Header{}
@@ -345,14 +396,14 @@ func (w *response) WriteString(s string) (int, error) {
 }
 
 func (w *response) flush() {
-	if w.status == 0 && len(w.header) == 0 {
-		return
-	}
 	// The response_head list, encoded in place: the status, then names
 	// and values.
 	n := 1
 	for _, vs := range w.header {
 		n += 2 * len(vs)
+	}
+	if w.status == 0 && n == 1 {
+		return
 	}
 	b := appendU32(headBuf[:0], uint32(n))
 	if w.status != 0 {
@@ -428,7 +479,9 @@ func (s *Session) load() bool {
 		s.created = int64(le64(b[1:]))
 		s.accessed = int64(le64(b[9:]))
 		s.maxInactive = int64(le64(b[17:]))
-		s.id = string(b[25:])
+		if string(b[25:]) != s.id {
+			s.id = string(b[25:])
+		}
 		s.info = true
 	}
 	return true
@@ -536,8 +589,33 @@ func (s *Session) GetInt(key string) (v int64, ok bool) {
 	if n < 0 {
 		return 0, false
 	}
-	v, err := strconv.ParseInt(string(b), 10, 64)
-	return v, err == nil
+	return parseInt(b)
+}
+
+// parseInt parses a decimal int64 without allocating.
+func parseInt(b []byte) (int64, bool) {
+	neg := false
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		neg = b[0] == '-'
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+		if v < 0 {
+			return 0, false
+		}
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
 }
 
 // Set sets the attribute key to a copy of value, creating the session if
