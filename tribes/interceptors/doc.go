@@ -21,8 +21,10 @@
 //
 // Each interceptor has a Config struct whose fields carry Tomcat's
 // attribute names in their documentation; the zero value of a field means
-// Tomcat's default. The stack is listed top (nearest the application)
-// first, in the order of the <Interceptor> elements:
+// Tomcat's default; a nil Logger means the channel's logger, and every
+// interceptor's Stats method returns its counters. The stack is listed top
+// (nearest the application) first, in the order of the <Interceptor>
+// elements:
 //
 //	gz, _ := interceptors.NewGzip(interceptors.GzipConfig{})
 //	enc, err := interceptors.NewEncrypt(interceptors.EncryptConfig{KeyEnv: "WASMFARM_CLUSTER_KEY"})
@@ -43,9 +45,9 @@
 // # Received messages
 //
 // A message an interceptor cannot decode (a bad gzip stream, a wrong key,
-// a replay, a missing trailer) is counted in its Stats, logged at most
-// every few seconds, and dropped: the receiver still acknowledges it
-// normally (never FAIL_ACK), as Tribes does. A received message is valid
+// a replay, a missing trailer) is counted in its Stats and dropped (Gzip
+// and Encrypt also log it, at most every 10 s): the receiver still
+// acknowledges it normally (never FAIL_ACK), as Tribes does. A received message is valid
 // only until MessageReceived returns, so an interceptor that transforms
 // the bytes does so into a pooled buffer that it takes back when the call
 // above it returns, and one that holds messages (Order, Fragmentation)
