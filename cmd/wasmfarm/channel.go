@@ -18,7 +18,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/wasmfarm/wasmfarm/internal/serverxml"
 	"github.com/wasmfarm/wasmfarm/tribes"
+	"github.com/wasmfarm/wasmfarm/tribes/tribesconfig"
 )
 
 // runChannel runs "wasmfarm channel members|listen|send": tools for users
@@ -52,6 +54,8 @@ Run "wasmfarm channel <tool> -h" for the flags.`)
 
 // channelFlags are the settings every channel tool shares.
 type channelFlags struct {
+	fs         *flag.FlagSet
+	configFile string
 	address    string
 	port       int
 	mcastAddr  string
@@ -69,6 +73,8 @@ type channelFlags struct {
 }
 
 func (f *channelFlags) register(fs *flag.FlagSet) {
+	f.fs = fs
+	fs.StringVar(&f.configFile, "config", "", "a Tomcat server.xml (or a file holding a <Cluster> or <Channel>): its <Channel> configures the member; flags given explicitly override it")
 	fs.StringVar(&f.address, "address", "auto", "receiver address to bind and advertise (auto: first non-loopback IPv4)")
 	fs.IntVar(&f.port, "port", tribes.DefaultPort, "first receiver port to try (autoBind 100); -1 for any free port")
 	fs.StringVar(&f.mcastAddr, "mcast-address", "228.0.0.4", "multicast group")
@@ -88,22 +94,49 @@ func (f *channelFlags) register(fs *flag.FlagSet) {
 // config builds the channel configuration the flags describe.
 func (f *channelFlags) config(stderr io.Writer) (tribes.Config, error) {
 	cfg := tribes.DefaultConfig()
+	set := map[string]bool{}
+	if f.configFile != "" {
+		var warnings []serverxml.Warning
+		var err error
+		cfg, warnings, err = tribesconfig.Load(f.configFile)
+		for _, w := range warnings {
+			fmt.Fprintln(stderr, w.String())
+		}
+		if err != nil {
+			return cfg, err
+		}
+		f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	} else {
+		f.fs.VisitAll(func(fl *flag.Flag) { set[fl.Name] = true })
+	}
 	level := slog.LevelWarn
 	if f.verbose {
 		level = slog.LevelDebug
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	cfg.Receiver.Address = f.address
-	cfg.Receiver.Port = f.port
-	cfg.Mcast.Address, cfg.Mcast.Port, cfg.Mcast.Bind, cfg.Mcast.TTL = f.mcastAddr, f.mcastPort, f.mcastBind, f.ttl
-	cfg.Mcast.Frequency, cfg.Mcast.DropTime = f.frequency, f.dropTime
-	cfg.Domain = []byte(f.domain)
+	override := func(name string, apply func()) {
+		if set[name] {
+			apply()
+		}
+	}
+	override("address", func() { cfg.Receiver.Address = f.address })
+	override("port", func() { cfg.Receiver.Port = f.port })
+	override("mcast-address", func() { cfg.Mcast.Address = f.mcastAddr })
+	override("mcast-port", func() { cfg.Mcast.Port = f.mcastPort })
+	override("mcast-bind", func() { cfg.Mcast.Bind = f.mcastBind })
+	override("ttl", func() { cfg.Mcast.TTL = f.ttl })
+	override("frequency", func() { cfg.Mcast.Frequency = f.frequency })
+	override("drop-time", func() { cfg.Mcast.DropTime = f.dropTime })
+	override("domain", func() { cfg.Domain = []byte(f.domain) })
 	if f.uniqueID != "" {
 		id, err := tribes.ParseUniqueID(f.uniqueID)
 		if err != nil {
 			return cfg, fmt.Errorf("-unique-id: %w", err)
 		}
 		cfg.UniqueID = id
+	}
+	if f.configFile != "" && cfg.Membership != nil && !set["member"] && !set["no-mcast"] && !anyMcastFlag(set) {
+		return cfg, nil // the file's membership as configured
 	}
 	var providers []tribes.Membership
 	if !f.noMcast {
@@ -138,6 +171,16 @@ func (f *channelFlags) config(stderr io.Writer) (tribes.Config, error) {
 		cfg.Membership = tribes.Merge(providers...)
 	}
 	return cfg, nil
+}
+
+// anyMcastFlag reports whether a multicast flag was given explicitly.
+func anyMcastFlag(set map[string]bool) bool {
+	for _, n := range []string{"mcast-address", "mcast-port", "mcast-bind", "ttl", "frequency", "drop-time"} {
+		if set[n] {
+			return true
+		}
+	}
+	return false
 }
 
 // parseStaticMember parses host:port=uniqueId.

@@ -91,3 +91,25 @@ func TestChannelFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestChannelConfigFile loads a seed configuration, typos included: the
+// typos are warnings naming the attribute, and the member joins.
+func TestChannelConfigFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loopback multicast test; skipped with -short")
+	}
+	var out, errOut bytes.Buffer
+	args := append([]string{"channel", "members", "-config", "../../examples/seeds/007-delta-typos.xml", "-wait", "100ms"}, loopbackGroup()...)
+	if code := run(context.Background(), args, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{`attribute "seceltorTimeout"`, `did you mean "selectorTimeout"`, `attribute "droptTime"`, "joined as tcp://127.0.0.1:"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut.String())
+		}
+	}
+	errOut.Reset()
+	if code := run(context.Background(), []string{"channel", "members", "-config", "no/such/server.xml"}, &out, &errOut); code == 0 {
+		t.Fatal("a missing config file was accepted")
+	}
+}
