@@ -346,3 +346,14 @@ func TestSessionDestroyedHook(t *testing.T) {
 		t.Fatalf("log lacks %q:\n%s", want, logs.String())
 	}
 }
+
+func TestSeveralSessionCookies(t *testing.T) {
+	_, base := newServer(t, host.Config{}, map[string][]byte{"/counter": wasmapps.Counter()})
+	c := &client{t: t, base: base}
+	c.get("/counter/json")
+	live := c.cookie
+	st, body, _ := c.do("GET", "/counter/json", "", map[string]string{"Cookie": "JSESSIONID=STALE; JSESSIONID=" + live})
+	if st != 200 || !strings.Contains(body, live) || !strings.Contains(body, `"counter":2`) {
+		t.Fatalf("%d %s", st, body)
+	}
+}

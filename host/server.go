@@ -307,38 +307,32 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.write(w, x)
 }
 
-// requestedSessionID returns the session id from the JSESSIONID cookie
-// (the first one naming a live session, if there are several), else from
-// the URL.
+// requestedSessionID returns the session id from the JSESSIONID cookie,
+// else from the URL. With several JSESSIONID cookies (e.g. for nested
+// paths) the first naming a live session of this context wins, else the
+// first.
 func (s *Server) requestedSessionID(r *http.Request, c *Context, urlID string) (string, bool) {
-	first := ""
-	n := 0
+	var ids []string
 	for _, line := range r.Header["Cookie"] {
 		for part := range strings.SplitSeq(line, ";") {
 			name, val, ok := strings.Cut(strings.TrimSpace(part), "=")
-			if !ok || name != s.cfg.CookieName || val == "" {
-				continue
-			}
-			val = strings.Trim(val, `"`)
-			if n == 0 {
-				first = val
-			} else if n == 1 {
-				if _, ok := c.manager.Find(first); ok {
-					return first, false
-				}
-			}
-			n++
-			if n > 1 {
-				if _, ok := c.manager.Find(val); ok {
-					return val, false
-				}
+			if val = strings.Trim(val, `"`); ok && name == s.cfg.CookieName && val != "" {
+				ids = append(ids, val)
 			}
 		}
 	}
-	if first != "" {
-		return first, false
+	switch len(ids) {
+	case 0:
+		return urlID, urlID != ""
+	case 1:
+		return ids[0], false
 	}
-	return urlID, urlID != ""
+	for _, id := range ids {
+		if _, ok := c.manager.Find(id); ok {
+			return id, false
+		}
+	}
+	return ids[0], false
 }
 
 // write sends the exchange's response and recycles it.

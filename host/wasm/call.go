@@ -40,9 +40,6 @@ type Call struct {
 	// Logger receives the guest's log calls; nil means the runtime's.
 	Logger *slog.Logger
 
-	// Hook, if set, names the export to call instead of handle.
-	hook string
-
 	sessionErr error // the error of a refused session creation
 	scratch    []byte
 	started    time.Time
