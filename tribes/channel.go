@@ -399,6 +399,14 @@ func (c *Channel) AddMembershipListener(l MembershipListener) {
 	c.mbrListeners.Store(&ls)
 }
 
+// RemoveMembershipListener removes l.
+func (c *Channel) RemoveMembershipListener(l MembershipListener) {
+	c.lmu.Lock()
+	defer c.lmu.Unlock()
+	ls := slices.DeleteFunc(slices.Clone(*c.mbrListeners.Load()), func(x MembershipListener) bool { return x == l })
+	c.mbrListeners.Store(&ls)
+}
+
 // Send sends data to the members to (all members when to is empty) with
 // the given options; [OptByteMessage] is added, as Tribes does for a
 // ByteMessage. It returns when the options are satisfied: at once for
