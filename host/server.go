@@ -87,7 +87,7 @@ func (e *Engine) match(path string) *Context {
 // Serve or ListenAndServe.
 func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
-	if strings.ContainsAny(cfg.JvmRoute, ".;,= \t\r\n\"/") {
+	if !session.ValidRoute(cfg.JvmRoute) {
 		return nil, fmt.Errorf("host: jvmRoute %q holds a character not allowed in a session id", cfg.JvmRoute)
 	}
 	rt, err := wasm.NewRuntime(context.Background(), wasm.Config{CacheDir: cfg.CacheDir, MemoryLimit: cfg.MemoryLimit, NoDeadlines: cfg.NoDeadlines, Logger: cfg.Logger})

@@ -136,7 +136,7 @@ func NewStandardManager(cfg Config) (*StandardManager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if strings.ContainsAny(cfg.JvmRoute, ".;,= \t\r\n\"") {
+	if !ValidRoute(cfg.JvmRoute) {
 		return nil, fmt.Errorf("session: jvmRoute %q holds a character not allowed in a session id", cfg.JvmRoute)
 	}
 	m := &StandardManager{
@@ -155,6 +155,19 @@ func NewStandardManager(cfg Config) (*StandardManager, error) {
 		close(m.done)
 	}
 	return m, nil
+}
+
+// ValidRoute reports whether route can be a jvmRoute: printable ASCII
+// without '.', ';', ',', '=', '/', '"', '\\' or spaces, so that session
+// ids are cookie-safe and never need escaping in JSON or HTML.
+func ValidRoute(route string) bool {
+	for i := 0; i < len(route); i++ {
+		c := route[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(".;,=/\"\\<>&'", c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Limits returns the manager's attribute limits.

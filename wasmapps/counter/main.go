@@ -53,12 +53,16 @@ func serve(w sdk.ResponseWriter, r *sdk.Request, s *sdk.Session) {
 	count := strconv.FormatInt(n, 10)
 	if r.AppPath() == "/json" {
 		w.Header().Set("Content-Type", "application/json")
+		// Session ids and routes never need escaping (docs/abi.md: hex,
+		// '.' and a route without quotes, backslashes or controls), so
+		// they are copied as they are: a byte-by-byte escape loop is
+		// costly in a guest compiled with deadline checks.
 		b := jsonBuf[:0]
-		b = append(b, `{"session":`...)
-		b = appendJSONString(b, id)
-		b = append(b, `,"node":`...)
-		b = appendJSONString(b, node)
-		b = append(b, `,"created":`...)
+		b = append(b, `{"session":"`...)
+		b = append(b, id...)
+		b = append(b, `","node":"`...)
+		b = append(b, node...)
+		b = append(b, `","created":`...)
 		b = strconv.AppendInt(b, created.UnixMilli(), 10)
 		b = append(b, `,"counter":`...)
 		b = append(b, count...)
@@ -75,25 +79,6 @@ func serve(w sdk.ResponseWriter, r *sdk.Request, s *sdk.Session) {
 		" (" + created.UTC().Format(time.RFC3339) + ")<br>\n")
 	w.WriteString("Counter: " + count + "<br>\n")
 	w.WriteString("<a href=\"" + html(r.ContextPath) + "/invalidate\">invalidate the session</a>\n</body></html>\n")
-}
-
-// appendJSONString appends s as a JSON string. (strconv.Quote would do for
-// the ASCII ids and routes, but its Unicode tables cost several µs per call
-// in a wasm guest.)
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
 }
 
 // html escapes s for HTML text and attribute values.

@@ -114,11 +114,12 @@ func handle() (result int32) {
 	r, w, s := &curReq, &curResp, &curSess
 	prev := *r
 	*r = Request{}
-	w.reset()
+	w.status = 0 // flush emptied the headers
 	*s = Session{id: s.id}
 	defer func() {
 		if p := recover(); p != nil {
 			result = recovered(p)
+			w.reset()
 		}
 		if calls++; calls%yieldEvery == 0 {
 			runtime.Gosched() // let the guest's garbage collector run
@@ -420,6 +421,9 @@ func (w *response) flush() {
 			b = append(b, k...)
 			b = appendU32(b, uint32(len(v)))
 			b = append(b, v...)
+		}
+		if len(vs) > 0 {
+			w.header[k] = vs[:0] // empty for the next request, keeping the slice
 		}
 	}
 	headBuf = b

@@ -1,0 +1,58 @@
+package wasm
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/wasmfarm/wasmfarm/host/session"
+)
+
+// BenchmarkCounterGuest runs the counter app's /json through a pool, with
+// a real session and no HTTP: the guest's cost alone, with and without
+// deadline enforcement (wazero's termination checks).
+func BenchmarkCounterGuest(b *testing.B) {
+	wasm, err := os.ReadFile("../../wasmapps/build/counter.wasm")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name        string
+		noDeadlines bool
+	}{{"deadlines", false}, {"nodeadlines", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			rt, err := NewRuntime(context.Background(), Config{CacheDir: os.TempDir() + "/wasmfarm-test-cache", NoDeadlines: tc.noDeadlines})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer rt.Close(context.Background())
+			m, err := rt.Compile(context.Background(), "counter", wasm)
+			if err != nil {
+				b.Fatal(err)
+			}
+			p, err := NewPool(context.Background(), m, PoolConfig{Size: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			mgr, _ := session.NewStandardManager(session.Config{ExpireInterval: -1, JvmRoute: "jvm_a"})
+			defer mgr.Close()
+			var call Call
+			var txn session.Txn
+			id := ""
+			b.ReportAllocs()
+			for b.Loop() {
+				call.Reset()
+				txn.Reset(mgr, mgr.Limits(), id, time.Now())
+				call.Method, call.Path, call.ContextPath, call.Session, call.JvmRoute = "GET", "/counter/json", "/counter", &txn, "jvm_a"
+				if err := p.Handle(context.Background(), &call); err != nil {
+					b.Fatal(err)
+				}
+				if d := txn.Delta(); d != nil {
+					mgr.Commit(d)
+					id = d.FinalID()
+				}
+			}
+		})
+	}
+}
