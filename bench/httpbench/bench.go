@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -43,6 +45,9 @@ type Config struct {
 	Wrk string
 	// CacheDir is the compilation cache ("" = the host's default).
 	CacheDir string
+	// Rounds splits Duration into this many turns per target, the targets
+	// alternating (1 = one block per target).
+	Rounds int
 	// AlsoNoDeadlines adds a third target: the same app on a server with
 	// deadline enforcement off (host.Config.NoDeadlines), to show its cost.
 	AlsoNoDeadlines bool
@@ -55,7 +60,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Connections: 16, Duration: 5 * time.Second, Warmup: time.Second}
+	return Config{Connections: 16, Duration: 6 * time.Second, Warmup: time.Second, Rounds: 3}
 }
 
 // Report is the result of [Run].
@@ -151,15 +156,26 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.WasmNoDeadlines = new(Result)
 		targets = append(targets, target{"wasm-nodl", naddr, rep.WasmNoDeadlines})
 	}
-	for _, t := range targets {
-		url := "http://" + t.addr.String() + appPath
-		cfg.Logger.Info("driving", "target", t.name, "url", url, "connections", cfg.Connections, "duration", cfg.Duration)
-		r, err := drive1(ctx, cfg, url)
-		if err != nil {
-			return nil, fmt.Errorf("httpbench: %s: %w", t.name, err)
+	// The targets take turns in Rounds slices of the duration, so that a
+	// change in the machine's other load hits them alike.
+	rounds := max(cfg.Rounds, 1)
+	slice := cfg
+	slice.Duration = cfg.Duration / time.Duration(rounds)
+	per := make([][]Result, len(targets))
+	for round := range rounds {
+		for i, t := range targets {
+			url := "http://" + t.addr.String() + appPath
+			cfg.Logger.Info("driving", "target", t.name, "round", round, "url", url, "connections", cfg.Connections, "duration", slice.Duration)
+			r, err := drive1(ctx, slice, url)
+			if err != nil {
+				return nil, fmt.Errorf("httpbench: %s: %w", t.name, err)
+			}
+			per[i] = append(per[i], r)
 		}
-		r.Target = t.name
-		*t.res = r
+	}
+	for i, t := range targets {
+		*t.res = combine(per[i])
+		t.res.Target = t.name
 	}
 	if rep.Native.ReqPerSec > 0 {
 		rep.Ratio = rep.Wasm.ReqPerSec / rep.Native.ReqPerSec
@@ -168,6 +184,33 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// combine sums the rounds of one target; latency percentiles are the
+// median of the rounds' (max for MaxUs), server CPU the request-weighted
+// mean.
+func combine(rs []Result) Result {
+	out := Result{Tool: rs[0].Tool}
+	var cpu float64
+	var p50, p90, p99 []float64
+	for _, r := range rs {
+		out.Requests += r.Requests
+		out.AllRequests += r.AllRequests
+		out.Errors += r.Errors
+		out.Seconds += r.Seconds
+		out.MaxUs = max(out.MaxUs, r.MaxUs)
+		cpu += r.ServerCPUus * float64(r.Requests)
+		p50, p90, p99 = append(p50, r.P50us), append(p90, r.P90us), append(p99, r.P99us)
+	}
+	if out.Seconds > 0 {
+		out.ReqPerSec = float64(out.Requests) / out.Seconds
+	}
+	if out.Requests > 0 {
+		out.ServerCPUus = cpu / float64(out.Requests)
+	}
+	med := func(v []float64) float64 { slices.Sort(v); return v[len(v)/2] }
+	out.P50us, out.P90us, out.P99us = med(p50), med(p90), med(p99)
+	return out
 }
 
 func drive1(ctx context.Context, cfg Config, url string) (Result, error) {
@@ -327,12 +370,12 @@ func MeasureMemory(ctx context.Context, instances, sessions int, cacheDir string
 	}
 	c, _ := srv.Engine().Context("/counter")
 	rep := &MemoryReport{Instances: instances, Sessions: sessions, AttributeBytes: len("counter") + 1}
-	runtime.GC()
+	debug.FreeOSMemory() // return what earlier phases freed, so RSS deltas are this phase's
 	r0 := rss()
 	if err := c.Warm(ctx, instances+1); err != nil {
 		return nil, err
 	}
-	runtime.GC()
+	debug.FreeOSMemory()
 	rep.RSSPerInstanceKiB = float64(rss()-r0) / float64(instances) / 1024
 
 	req := httptest.NewRequest("GET", appPath, nil)
@@ -341,7 +384,7 @@ func MeasureMemory(ctx context.Context, instances, sessions int, cacheDir string
 		srv.ServeHTTP(w, req)
 	}
 	var ms0, ms1, ms2 runtime.MemStats
-	runtime.GC()
+	debug.FreeOSMemory()
 	runtime.ReadMemStats(&ms0)
 	r0 = rss()
 	g0 := c.GuestMemory()
@@ -356,7 +399,7 @@ func MeasureMemory(ctx context.Context, instances, sessions int, cacheDir string
 	if got := c.Manager().Len() - n0; got != sessions {
 		return nil, fmt.Errorf("httpbench: created %d sessions, want %d", got, sessions)
 	}
-	runtime.GC()
+	debug.FreeOSMemory()
 	runtime.ReadMemStats(&ms1)
 	r1 := rss()
 	g1 := c.GuestMemory()

@@ -25,7 +25,8 @@ func runBenchHTTP(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	def := httpbench.DefaultConfig()
 	conns := fs.Int("connections", def.Connections, "keep-alive connections, one session each")
 	dur := fs.Duration("duration", def.Duration, "measured time per target")
-	warmup := fs.Duration("warmup", def.Warmup, "warmup per target")
+	warmup := fs.Duration("warmup", def.Warmup, "warmup per target and round")
+	rounds := fs.Int("rounds", def.Rounds, "turns per target: the duration is split and the targets alternate")
 	pool := fs.Int("pool-size", 0, "wasm instances (0 = host default, 2 × GOMAXPROCS)")
 	deadline := fs.Duration("deadline", 0, "per-request guest deadline (0 = host default, 30s); always enforced")
 	noDL := fs.Bool("also-no-deadlines", true, "also drive the app on a server without deadline enforcement (trusted code), to show its cost")
@@ -61,7 +62,7 @@ func runBenchHTTP(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 
 	if parts["throughput"] {
-		cfg := httpbench.Config{AlsoNoDeadlines: *noDL, Connections: *conns, Duration: *dur, Warmup: *warmup, PoolSize: *pool, Deadline: *deadline,
+		cfg := httpbench.Config{Rounds: *rounds, AlsoNoDeadlines: *noDL, Connections: *conns, Duration: *dur, Warmup: *warmup, PoolSize: *pool, Deadline: *deadline,
 			Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 		if *useWrk {
 			p, err := exec.LookPath("wrk")
@@ -81,9 +82,10 @@ func runBenchHTTP(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 		out["throughput"] = rep
-		text("HTTP session counter on loopback: %d connections (one session each), %v per target, GOMAXPROCS %d, load: %s\n",
-			rep.Connections, *dur, rep.GOMAXPROCS, rep.Native.Tool)
+		text("HTTP session counter on loopback: %d connections (one session each), %v per target in %d alternating rounds, GOMAXPROCS %d, load: %s\n",
+			rep.Connections, *dur, *rounds, rep.GOMAXPROCS, rep.Native.Tool)
 		text("  %-9s %10s %8s %9s %9s %9s %13s\n", "target", "req/s", "errors", "p50", "p90", "p99", "server CPU/req")
+		text("  (latency percentiles: median of the rounds)\n")
 		results := []httpbench.Result{rep.Native, rep.Wasm}
 		if rep.WasmNoDeadlines != nil {
 			results = append(results, *rep.WasmNoDeadlines)
