@@ -82,8 +82,12 @@ func runBenchHTTP(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 		out["throughput"] = rep
-		text("HTTP session counter on loopback: %d connections (one session each), %v per target in %d alternating rounds, GOMAXPROCS %d, load: %s\n",
-			rep.Connections, *dur, *rounds, rep.GOMAXPROCS, rep.Native.Tool)
+		sessions := "one session each"
+		if rep.Native.Tool == "wrk" {
+			sessions = "one session per wrk thread"
+		}
+		text("HTTP session counter on loopback: %d connections (%s), %v per target in %d alternating rounds, GOMAXPROCS %d, load: %s\n",
+			rep.Connections, sessions, *dur, *rounds, rep.GOMAXPROCS, rep.Native.Tool)
 		text("  %-9s %10s %8s %9s %9s %9s %13s\n", "target", "req/s", "errors", "p50", "p90", "p99", "server CPU/req")
 		text("  (latency percentiles: median of the rounds)\n")
 		results := []httpbench.Result{rep.Native, rep.Wasm}
