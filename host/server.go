@@ -356,8 +356,11 @@ func (s *Server) write(w http.ResponseWriter, x *Exchange) {
 	if x.Request.Method != http.MethodHead {
 		w.Write(x.Body)
 	}
-	if len(x.body) > 1<<20 {
+	if cap(x.body) > 1<<20 {
 		x.body = nil // don't keep huge buffers in the pool
+	}
+	if cap(x.call.ResponseBody) > 1<<20 {
+		x.call.ResponseBody = nil
 	}
 	x.Request = nil
 	s.pool.Put(x)

@@ -307,8 +307,10 @@ func (p *Pool) Warm(ctx context.Context, n int) error {
 	return nil
 }
 
-// Handle runs the guest's handle export for c under the pool's deadline
-// (and ctx). It returns nil when the guest succeeded; ErrAppFailed,
+// Handle runs the guest's handle export for c under the pool's deadline.
+// ctx bounds only the wait for a free instance: once running, a guest is
+// bounded by the deadline alone (a client that goes away does not stop
+// it). It returns nil when the guest succeeded; ErrAppFailed,
 // ErrSessionUnavailable, ErrDeadline, ErrTrap or ErrBusy otherwise (wrapped
 // with details).
 func (p *Pool) Handle(ctx context.Context, c *Call) error {
