@@ -29,8 +29,9 @@ func (noMembership) Stop(context.Context) error { return nil }
 func (noMembership) Members() []*tribes.Member  { return nil }
 
 // benchChannel starts a channel on loopback for the benchmark.
-func benchChannel(ctx context.Context, recv tribes.MessageListener) (*tribes.Channel, error) {
+func benchChannel(ctx context.Context, recv tribes.MessageListener, inline bool) (*tribes.Channel, error) {
 	cfg := tribes.LocalConfig()
+	cfg.Receiver.Inline = inline
 	cfg.Membership = noMembership{}
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	cfg.Interceptors = append(tribes.DefaultInterceptors(), interceptors.NewThroughput(interceptors.ThroughputConfig{}))

@@ -28,7 +28,10 @@ import (
 //
 // With channel set it receives through a tribes.Channel with the default
 // stack instead of a bare Receiver.
-func ReceiverMain(ctx context.Context, in io.Reader, out io.Writer, channel bool) error {
+//
+// With inline set the messages are processed on the network loops
+// (tribes.ReceiverConfig.Inline).
+func ReceiverMain(ctx context.Context, in io.Reader, out io.Writer, channel, inline bool) error {
 	var (
 		msgs, byteCount, lastNs atomic.Int64
 		mallocsAtReset          atomic.Uint64
@@ -54,14 +57,14 @@ func ReceiverMain(ctx context.Context, in io.Reader, out io.Writer, channel bool
 	}
 	var addr string
 	if channel {
-		ch, err := benchChannel(ctx, tribes.ListenerFunc(handle))
+		ch, err := benchChannel(ctx, tribes.ListenerFunc(handle), inline)
 		if err != nil {
 			return err
 		}
 		defer ch.Stop(context.Background())
 		addr = ch.LocalMember().AddrPort().String()
 	} else {
-		recv, err := tribes.NewReceiver(tribes.ReceiverConfig{Address: "127.0.0.1", Port: tribes.AnyPort}, handle)
+		recv, err := tribes.NewReceiver(tribes.ReceiverConfig{Address: "127.0.0.1", Port: tribes.AnyPort, Inline: inline}, handle)
 		if err != nil {
 			return err
 		}

@@ -36,6 +36,10 @@ type TransportOptions struct {
 	// Receiver. Command must then start
 	// receivers that run channels too (ReceiverMain with channel true).
 	Channel bool
+	// Inline makes the receivers process messages on their network loops
+	// (tribes.ReceiverConfig.Inline) instead of on workers. Command must
+	// start receivers that do so (ReceiverMain with inline true).
+	Inline bool
 }
 
 // Modes of the transport benchmark and their send options.
@@ -49,6 +53,7 @@ var transportModes = map[string]tribes.Options{
 // receiver (the slowest one when there are two).
 type TransportResult struct {
 	Bench          string  `json:"bench"` // "transport" or "channel"
+	Inline         bool    `json:"inline"`
 	Size           int     `json:"size"`
 	Mode           string  `json:"mode"`
 	Gzip           bool    `json:"gzip"`
@@ -148,11 +153,11 @@ func RunTransport(ctx context.Context, o TransportOptions, report func(Transport
 
 // runCase measures one case with a fresh sender.
 func runCase(ctx context.Context, o *TransportOptions, local *tribes.Member, procs []*receiverProc, size int, mode string, gz bool) (TransportResult, error) {
-	res := TransportResult{Bench: "transport", Size: size, Mode: mode, Gzip: gz, Receivers: len(procs), Concurrency: o.Concurrency}
+	res := TransportResult{Bench: "transport", Size: size, Mode: mode, Gzip: gz, Receivers: len(procs), Concurrency: o.Concurrency, Inline: o.Inline}
 	var send sendFunc
 	if o.Channel {
 		res.Bench = "channel"
-		ch, err := benchChannel(ctx, nil)
+		ch, err := benchChannel(ctx, nil, false)
 		if err != nil {
 			return res, err
 		}

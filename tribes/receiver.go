@@ -54,6 +54,14 @@ type ReceiverConfig struct {
 	// MaxThreads is the number of worker goroutines that process messages
 	// (default 6).
 	MaxThreads int
+	// Inline runs the ReceiveFunc on the network event loop that read the
+	// message, instead of handing it to a worker: no hand-off between
+	// goroutines and no copy of the message (Data aliases the input), so
+	// the lowest latency and CPU per message. The price: a ReceiveFunc
+	// that blocks stalls every connection of its loop. Use it for
+	// listeners that never block (counting, applying a delta to memory);
+	// MaxThreads is then unused.
+	Inline bool
 	// MaxMessageSize limits a frame's body in bytes (default 64 MiB). A
 	// larger frame closes its connection.
 	MaxMessageSize int
@@ -96,7 +104,7 @@ func (c *ReceiverConfig) setDefaults() {
 // ReceiverStats are a receiver's counters since it started.
 type ReceiverStats struct {
 	Connections   int64 // connections accepted
-	Messages      int64 // messages decoded and handed to the workers
+	Messages      int64 // messages decoded (probes excluded)
 	Bytes         int64 // payload bytes of those messages
 	Acks          int64 // ACK frames written
 	FailAcks      int64 // FAIL_ACK frames written
@@ -225,6 +233,9 @@ type rconn struct {
 	raw []byte  // the last source member record seen, alive field included
 	src *Member // its decoded form, shared by that connection's messages
 
+	acks   []byte  // ACK frames to write at the end of this OnData (loop only)
+	inline Message // the message handed to an inline ReceiveFunc (loop only)
+
 	mu      sync.Mutex
 	queue   []*Message // decoded, not yet processed
 	spare   []*Message // the workers' last batch, reused
@@ -255,16 +266,20 @@ func (h *receiverHandler) OnData(c *nio.Conn, data []byte) (int, error) {
 
 func (rc *rconn) onData(data []byte) (int, error) {
 	r := rc.r
-	off, acks, queued := 0, 0, 0
+	off, queued := 0, 0
 	for {
 		body, n, err := parseFrame(data[off:], r.cfg.MaxMessageSize)
 		if err == nil && n > 0 {
 			err = decodeChannelData(body, &rc.cd)
 		}
+		var src *Member
+		if err == nil && n > 0 {
+			src, err = rc.source(rc.cd.member)
+		}
 		if err != nil {
 			r.stats.badFrames.Add(1)
 			r.log.Warn("tribes receiver: closing connection on bad input", "err", err)
-			rc.flushAcks(acks)
+			rc.flushAcks()
 			rc.schedule(queued)
 			return off, err
 		}
@@ -280,53 +295,85 @@ func (rc *rconn) onData(data []byte) (int, error) {
 		}
 		off += n
 		cd := &rc.cd
-		if cd.options.Has(OptUseAck) && !cd.options.Has(OptSynchronizedAck) {
-			acks++
+		useAck := cd.options.Has(OptUseAck)
+		syncAck := useAck && cd.options.Has(OptSynchronizedAck)
+		if useAck && !syncAck {
+			rc.acks = append(rc.acks, ackFrame[:]...)
+			r.stats.acks.Add(1)
 		}
 		if bytes.Equal(cd.message, tcpFailDetect[:]) {
 			r.stats.probes.Add(1)
+			if syncAck {
+				rc.ack(nil)
+			}
 			continue
 		}
-		m, err := rc.message(cd)
-		if err != nil {
-			r.stats.badFrames.Add(1)
-			rc.flushAcks(acks)
-			rc.schedule(queued)
-			return off, err
+		r.stats.msgs.Add(1)
+		r.stats.bytes.Add(int64(len(cd.message)))
+		if r.cfg.Inline {
+			// Process here, on the loop, with Data aliasing the input.
+			if useAck && !syncAck {
+				rc.flushAcks() // the ACK precedes processing, as Tribes does
+			}
+			m := &rc.inline
+			*m = Message{Options: cd.options, Timestamp: cd.timestamp, Source: src, Data: cd.message}
+			copy(m.UniqueID[:], cd.uniqueID)
+			err := r.process(m)
+			*m = Message{}
+			if syncAck {
+				rc.ack(err)
+			}
+			continue
 		}
+		m := rc.message(cd, src)
 		rc.mu.Lock()
 		rc.queue = append(rc.queue, m)
 		rc.queued += len(m.Data)
 		rc.mu.Unlock()
 		queued++
 	}
-	rc.flushAcks(acks)
+	rc.flushAcks()
 	rc.schedule(queued)
 	return off, nil
 }
 
-// message copies the decoded channel data into a pooled Message.
-func (rc *rconn) message(cd *channelData) (*Message, error) {
-	r := rc.r
-	if rc.src == nil || !sameMember(rc.raw, cd.member) {
+// source returns the decoded sender of a message: the member record is
+// decoded only when it differs from the connection's previous one.
+func (rc *rconn) source(rec []byte) (*Member, error) {
+	if rc.src == nil || !sameMember(rc.raw, rec) {
 		src := new(Member)
-		if _, err := decodeMember(cd.member, src); err != nil {
+		if _, err := decodeMember(rec, src); err != nil {
 			return nil, err
 		}
 		rc.src = src
-		rc.raw = append(rc.raw[:0], cd.member...)
+		rc.raw = append(rc.raw[:0], rec...)
 	}
+	return rc.src, nil
+}
+
+// message copies the decoded channel data into a pooled Message.
+func (rc *rconn) message(cd *channelData, src *Member) *Message {
 	m := getMessage()
 	m.Options = cd.options
 	m.Timestamp = cd.timestamp
 	copy(m.UniqueID[:], cd.uniqueID)
-	m.Source = rc.src
-	m.buf = r.cfg.Pool.Get(len(cd.message))
+	m.Source = src
+	m.buf = rc.r.cfg.Pool.Get(len(cd.message))
 	m.Data = m.buf.B
 	copy(m.Data, cd.message)
-	r.stats.msgs.Add(1)
-	r.stats.bytes.Add(int64(len(m.Data)))
-	return m, nil
+	return m
+}
+
+// ack queues the answer to a synchronized-ACK message: ACK, or FAIL_ACK
+// when processing failed.
+func (rc *rconn) ack(err error) {
+	if err != nil {
+		rc.acks = append(rc.acks, failAckFrame[:]...)
+		rc.r.stats.failAcks.Add(1)
+		return
+	}
+	rc.acks = append(rc.acks, ackFrame[:]...)
+	rc.r.stats.acks.Add(1)
 }
 
 // sameMember reports whether two member records are equal apart from the
@@ -339,21 +386,13 @@ func sameMember(a, b []byte) bool {
 	return bytes.Equal(a[:aliveOff], b[:aliveOff]) && bytes.Equal(a[aliveEnd:], b[aliveEnd:])
 }
 
-// ackRun holds ACK frames back to back, so a batch of acks is one write.
-var ackRun = bytes.Repeat(ackFrame[:], 64)
-
-func (rc *rconn) flushAcks(n int) {
-	if n == 0 {
+// flushAcks writes the queued ACK frames with one write.
+func (rc *rconn) flushAcks() {
+	if len(rc.acks) == 0 {
 		return
 	}
-	rc.r.stats.acks.Add(int64(n))
-	for n > 0 {
-		k := min(n, len(ackRun)/len(ackFrame))
-		if _, err := rc.c.Write(ackRun[:k*len(ackFrame)]); err != nil {
-			return // the connection is closing; the sender sees the failure
-		}
-		n -= k
-	}
+	rc.c.Write(rc.acks) // an error means the connection is closing; the sender sees it
+	rc.acks = rc.acks[:0]
 }
 
 // schedule hands the connection to a worker if it has queued messages and

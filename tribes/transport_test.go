@@ -102,8 +102,17 @@ func TestSendModes(t *testing.T) {
 		{"async ack", OptByteMessage | OptAsynchronous | OptUseAck},
 	}
 	sizes := []int{0, 1, 100, 1 << 10, smallFrame, smallFrame + 1, 1 << 20}
+	for _, inline := range []bool{false, true} {
+		t.Run(fmt.Sprintf("inline=%v", inline), func(t *testing.T) { testSendModes(t, inline, modes, sizes) })
+	}
+}
+
+func testSendModes(t *testing.T, inline bool, modes []struct {
+	name string
+	opts Options
+}, sizes []int) {
 	col := newCollector()
-	_, to := startReceiver(t, ReceiverConfig{}, col.receive)
+	_, to := startReceiver(t, ReceiverConfig{Inline: inline}, col.receive)
 	s, local := startSender(t, SenderConfig{})
 	want := 0
 	for _, mode := range modes {
@@ -159,9 +168,15 @@ func TestAsyncStreamKeepsOrderAndLosesNothing(t *testing.T) {
 }
 
 func TestFailAckIsResentOnceThenReported(t *testing.T) {
+	for _, inline := range []bool{false, true} {
+		t.Run(fmt.Sprintf("inline=%v", inline), func(t *testing.T) { testFailAck(t, inline) })
+	}
+}
+
+func testFailAck(t *testing.T, inline bool) {
 	col := newCollector()
 	col.fail.Store(2)
-	r, to := startReceiver(t, ReceiverConfig{}, col.receive)
+	r, to := startReceiver(t, ReceiverConfig{Inline: inline}, col.receive)
 	s, _ := startSender(t, SenderConfig{})
 	err := s.Send(context.Background(), []*Member{to}, &Message{Options: OptUseAck | OptSynchronizedAck, Data: []byte("x")})
 	var se *SendError
@@ -423,6 +438,17 @@ func TestReceivePathAllocations(t *testing.T) {
 	run()
 	if a := testing.AllocsPerRun(100, run); a != 0 {
 		t.Fatalf("receive path: %.1f allocations per 16 frames, want 0", a)
+	}
+	// Inline: processed on the loop, no queue, no copy.
+	r.cfg.Inline = true
+	inline := func() {
+		if n, err := rc.onData(stream); err != nil || n != len(stream) {
+			t.Fatalf("onData = %d, %v", n, err)
+		}
+	}
+	inline()
+	if a := testing.AllocsPerRun(100, inline); a != 0 {
+		t.Fatalf("inline receive path: %.1f allocations per 16 frames, want 0", a)
 	}
 }
 

@@ -29,6 +29,7 @@ func runBenchTransport(ctx context.Context, args []string, stdout, stderr io.Wri
 	samples := fs.Int("samples", 2000, "single-message latency samples per ack case")
 	asJSON := fs.Bool("json", false, "print one JSON object per case")
 	channel := fs.Bool("channel", false, "send and receive through full channels (dispatch and failure detector in the stack)")
+	inline := fs.Bool("inline", false, "receivers process messages on their network loops instead of on workers")
 	role := fs.String("role", "", "internal: run as a receiver process")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: wasmfarm bench transport [flags]\n\nMeasures the Tribes transport against raw TCP on loopback, with receivers in separate processes.\n\nflags:")
@@ -38,7 +39,7 @@ func runBenchTransport(ctx context.Context, args []string, stdout, stderr io.Wri
 		return err
 	}
 	if *role == "receiver" {
-		return bench.ReceiverMain(ctx, os.Stdin, stdout, *channel)
+		return bench.ReceiverMain(ctx, os.Stdin, stdout, *channel, *inline)
 	}
 
 	var o bench.TransportOptions
@@ -57,13 +58,13 @@ func runBenchTransport(ctx context.Context, args []string, stdout, stderr io.Wri
 		}
 		o.Receivers = append(o.Receivers, n)
 	}
-	o.Concurrency, o.Duration, o.Samples, o.Channel = *conc, *dur, *samples, *channel
+	o.Concurrency, o.Duration, o.Samples, o.Channel, o.Inline = *conc, *dur, *samples, *channel, *inline
 	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	o.Command = func() *exec.Cmd {
-		cmd := exec.CommandContext(ctx, exe, "bench", "transport", "-role", "receiver", fmt.Sprintf("-channel=%v", *channel))
+		cmd := exec.CommandContext(ctx, exe, "bench", "transport", "-role", "receiver", fmt.Sprintf("-channel=%v", *channel), fmt.Sprintf("-inline=%v", *inline))
 		cmd.Stderr = stderr
 		return cmd
 	}
