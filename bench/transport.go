@@ -69,7 +69,9 @@ type TransportResult struct {
 	RxAllocsPerMsg float64 `json:"rx_allocs_per_msg"`
 	P50us          float64 `json:"p50_us,omitempty"`
 	P99us          float64 `json:"p99_us,omitempty"`
+	MeanUs         float64 `json:"mean_us,omitempty"`
 	RawRTTP50us    float64 `json:"raw_rtt_p50_us,omitempty"`
+	RawRTTMeanUs   float64 `json:"raw_rtt_mean_us,omitempty"`
 	LatencyRatio   float64 `json:"latency_ratio,omitempty"`
 	SendErrors     int64   `json:"send_errors"`
 }
@@ -261,7 +263,16 @@ func runCase(ctx context.Context, o *TransportOptions, local *tribes.Member, pro
 	}
 
 	if opts.Has(tribes.OptUseAck) {
+		// Single-message latency, interleaved with raw TCP round trips of
+		// the same size on a connection to the same process, so both see
+		// the same machine at the same moments.
+		ping, err := dialRawPinger(procs[0].raw, size)
+		if err != nil {
+			return res, err
+		}
+		defer ping.close()
 		lat := make([]time.Duration, 0, o.Samples)
+		raw := make([]time.Duration, 0, o.Samples)
 		latEnd := time.Now().Add(o.Duration)
 		one := newSender(members[:1])
 		for i := 0; i < o.Samples && time.Now().Before(latEnd); i++ {
@@ -270,13 +281,14 @@ func runCase(ctx context.Context, o *TransportOptions, local *tribes.Member, pro
 				return res, fmt.Errorf("latency: %w", err)
 			}
 			lat = append(lat, time.Since(t))
+			d, err := ping.roundTrip()
+			if err != nil {
+				return res, fmt.Errorf("raw round trip: %w", err)
+			}
+			raw = append(raw, d)
 		}
-		res.P50us, res.P99us = percentileUs(lat, 50), percentileUs(lat, 99)
-		raw, err := rawRoundTrips(procs[0].raw, size, len(lat))
-		if err != nil {
-			return res, err
-		}
-		res.RawRTTP50us = percentileUs(raw, 50)
+		res.P50us, res.P99us, res.MeanUs = percentileUs(lat, 50), percentileUs(lat, 99), meanUs(lat)
+		res.RawRTTP50us, res.RawRTTMeanUs = percentileUs(raw, 50), meanUs(raw)
 		if res.RawRTTP50us > 0 {
 			res.LatencyRatio = res.P50us / res.RawRTTP50us
 		}
@@ -440,33 +452,50 @@ func rawThroughput(addr string, size int, d time.Duration) (float64, error) {
 	return float64(got) / secs / 1e6, nil
 }
 
-// rawRoundTrips measures n ping-pongs of size bytes and 21 bytes back.
-func rawRoundTrips(addr string, size, n int) ([]time.Duration, error) {
+// rawPinger ping-pongs size bytes (answered with 21) on a raw connection.
+type rawPinger struct {
+	c   net.Conn
+	buf []byte
+	ack [rawAckLen]byte
+}
+
+func dialRawPinger(addr string, size int) (*rawPinger, error) {
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
 	var hdr [5]byte
 	hdr[0] = 'P'
 	binary.BigEndian.PutUint32(hdr[1:], uint32(size))
 	if _, err := c.Write(hdr[:]); err != nil {
+		c.Close()
 		return nil, err
 	}
-	buf := Text(size)
-	var ack [rawAckLen]byte
-	out := make([]time.Duration, 0, n)
-	for range n {
-		t := time.Now()
-		if _, err := c.Write(buf); err != nil {
-			return nil, err
-		}
-		if _, err := io.ReadFull(c, ack[:]); err != nil {
-			return nil, err
-		}
-		out = append(out, time.Since(t))
+	return &rawPinger{c: c, buf: Text(size)}, nil
+}
+
+func (p *rawPinger) roundTrip() (time.Duration, error) {
+	t := time.Now()
+	if _, err := p.c.Write(p.buf); err != nil {
+		return 0, err
 	}
-	return out, nil
+	if _, err := io.ReadFull(p.c, p.ack[:]); err != nil {
+		return 0, err
+	}
+	return time.Since(t), nil
+}
+
+func (p *rawPinger) close() { p.c.Close() }
+
+func meanUs(d []time.Duration) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	var sum time.Duration
+	for _, x := range d {
+		sum += x
+	}
+	return float64(sum.Nanoseconds()) / float64(len(d)) / 1e3
 }
 
 // receiverProc is a running receiver process.

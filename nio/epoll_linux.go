@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -41,6 +42,8 @@ type loop struct {
 	s      *Server
 	id     int
 	epfd   int
+	epf    *os.File        // epfd as a file on the Go netpoller (see run)
+	raw    syscall.RawConn // epf's raw access
 	evfd   int
 	lfd    int // listener, on loop 0 only; -1 otherwise or once closed
 	events []unix.EpollEvent
@@ -82,10 +85,26 @@ func newLoop(s *Server, id int) (*loop, error) {
 		unix.Close(epfd)
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
+	// The loop waits for its epoll instance through the Go netpoller (an
+	// epoll fd is itself pollable): see run.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(evfd)
+		unix.Close(epfd)
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	epf := os.NewFile(uintptr(epfd), "nio-epoll")
+	raw, err := epf.SyscallConn()
+	if err != nil {
+		unix.Close(evfd)
+		epf.Close()
+		return nil, err
+	}
 	l := &loop{
 		s:      s,
 		id:     id,
 		epfd:   epfd,
+		epf:    epf,
+		raw:    raw,
 		evfd:   evfd,
 		lfd:    -1,
 		events: make([]unix.EpollEvent, 128),
@@ -99,7 +118,7 @@ func newLoop(s *Server, id int) (*loop, error) {
 // closeFDs releases the loop's descriptors when it never ran.
 func (l *loop) closeFDs() {
 	unix.Close(l.evfd)
-	unix.Close(l.epfd)
+	l.epf.Close() // closes epfd and takes it off the Go netpoller
 }
 
 // trigger queues t for the loop and wakes it if it may be sleeping. It
@@ -125,53 +144,81 @@ func (l *loop) trigger(t task) bool {
 }
 
 // run is the loop goroutine.
+//
+// It never blocks in epoll_wait: a goroutine blocked in a system call keeps
+// its P, so idle loops would hold the Ps that the rest of the process
+// (net/http, the workers the callbacks woke) needs, until the runtime's
+// monitor takes them back 20 µs to 10 ms later. Instead the loop polls its
+// epoll instance without waiting and, when nothing is ready, parks in the Go
+// netpoller on the epoll fd itself, which becomes readable when any of its
+// descriptors has an event. Parked, it holds no P and no thread.
 func (l *loop) run() {
 	defer l.s.wg.Done()
-	for {
-		timeout := -1
-		if len(l.pending) > 0 {
-			timeout = 0 // capped connections still have data: just poll
-		} else {
-			// A blocking epoll_wait keeps this goroutine's P in a system
-			// call: goroutines that this turn's callbacks made runnable
-			// (a receiver's workers) wait in the P's run queue until the
-			// runtime's monitor takes the P away, 20 µs to 10 ms later.
-			// Yield first, so they run now, on this thread.
-			runtime.Gosched()
-		}
-		n, err := unix.EpollWait(l.epfd, l.events, timeout)
-		if err != nil {
-			if err == unix.EINTR {
-				continue
+	var fatal error
+	stop := false
+	err := l.raw.Read(func(uintptr) bool {
+		for {
+			if len(l.pending) == 0 {
+				// Let goroutines this turn's callbacks made runnable run
+				// before polling again.
+				runtime.Gosched()
 			}
-			err = os.NewSyscallError("epoll_wait", err)
-			l.s.log.Error("nio: event loop failed", "loop", l.id, "err", err)
-			l.shutdown(err)
-			return
-		}
-		woke := false
-		for i := range n {
-			ev := &l.events[i]
-			fd := int(ev.Fd)
-			switch fd {
-			case l.evfd:
-				woke = true
-			case l.lfd:
-				l.accept()
-			default:
-				if c := l.conns[fd]; c != nil {
-					l.handle(c, ev.Events)
+			n, err := unix.EpollWait(l.epfd, l.events, 0)
+			if err != nil {
+				if err == unix.EINTR {
+					continue
 				}
+				fatal = os.NewSyscallError("epoll_wait", err)
+				return true
+			}
+			if n == 0 && len(l.pending) == 0 {
+				return false // park until the epoll fd is readable
+			}
+			if l.turn(n) {
+				stop = true
+				return true
 			}
 		}
-		if woke && l.runTasks() {
-			return
+	})
+	if !stop {
+		if fatal == nil {
+			fatal = err
 		}
-		l.runPending()
-		if n == len(l.events) && n < 4096 {
-			l.events = make([]unix.EpollEvent, 2*n)
+		if fatal == nil {
+			fatal = errors.New("nio: event loop stopped")
+		}
+		l.s.log.Error("nio: event loop failed", "loop", l.id, "err", fatal)
+		l.shutdown(fatal)
+	}
+	l.closeFDs()
+}
+
+// turn handles n events, then the task queue and the connections still
+// readable; it returns true when the loop has shut down.
+func (l *loop) turn(n int) bool {
+	woke := false
+	for i := range n {
+		ev := &l.events[i]
+		fd := int(ev.Fd)
+		switch fd {
+		case l.evfd:
+			woke = true
+		case l.lfd:
+			l.accept()
+		default:
+			if c := l.conns[fd]; c != nil {
+				l.handle(c, ev.Events)
+			}
 		}
 	}
+	if woke && l.runTasks() {
+		return true
+	}
+	l.runPending()
+	if n == len(l.events) && n < 4096 {
+		l.events = make([]unix.EpollEvent, 2*n)
+	}
+	return false
 }
 
 // runTasks takes the queue and runs it; it returns true when the loop has
@@ -242,7 +289,8 @@ func (l *loop) discard(t task) {
 }
 
 // shutdown closes the listener and every connection (OnClose runs for each
-// with cause), refuses further tasks, and closes the loop's descriptors.
+// with cause) and refuses further tasks; run closes the loop's descriptors
+// once it has left the netpoller.
 func (l *loop) shutdown(cause error) {
 	l.stopAccept()
 	for _, c := range l.conns {
@@ -257,7 +305,6 @@ func (l *loop) shutdown(cause error) {
 		l.discard(t)
 	}
 	l.pending = nil
-	l.closeFDs()
 }
 
 // stopAccept closes the listener if this loop has it.
