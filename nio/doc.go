@@ -55,7 +55,16 @@
 // connections and copies only leftovers; a connection that keeps sending is
 // read at most Config.MaxReadPerWake bytes per turn and then read again on the
 // next turn (without waiting for an edge that will not come), so it cannot
-// starve the others.
+// starve the others. [Conn.Expect] lets a handler have the rest of a large
+// frame read straight into the connection's buffer.
+//
+// A loop never blocks in epoll_wait. A goroutine blocked in a system call
+// keeps its P, so idle loops would hold the Ps the rest of the process needs
+// (an HTTP server, the goroutines the callbacks woke) until the runtime's
+// monitor took them back, 20 µs to 10 ms later. A loop instead polls its
+// epoll instance without waiting and, when nothing is ready, parks in the Go
+// netpoller on the epoll descriptor itself (it becomes readable when any of
+// its descriptors has an event), holding neither a P nor a thread.
 //
 // # The portable build
 //
