@@ -484,10 +484,7 @@ func (h *head) MemberDisappeared(m *Member) {
 	}
 }
 
-// memberUpdater is implemented by the stack's layers that keep members.
-type memberUpdater interface{ memberUpdated(m *Member) }
-
-func (h *head) memberUpdated(m *Member) {
+func (h *head) MemberUpdated(m *Member) {
 	h.mu.Lock()
 	if _, ok := h.members[m.Key()]; ok {
 		h.members[m.Key()] = m
@@ -584,9 +581,9 @@ func (k *coordinator) memberEvent(ev MemberEvent) {
 	case MemberUpdated:
 		// A known member announced a new payload or domain: refresh the
 		// views that hold it, without telling listeners it joined again.
-		for _, ic := range k.ch.stack {
-			if u, ok := ic.(memberUpdater); ok {
-				u.memberUpdated(ev.Member)
+		for i := len(k.ch.stack) - 1; i >= 0; i-- { // bottom up
+			if u, ok := k.ch.stack[i].(MemberUpdater); ok {
+				u.MemberUpdated(ev.Member)
 			}
 		}
 	}

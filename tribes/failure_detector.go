@@ -187,7 +187,8 @@ func (f *FailureDetector) MemberDisappeared(m *Member) {
 	}
 }
 
-func (f *FailureDetector) memberUpdated(m *Member) {
+// MemberUpdated refreshes the record of a member the detector holds.
+func (f *FailureDetector) MemberUpdated(m *Member) {
 	f.mu.Lock()
 	if _, ok := f.alive[m.Key()]; ok {
 		f.alive[m.Key()] = m

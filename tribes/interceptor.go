@@ -69,6 +69,18 @@ type MemberView interface {
 	Members() []*Member
 }
 
+// MemberUpdater is implemented by interceptors that keep member records.
+// When the membership reports that a known member announced a new record
+// (payload, domain or command changed; not the alive counter), the channel
+// calls MemberUpdated on every interceptor of its stack that implements
+// it, from the bottom up, and does not tell the listeners that the member
+// joined again. An interceptor may pass MemberAdded or MemberDisappeared up
+// from there, for example when the change moves the member into or out of
+// what it admits.
+type MemberUpdater interface {
+	MemberUpdated(m *Member)
+}
+
 // BaseInterceptor is embedded by every [Interceptor]. Its methods pass
 // everything on unchanged.
 type BaseInterceptor struct {

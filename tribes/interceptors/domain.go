@@ -172,4 +172,24 @@ func (d *DomainFilter) MemberDisappeared(m *tribes.Member) {
 	d.Previous().MemberDisappeared(m)
 }
 
+// MemberUpdated re-filters a member whose record changed: one that moved
+// into the domain is added, one that moved out of it disappears.
+func (d *DomainFilter) MemberUpdated(m *tribes.Member) {
+	ours := d.ours(m)
+	d.mu.Lock()
+	_, known := d.members[m.Key()]
+	if ours {
+		d.members[m.Key()] = m
+	} else {
+		delete(d.members, m.Key())
+	}
+	d.mu.Unlock()
+	switch {
+	case ours && !known:
+		d.Previous().MemberAdded(m)
+	case !ours && known:
+		d.Previous().MemberDisappeared(m)
+	}
+}
+
 func (d *DomainFilter) log() *slog.Logger { return logger(d.cfg.Logger, &d.BaseInterceptor) }
