@@ -179,10 +179,11 @@ type Sender struct {
 	ids   *idSource
 	log   *slog.Logger
 
-	sendMu sync.RWMutex // read-held by Send, so Close waits for sends in flight
-	mu     sync.RWMutex
-	dests  map[MemberKey]*destination
-	closed bool
+	sendMu  sync.RWMutex // read-held by Send, so Close waits for sends in flight
+	stopped bool         // Close ran; guarded by sendMu
+	mu      sync.RWMutex
+	dests   map[MemberKey]*destination
+	closed  bool
 
 	jobs    chan job
 	helpers atomic.Int32
@@ -235,6 +236,7 @@ func (s *Sender) Stats() SenderStats {
 func (s *Sender) Close() error {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
+	s.stopped = true
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -304,6 +306,9 @@ func (s *Sender) Send(ctx context.Context, to []*Member, msg *Message) error {
 	}
 	s.sendMu.RLock()
 	defer s.sendMu.RUnlock()
+	if s.stopped { // set by Close under sendMu
+		return ErrSenderClosed
+	}
 	if len(msg.Data) > s.cfg.MaxMessageSize {
 		return &SizeError{Size: int64(len(msg.Data)), Limit: int64(s.cfg.MaxMessageSize)}
 	}

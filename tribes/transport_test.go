@@ -458,3 +458,22 @@ func (discardConn) Write(b []byte) (int, error) { return len(b), nil }
 func (discardConn) Pause()                      {}
 func (discardConn) Resume()                     {}
 func (discardConn) Expect(int)                  {}
+
+func TestSendAfterClose(t *testing.T) {
+	_, m1 := startReceiver(t, ReceiverConfig{}, func(*Message) error { return nil })
+	_, m2 := startReceiver(t, ReceiverConfig{}, func(*Message) error { return nil })
+	s, _ := startSender(t, SenderConfig{})
+	if err := s.Send(context.Background(), []*Member{m1, m2}, &Message{Options: OptUseAck, Data: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for _, opts := range []Options{OptUseAck, OptAsynchronous, 0} {
+		err := s.Send(context.Background(), []*Member{m1, m2}, &Message{Options: opts, Data: []byte("x")})
+		if !errors.Is(err, ErrSenderClosed) {
+			t.Fatalf("options %v after Close: %v, want ErrSenderClosed", opts, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
