@@ -30,6 +30,7 @@ type command struct {
 // commands lists every subcommand. Each lives in its own file.
 var commands = map[string]command{
 	"bench":   {"run throughput benchmarks (bench transport ...)", runBench},
+	"balance": {"sticky HTTP load balancer for the members (by jvmRoute)", runBalance},
 	"channel": {"group communication tools: members, listen, send", runChannel},
 	"node":    {"run a wasmfarm node serving WebAssembly apps", runNode},
 }
