@@ -405,3 +405,120 @@ func TestNewErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestHungMemberTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hung.Close()
+	defer close(release)
+	ok := newBackend(t, "jvm_b")
+	u, _ := url.Parse(hung.URL)
+	bal, err := New(Config{
+		Members:               []Member{{Route: "jvm_a", URL: u}, {Route: "jvm_b", URL: ok.url()}},
+		HealthInterval:        -1,
+		ResponseHeaderTimeout: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bal.Close()
+	front := httptest.NewServer(bal)
+	defer front.Close()
+	st, body, _ := do(t, front, "GET", "/", "JSESSIONID=1.jvm_a", "")
+	if st != 200 || servedBy(body) != "jvm_b" {
+		t.Fatalf("got %d %q, want jvm_b after jvm_a's timeout", st, body)
+	}
+	if s := stat(bal, "jvm_a"); s.Up || s.Failures != 1 {
+		t.Fatalf("jvm_a: %+v, want down after one failure", s)
+	}
+}
+
+func TestStatsCounts(t *testing.T) {
+	_, bal, front := cluster(t, 2, func(c *Config) { c.HealthInterval = -1 })
+	for range 3 {
+		do(t, front, "GET", "/", "JSESSIONID=1.jvm_b", "")
+	}
+	got := bal.Stats()
+	if len(got) != 2 || got[0].Route != "jvm_a" || got[0].Requests != 0 || got[1].Requests != 3 || !got[1].Up || got[1].Failures != 0 {
+		t.Fatalf("Stats = %+v", got)
+	}
+}
+
+// FuzzRoute feeds arbitrary cookies and paths: Route must not panic and
+// must return a suffix of its input without '.'.
+func FuzzRoute(f *testing.F) {
+	f.Add("JSESSIONID=ABC.jvm_a", "/x")
+	f.Add("", "/app;jsessionid=1.2.jvm_b;x=y/z")
+	f.Add(`a=b; JSESSIONID="q.r"; JSESSIONID=.`, "/;jsessionid=")
+	bal, err := New(Config{Members: []Member{{Route: "jvm_a", URL: &url.URL{Scheme: "http", Host: "127.0.0.1:1"}}}, HealthInterval: -1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer bal.Close()
+	f.Fuzz(func(t *testing.T, cookie, path string) {
+		r := &http.Request{Header: http.Header{"Cookie": {cookie}}, URL: &url.URL{Path: path}}
+		got := bal.Route(r)
+		if strings.Contains(got, ".") {
+			t.Fatalf("route %q contains a dot", got)
+		}
+		if got != "" && !strings.Contains(cookie, got) && !strings.Contains(path, got) {
+			t.Fatalf("route %q not in the input", got)
+		}
+	})
+}
+
+func BenchmarkServeHTTP(b *testing.B) {
+	member := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok"))
+	}))
+	defer member.Close()
+	u, _ := url.Parse(member.URL)
+	bal, err := New(Config{Members: []Member{{Route: "jvm_a", URL: u}}, HealthInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bal.Close()
+	front := httptest.NewServer(bal)
+	defer front.Close()
+	client := front.Client()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		req, _ := http.NewRequest("GET", front.URL+"/", nil)
+		req.Header.Set("Cookie", "JSESSIONID=0123456789ABCDEF0123456789ABCDEF.jvm_a")
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
+
+func BenchmarkRoute(b *testing.B) {
+	bal, err := New(Config{Members: []Member{{Route: "jvm_a", URL: &url.URL{Scheme: "http", Host: "127.0.0.1:1"}}}, HealthInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bal.Close()
+	r := httptest.NewRequest("GET", "/app/x", nil)
+	r.Header.Set("Cookie", "theme=dark; JSESSIONID=0123456789ABCDEF0123456789ABCDEF.jvm_a")
+	b.ReportAllocs()
+	for b.Loop() {
+		if bal.Route(r) != "jvm_a" {
+			b.Fatal("wrong route")
+		}
+	}
+}
+
+func TestRouteAllocs(t *testing.T) {
+	res := testing.Benchmark(BenchmarkRoute)
+	if a := res.AllocsPerOp(); a != 0 {
+		t.Fatalf("Route allocates %d times per call, want 0", a)
+	}
+}
