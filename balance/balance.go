@@ -185,6 +185,7 @@ func New(cfg Config) (*Balancer, error) {
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
 		ExpectContinueTimeout: time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
 	}
 	for _, m := range cfg.Members {
 		if m.Route == "" || strings.ContainsAny(m.Route, ".;,= \t") {
