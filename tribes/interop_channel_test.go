@@ -746,7 +746,12 @@ func TestInteropChannelJoinWithoutListener(t *testing.T) {
 	defer r.Close()
 	m := javaWaitAdded(t, java, local, chanJoinWait)
 	t.Logf("Java added the Go member %v after its receiver started listening (alive %d ms)", chanSince(t0), m.Alive)
+	// Java adds the member once its probe's connect and write succeeded;
+	// our receiver may decode the frame a moment later.
 	st := r.Stats()
+	for deadline := time.Now().Add(3 * time.Second); st.Probes == 0 && time.Now().Before(deadline); st = r.Stats() {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if st.Probes == 0 || st.Connections == 0 || st.Messages != 0 || st.Acks != 0 || st.BadFrames != 0 {
 		t.Errorf("receiver stats %+v: want Java's probe (one frame, options 1, no ACK) and nothing else", st)
 	}
