@@ -37,6 +37,9 @@ func (c *Context) Path() string {
 	return c.path
 }
 
+// Server returns the server the context belongs to.
+func (c *Context) Server() *Server { return c.server }
+
 // Manager returns the context's session manager.
 func (c *Context) Manager() session.Manager { return c.manager }
 
@@ -266,18 +269,30 @@ func (c *Context) SessionCreated(*session.Session) {}
 // SessionDestroyed implements session.Listener: it runs the app's
 // session_destroyed hook, if any, on a read-only view of the session.
 func (c *Context) SessionDestroyed(s *session.Session, expired bool) {
+	c.readOnlyHook(s, abi.ExportSessionDestroyed, "expired", expired)
+}
+
+// SessionReplicated is called by replicating managers (package
+// host/cluster) for a session another member created, when listeners are
+// notified on replication: it runs the app's session_created hook, if any,
+// on a read-only view of the session.
+func (c *Context) SessionReplicated(s *session.Session) {
+	c.readOnlyHook(s, abi.ExportSessionCreated, "replica", true)
+}
+
+func (c *Context) readOnlyHook(s *session.Session, hook string, args ...any) {
 	v := c.acquire()
 	if v == nil {
 		return
 	}
 	defer v.release()
-	if !v.pool.HasSessionDestroyed() {
+	if hook == abi.ExportSessionDestroyed && !v.pool.HasSessionDestroyed() || hook == abi.ExportSessionCreated && !v.pool.HasSessionCreated() {
 		return
 	}
 	var txn session.Txn
 	txn.ResetReadOnly(s, time.Now())
 	call := &wasm.Call{Session: &txn, ContextPath: c.path, JvmRoute: c.server.cfg.JvmRoute, Logger: c.log}
-	if err := v.pool.Hook(context.Background(), call, abi.ExportSessionDestroyed); err != nil {
-		c.log.Warn("session_destroyed hook failed", "session", s.ID(), "expired", expired, "err", err)
+	if err := v.pool.Hook(context.Background(), call, hook); err != nil {
+		c.log.Warn(hook+" hook failed", append([]any{"session", s.ID(), "err", err}, args...)...)
 	}
 }

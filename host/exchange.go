@@ -50,6 +50,11 @@ type Exchange struct {
 	// Start is when the request arrived.
 	Start time.Time
 
+	// Attributes are request attributes set by valves (Tomcat's request
+	// attributes), e.g. the session id a client sent before a failover
+	// rewrote it. Nil until the first SetAttribute.
+	Attributes map[string]string
+
 	clientSessionID string
 	call            wasm.Call
 	txn             session.Txn
@@ -61,6 +66,14 @@ func (x *Exchange) reset() {
 	call := x.call
 	call.Reset()
 	*x = Exchange{call: call, body: body}
+}
+
+// SetAttribute sets a request attribute.
+func (x *Exchange) SetAttribute(name, value string) {
+	if x.Attributes == nil {
+		x.Attributes = make(map[string]string, 2)
+	}
+	x.Attributes[name] = value
 }
 
 // Fail sets an error response: status, a plain-text message and Err.

@@ -29,4 +29,7 @@ var (
 	ErrReadOnly = errors.New("session: read-only")
 	// ErrClosed occurs when a closed manager is used.
 	ErrClosed = errors.New("session: manager closed")
+	// ErrIDInUse occurs when a session would be renamed to an id another
+	// session has.
+	ErrIDInUse = errors.New("session: id in use")
 )

@@ -83,6 +83,13 @@ type Config struct {
 	Random io.Reader
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Backup, if set, reports whether the session with the given id is a
+	// copy of a session another member serves (a replica). A replica
+	// expires only after twice its idle limit, as Tomcat's DeltaSession:
+	// the member serving it replicates its access time well within one
+	// limit and expires it first. Backup is called with the manager's locks
+	// held and must not call back into the manager.
+	Backup func(id string) bool
 	// Logger receives expiry logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -220,11 +227,30 @@ func (m *StandardManager) Find(id string) (*Session, bool) {
 	if !ok {
 		return nil, false
 	}
-	if s.Expired(m.cfg.Now()) {
+	if m.expired(s, m.cfg.Now().UnixMilli()) {
 		m.remove(s, true)
 		return nil, false
 	}
 	return s, true
+}
+
+// expired reports whether s is past its idle limit at nowMS, twice the
+// limit for a replica (see Config.Backup).
+func (m *StandardManager) expired(s *Session, nowMS int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return m.expiredLocked(s, nowMS)
+}
+
+func (m *StandardManager) expiredLocked(s *Session, nowMS int64) bool {
+	if s.maxInactive <= 0 {
+		return false
+	}
+	limit := int64(s.maxInactive) * 1000
+	if m.cfg.Backup != nil && m.cfg.Backup(s.id) {
+		limit *= 2
+	}
+	return nowMS-s.accessed > limit
 }
 
 // Create implements [Manager].
@@ -366,7 +392,7 @@ func (m *StandardManager) Expire(now time.Time) int {
 	m.mu.Lock()
 	for id, s := range m.sessions {
 		s.mu.Lock()
-		if s.expiredLocked(nowMS) {
+		if m.expiredLocked(s, nowMS) {
 			delete(m.sessions, id)
 			s.valid = false
 			dead = append(dead, s)

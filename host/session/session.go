@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,7 +28,8 @@ type Session struct {
 	accessed    int64 // unix milliseconds, last committed request
 	maxInactive int32 // seconds; <= 0 means never expires
 	valid       bool
-	attrs       []Attr // sorted by key; values are never modified in place
+	attrs       []Attr       // sorted by key; values are never modified in place
+	repl        atomic.Int64 // last access time replicated (unix ms), see ReplicatedAccess
 }
 
 // New returns a valid session with the given id, creation time and idle

@@ -1,0 +1,672 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/wasmfarm/wasmfarm/host/session"
+	"github.com/wasmfarm/wasmfarm/tribes"
+)
+
+// BackupManager keeps each session on two members (Tomcat's BackupManager
+// over a LazyReplicatedMap): the member that created it (the primary) and
+// one backup member chosen among the members running the app; the others
+// keep only where it lives (a proxy). A request for the session on a
+// member that is not its primary makes that member the primary: it uses
+// its backup copy or fetches the session, chooses a backup and tells the
+// others. When a member leaves, the backups of its sessions are promoted
+// and new backups chosen, so a later second failure loses nothing either.
+type BackupManager struct {
+	c     *Cluster
+	ctx   string
+	cfg   ManagerConfig
+	store *session.StandardManager
+	app   session.Listener
+	log   *slog.Logger
+	lim   session.Limits
+
+	mu      sync.Mutex
+	entries map[string]*entry
+
+	xfer
+	closeOnce sync.Once
+	k         managerCounters
+}
+
+// entry says where one session lives.
+type entry struct {
+	primary, backup tribes.UniqueID
+}
+
+var (
+	_ Replicator = (*BackupManager)(nil)
+	_ replicator = (*BackupManager)(nil)
+)
+
+func newBackupManager(c *Cluster, path string, scfg session.Config) (*BackupManager, error) {
+	m := &BackupManager{c: c, ctx: path, cfg: c.cfg.Manager, app: scfg.Listener, entries: map[string]*entry{}}
+	m.log = scfg.Logger
+	if m.log == nil {
+		m.log = c.log.With("context", path)
+	}
+	m.xfer = xfer{c: c, ctx: path, cfg: m.cfg, log: m.log, apply: m.apply, record: m.putRecord}
+	scfg.Listener = m
+	scfg.Backup = func(id string) bool {
+		// Called with the store's locks held; entries has its own.
+		m.mu.Lock()
+		e := m.entries[id]
+		m.mu.Unlock()
+		return e != nil && e.primary != c.localID()
+	}
+	st, err := session.NewStandardManager(scfg)
+	if err != nil {
+		return nil, err
+	}
+	m.store = st
+	m.lim = st.Limits()
+	return m, nil
+}
+
+func (m *BackupManager) path() string { return m.ctx }
+
+// Store returns the manager's local session store (primary and backup
+// copies).
+func (m *BackupManager) Store() *session.StandardManager { return m.store }
+
+// role returns the session's entry (a copy) and whether it is known.
+func (m *BackupManager) role(id string) (entry, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.entries[id]
+	if !ok {
+		return entry{}, false
+	}
+	return *e, true
+}
+
+func (m *BackupManager) setEntry(id string, e entry) {
+	m.mu.Lock()
+	m.entries[id] = &e
+	m.mu.Unlock()
+}
+
+func (m *BackupManager) dropEntry(id string) {
+	m.mu.Lock()
+	delete(m.entries, id)
+	m.mu.Unlock()
+}
+
+// Find implements session.Manager. A session this member is not primary
+// for is taken over: from the local backup copy, else fetched from its
+// primary or backup member.
+func (m *BackupManager) Find(id string) (*session.Session, bool) {
+	e, known := m.role(id)
+	local := m.c.localID()
+	if !known || e.primary == local {
+		return m.store.Find(id)
+	}
+	if e.backup != local {
+		st, err := m.fetch(id, e)
+		if err != nil {
+			m.log.Warn("session not fetched", "session", id, "err", err)
+			return nil, false
+		}
+		if _, err := m.store.Put(st); err != nil {
+			return nil, false
+		}
+		m.k.fetched.Add(1)
+	}
+	s, ok := m.store.Find(id)
+	if !ok {
+		return nil, false
+	}
+	m.promote(context.Background(), id, s, e)
+	return s, true
+}
+
+// promote makes this member the primary of session s: a new backup gets
+// the whole session, the other members the new location.
+func (m *BackupManager) promote(ctx context.Context, id string, s *session.Session, old entry) {
+	local := m.c.localID()
+	e := entry{primary: local, backup: m.chooseBackup(id, old.primary)}
+	m.setEntry(id, e)
+	m.sendBackup(ctx, id, s, e)
+	m.sendProxy(id, e)
+}
+
+// chooseBackup picks the backup member of a session by rendezvous hashing
+// over the members running the app, so a member's leaving moves only its
+// own sessions. prefer, if it runs the app, wins (the former primary after
+// a takeover keeps a copy).
+func (m *BackupManager) chooseBackup(id string, prefer tribes.UniqueID) tribes.UniqueID {
+	var best tribes.UniqueID
+	var bestScore uint64
+	for _, mb := range m.c.contextMembers(m.ctx) {
+		if mb.UniqueID == prefer {
+			return prefer
+		}
+		h := fnv.New64a()
+		h.Write([]byte(id))
+		h.Write(mb.UniqueID[:])
+		if sc := h.Sum64(); sc >= bestScore {
+			best, bestScore = mb.UniqueID, sc
+		}
+	}
+	return best
+}
+
+func (m *BackupManager) sendBackup(ctx context.Context, id string, s *session.Session, e entry) error {
+	if e.backup == (tribes.UniqueID{}) {
+		return nil
+	}
+	to := m.c.member(e.backup)
+	if to == nil {
+		return nil
+	}
+	st := s.Snapshot()
+	b := header(nil, msgBackup, m.ctx)
+	b = append(b, e.primary[:]...)
+	b = append(b, e.backup[:]...)
+	b, _ = st.AppendBinary(b)
+	return m.send(ctx, []*tribes.Member{to}, b, m.cfg.SendOptions)
+}
+
+// others returns the members running the app other than the backup.
+func (m *BackupManager) others(e entry) []*tribes.Member {
+	ms := m.c.contextMembers(m.ctx)
+	out := ms[:0]
+	for _, mb := range ms {
+		if mb.UniqueID != e.backup {
+			out = append(out, mb)
+		}
+	}
+	return out
+}
+
+func (m *BackupManager) sendProxy(id string, e entry) {
+	to := m.others(e)
+	if len(to) == 0 {
+		return
+	}
+	rec := proxyRec{id: id, primary: e.primary, backup: e.backup}
+	b := rec.appendBody(header(nil, msgProxy, m.ctx))
+	m.send(context.Background(), to, b, tribes.OptAsynchronous)
+}
+
+func (m *BackupManager) send(ctx context.Context, to []*tribes.Member, data []byte, opts tribes.Options) error {
+	err := m.c.ch.Send(ctx, to, data, opts)
+	m.k.replicated.Add(1)
+	m.k.replicatedBytes.Add(int64(len(data)))
+	if err != nil {
+		m.k.sendErrors.Add(1)
+		m.c.sendFailed(err)
+	}
+	return err
+}
+
+// fetch asks the session's primary, then its backup, for the session.
+func (m *BackupManager) fetch(id string, e entry) (session.State, error) {
+	var errs []error
+	for _, uid := range []tribes.UniqueID{e.primary, e.backup} {
+		to := m.c.member(uid)
+		if to == nil {
+			continue
+		}
+		st, found, err := m.fetchFrom(to, id)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if found {
+			return st, nil
+		}
+	}
+	return session.State{}, fmt.Errorf("%w: %s: %w", ErrFetch, id, errors.Join(errs...))
+}
+
+func (m *BackupManager) fetchFrom(to *tribes.Member, id string) (session.State, bool, error) {
+	type result struct {
+		st    session.State
+		found bool
+		err   error
+	}
+	done := make(chan result, 1)
+	req, cancel := m.c.request(func(msg *tribes.Message, p parsed, r *reader) error {
+		var res result
+		res.found = r.byte() == 1
+		if r.err != nil {
+			return r.err
+		}
+		if res.found {
+			res.st, res.err = session.UnmarshalState(r.rest(), m.lim)
+		}
+		select {
+		case done <- res:
+		default:
+		}
+		return nil
+	})
+	defer cancel()
+	ctx, cc := context.WithTimeout(context.Background(), m.cfg.FetchTimeout)
+	defer cc()
+	b := header(nil, msgFetch, m.ctx)
+	b = appendU64(b, req)
+	b = appendStr(b, id)
+	if err := m.c.ch.Send(ctx, []*tribes.Member{to}, b, SyncOptions); err != nil {
+		return session.State{}, false, err
+	}
+	select {
+	case res := <-done:
+		return res.st, res.found, res.err
+	case <-ctx.Done():
+		return session.State{}, false, ctx.Err()
+	}
+}
+
+// Create implements session.Manager.
+func (m *BackupManager) Create() (*session.Session, error) { return m.store.Create() }
+
+// NewID implements session.Manager.
+func (m *BackupManager) NewID() (string, error) { return m.store.NewID() }
+
+// Commit implements session.Manager: it applies the delta locally, as the
+// session's primary; the ReplicationValve then calls Replicate.
+func (m *BackupManager) Commit(d *session.Delta) error {
+	if err := m.store.Commit(d); err != nil {
+		return err
+	}
+	switch {
+	case d.Invalidated:
+		m.dropEntry(d.ID)
+	case d.Created:
+		m.k.created.Add(1)
+		m.setEntry(d.FinalID(), entry{primary: m.c.localID()})
+	case d.NewID != "":
+		m.mu.Lock()
+		if e := m.entries[d.ID]; e != nil {
+			delete(m.entries, d.ID)
+			m.entries[d.NewID] = e
+		}
+		m.mu.Unlock()
+	}
+	return nil
+}
+
+// Replicate implements [Replicator]: a new session goes whole to its
+// backup member (and its location to the others), a change as a delta to
+// the backup member.
+func (m *BackupManager) Replicate(ctx context.Context, d *session.Delta) (int, error) {
+	id := d.FinalID()
+	if d.Invalidated {
+		to := m.c.contextMembers(m.ctx)
+		if len(to) == 0 {
+			return 0, nil
+		}
+		b := header(nil, msgExpire, m.ctx)
+		b = appendStr(b, d.ID)
+		b = append(b, reasonInvalidated)
+		return len(b), m.send(ctx, to, b, m.cfg.SendOptions)
+	}
+	s, ok := m.store.Peek(id)
+	if !ok {
+		return 0, nil
+	}
+	e, _ := m.role(id)
+	if !d.HasChanges() && d.Accessed-s.ReplicatedAccess() < accessInterval(m.cfg, s) {
+		m.k.skipped.Add(1)
+		return 0, nil
+	}
+	s.SetReplicatedAccess(d.Accessed)
+	if d.Created || e.backup == (tribes.UniqueID{}) || m.c.member(e.backup) == nil {
+		e = entry{primary: m.c.localID(), backup: m.chooseBackup(id, tribes.UniqueID{})}
+		m.setEntry(id, e)
+		err := m.sendBackup(ctx, id, s, e)
+		m.sendProxy(id, e)
+		return 0, err
+	}
+	b := header(nil, msgDelta, m.ctx)
+	b, _ = d.AppendBinary(b)
+	err := m.send(ctx, []*tribes.Member{m.c.member(e.backup)}, b, m.cfg.SendOptions)
+	if d.NewID != "" {
+		if to := m.others(e); len(to) > 0 {
+			r := header(nil, msgRename, m.ctx)
+			r = appendStr(r, d.ID)
+			r = appendStr(r, d.NewID)
+			m.send(ctx, to, r, tribes.OptAsynchronous)
+		}
+	}
+	return len(b), err
+}
+
+// Invalidate implements session.Manager and tells the other members.
+func (m *BackupManager) Invalidate(id string) bool {
+	if !m.store.Invalidate(id) {
+		return false
+	}
+	m.dropEntry(id)
+	m.sendExpire(id, reasonInvalidated)
+	return true
+}
+
+func (m *BackupManager) sendExpire(id string, reason byte) {
+	to := m.c.contextMembers(m.ctx)
+	if len(to) == 0 {
+		return
+	}
+	b := header(nil, msgExpire, m.ctx)
+	b = appendStr(b, id)
+	b = append(b, reason)
+	m.send(context.Background(), to, b, tribes.OptAsynchronous)
+}
+
+// ChangeID implements session.Manager.
+func (m *BackupManager) ChangeID(id string) (string, error) {
+	newID, err := m.store.NewID()
+	if err != nil {
+		return "", err
+	}
+	return newID, m.Rename(context.Background(), id, newID)
+}
+
+// Rename gives the session a new id and tells the others.
+func (m *BackupManager) Rename(ctx context.Context, id, newID string) error {
+	s, err := m.store.Rename(id, newID)
+	if err != nil {
+		return err
+	}
+	d := session.Delta{ID: id, NewID: newID, Accessed: s.LastAccessedTime().UnixMilli()}
+	m.mu.Lock()
+	if e := m.entries[id]; e != nil {
+		delete(m.entries, id)
+		m.entries[newID] = e
+	}
+	m.mu.Unlock()
+	_, err = m.Replicate(ctx, &d)
+	return err
+}
+
+// Expire implements session.Manager.
+func (m *BackupManager) Expire(now time.Time) int { return m.store.Expire(now) }
+
+// Len implements session.Manager: the sessions this member holds a copy of.
+func (m *BackupManager) Len() int { return m.store.Len() }
+
+// Range implements session.Manager.
+func (m *BackupManager) Range(fn func(*session.Session) bool) { m.store.Range(fn) }
+
+// Close implements session.Manager.
+func (m *BackupManager) Close() error {
+	m.closeOnce.Do(func() {
+		if m.cfg.ExpireSessionsOnShutdown {
+			var ids []string
+			m.store.Range(func(s *session.Session) bool { ids = append(ids, s.ID()); return true })
+			for _, id := range ids {
+				if e, _ := m.role(id); e.primary == m.c.localID() {
+					if s, ok := m.store.Remove(id); ok {
+						m.notifyDestroyed(s, true)
+						m.sendExpire(id, reasonExpired)
+					}
+				}
+			}
+		}
+		m.c.removeManager(m)
+	})
+	return m.store.Close()
+}
+
+// SessionCreated implements session.Listener for the local store.
+func (m *BackupManager) SessionCreated(s *session.Session) {
+	if m.app != nil {
+		m.app.SessionCreated(s)
+	}
+}
+
+// SessionDestroyed implements session.Listener for the local store.
+func (m *BackupManager) SessionDestroyed(s *session.Session, expired bool) {
+	if expired {
+		m.k.expired.Add(1)
+		m.dropEntry(s.ID())
+		m.sendExpire(s.ID(), reasonExpired)
+	}
+	if m.app != nil {
+		m.app.SessionDestroyed(s, expired)
+	}
+}
+
+func (m *BackupManager) notifyDestroyed(s *session.Session, expired bool) {
+	if m.app != nil && !m.cfg.NoNotifyListenersOnReplication {
+		m.app.SessionDestroyed(s, expired)
+	}
+}
+
+// putRecord stores one proxy record of a state-transfer block.
+func (m *BackupManager) putRecord(rec []byte) error {
+	r := reader{b: rec}
+	p := r.proxy()
+	r.end()
+	if r.err != nil {
+		return r.err
+	}
+	m.setEntry(p.id, entry{primary: p.primary, backup: p.backup})
+	return nil
+}
+
+// handle applies a message of another member.
+func (m *BackupManager) handle(ctx context.Context, msg *tribes.Message, p parsed) error {
+	switch p.typ {
+	case msgBackup, msgDelta, msgProxy, msgExpire, msgRename:
+		return m.live(msg, p)
+	case msgFetch:
+		r := reader{b: p.body}
+		req := r.u64()
+		id := r.str(maxIDBytes, "session id")
+		r.end()
+		if r.err != nil {
+			return r.err
+		}
+		b := header(nil, msgFetchReply, m.ctx)
+		b = appendU64(b, req)
+		if s, ok := m.store.Peek(id); ok {
+			st := s.Snapshot()
+			b = append(b, 1)
+			b, _ = st.AppendBinary(b)
+		} else {
+			b = append(b, 0)
+		}
+		m.send(ctx, []*tribes.Member{msg.Source.Clone()}, b, tribes.OptAsynchronous)
+		return nil
+	case msgGetAll:
+		id, err := getAllRequest(p.body)
+		if err != nil {
+			return err
+		}
+		src := msg.Source.Clone()
+		m.c.markContext(src, m.ctx)
+		snap := time.Now().UnixMilli()
+		m.mu.Lock()
+		recs := make([]proxyRec, 0, len(m.entries))
+		for id, e := range m.entries {
+			recs = append(recs, proxyRec{id: id, primary: e.primary, backup: e.backup})
+		}
+		m.mu.Unlock()
+		go m.sendAll(src, id, snap, len(recs), func(b []byte, i int) []byte { return recs[i].appendBody(b) },
+			func(n int) { m.k.replicated.Add(1); m.k.replicatedBytes.Add(int64(n)) })
+		return nil
+	}
+	m.c.stats.ignored.Add(1)
+	return nil
+}
+
+// apply applies a live (or queued) message.
+func (m *BackupManager) apply(t msgType, body []byte) error {
+	m.k.received.Add(1)
+	m.k.receivedBytes.Add(int64(len(body)))
+	local := m.c.localID()
+	r := reader{b: body}
+	switch t {
+	case msgBackup:
+		primary, backup := r.uid(), r.uid()
+		if r.err != nil {
+			return r.err
+		}
+		st, err := session.UnmarshalState(r.rest(), m.lim)
+		if err != nil {
+			return err
+		}
+		s, err := m.store.Put(st)
+		if err != nil {
+			return err
+		}
+		s.SetReplicatedAccess(st.Accessed)
+		m.setEntry(st.ID, entry{primary: primary, backup: backup})
+	case msgDelta:
+		var d session.Delta
+		if err := session.UnmarshalDelta(body, &d, m.lim); err != nil {
+			return err
+		}
+		ev, err := m.store.ApplyRemote(&d)
+		if errors.Is(err, session.ErrNotFound) {
+			m.k.missing.Add(1)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if d.NewID != "" {
+			m.mu.Lock()
+			if e := m.entries[d.ID]; e != nil {
+				delete(m.entries, d.ID)
+				m.entries[d.NewID] = e
+			}
+			m.mu.Unlock()
+		}
+		if ev.Destroyed != nil {
+			m.dropEntry(d.FinalID())
+			m.notifyDestroyed(ev.Destroyed, false)
+		}
+	case msgProxy:
+		p := r.proxy()
+		r.end()
+		if r.err != nil {
+			return r.err
+		}
+		m.setEntry(p.id, entry{primary: p.primary, backup: p.backup})
+		if p.primary != local && p.backup != local {
+			m.store.Remove(p.id) // another member serves it now: keep only where
+		}
+	case msgExpire:
+		id := r.str(maxIDBytes, "session id")
+		reason := r.byte()
+		r.end()
+		if r.err != nil {
+			return r.err
+		}
+		m.dropEntry(id)
+		if s, ok := m.store.Remove(id); ok {
+			m.notifyDestroyed(s, reason == reasonExpired)
+		}
+	case msgRename:
+		oldID, newID := r.str(maxIDBytes, "session id"), r.str(maxIDBytes, "new session id")
+		r.end()
+		if r.err != nil {
+			return r.err
+		}
+		m.mu.Lock()
+		if e := m.entries[oldID]; e != nil {
+			delete(m.entries, oldID)
+			m.entries[newID] = e
+		}
+		m.mu.Unlock()
+		m.store.Rename(oldID, newID)
+	}
+	return nil
+}
+
+// memberJoined gives the sessions this member serves without a backup one
+// on the new member.
+func (m *BackupManager) memberJoined(uid tribes.UniqueID) {
+	local := m.c.localID()
+	var ids []string
+	m.mu.Lock()
+	for id, e := range m.entries {
+		if e.primary == local && (e.backup == (tribes.UniqueID{}) || e.backup == uid) {
+			ids = append(ids, id)
+		}
+	}
+	m.mu.Unlock()
+	for _, id := range ids {
+		if s, ok := m.store.Peek(id); ok {
+			e := entry{primary: local, backup: m.chooseBackup(id, uid)}
+			m.setEntry(id, e)
+			m.sendBackup(context.Background(), id, s, e)
+			m.sendProxy(id, e)
+		}
+	}
+}
+
+// memberLeft promotes the backups of the member's sessions held here and
+// chooses new backups for this member's sessions it backed up.
+func (m *BackupManager) memberLeft(uid tribes.UniqueID) {
+	local := m.c.localID()
+	var promote, rebackup []string
+	m.mu.Lock()
+	for id, e := range m.entries {
+		switch {
+		case e.primary == uid && e.backup == local:
+			promote = append(promote, id)
+		case e.primary == uid:
+			if e.backup == (tribes.UniqueID{}) {
+				delete(m.entries, id) // lost with its only copy
+			} else {
+				e.primary, e.backup = e.backup, tribes.UniqueID{}
+			}
+		case e.backup == uid && e.primary == local:
+			rebackup = append(rebackup, id)
+		case e.backup == uid:
+			e.backup = tribes.UniqueID{}
+		}
+	}
+	m.mu.Unlock()
+	ctx := context.Background()
+	for _, id := range promote {
+		if s, ok := m.store.Peek(id); ok {
+			m.k.promoted.Add(1)
+			m.promote(ctx, id, s, entry{})
+		}
+	}
+	for _, id := range rebackup {
+		if s, ok := m.store.Peek(id); ok {
+			e := entry{primary: local, backup: m.chooseBackup(id, tribes.UniqueID{})}
+			m.setEntry(id, e)
+			m.sendBackup(ctx, id, s, e)
+			m.sendProxy(id, e)
+		}
+	}
+	if len(promote)+len(rebackup) > 0 {
+		m.log.Info("sessions taken over from a member that left", "promoted", len(promote), "new backups", len(rebackup))
+	}
+}
+
+// Stats returns the manager's counters.
+func (m *BackupManager) Stats() ManagerStats {
+	local := m.c.localID()
+	s := ManagerStats{Kind: KindBackup, ActiveSessions: m.store.Len(), Ready: m.ready(),
+		StateTransferred: int(m.n.Load()), StateTransfer: time.Duration(m.dur.Load()), StateComplete: m.ok.Load()}
+	m.mu.Lock()
+	for _, e := range m.entries {
+		switch {
+		case e.primary == local:
+			s.PrimarySessions++
+		case e.backup != local:
+			s.Proxies++
+		}
+	}
+	m.mu.Unlock()
+	m.k.fill(&s)
+	return s
+}

@@ -1,0 +1,577 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wasmfarm/wasmfarm/host/session"
+	"github.com/wasmfarm/wasmfarm/tribes"
+)
+
+// Errors of the cluster.
+var (
+	// ErrClosed occurs when a closed cluster or manager is used.
+	ErrClosed = errors.New("cluster: closed")
+	// ErrStateTransfer is logged and counted when a state transfer did not
+	// complete within StateTransferTimeout.
+	ErrStateTransfer = errors.New("cluster: state transfer incomplete")
+	// ErrNoChannel occurs when New gets a Config without a Channel.
+	ErrNoChannel = errors.New("cluster: no channel")
+	// ErrFetch occurs when a backup manager cannot fetch a session it
+	// points to from its primary or backup member.
+	ErrFetch = errors.New("cluster: session fetch failed")
+)
+
+// Cluster is one member's session replication (Tomcat's SimpleTcpCluster
+// with its ClusterSessionListener): it creates the replicating manager of
+// each distributable app, tracks which members run which apps, and routes
+// the cluster messages of the channel to the managers.
+//
+// Create it with [New] before the apps are deployed, pass
+// [Cluster.NewManager] as the host's NewManager, add the
+// [ReplicationValve] and [JvmRouteBinderValve] to the host's valves, and
+// start the channel. Its methods are safe for concurrent use.
+type Cluster struct {
+	cfg Config
+	ch  *tribes.Channel
+	log *slog.Logger
+
+	mu       sync.Mutex
+	managers map[string]replicator
+	peers    map[tribes.UniqueID]*peer
+	closed   bool
+
+	reqs    sync.Map // request id (uint64) → func(*tribes.Message, parsed) error
+	nextReq atomic.Uint64
+
+	events chan func() // membership work, in order, off the membership goroutines
+	done   chan struct{}
+
+	routes atomic.Pointer[map[string]map[string]bool] // context path → jvmRoutes of the peers running it
+
+	stats clusterCounters
+}
+
+// peer is another member as the cluster knows it.
+type peer struct {
+	m        *tribes.Member
+	route    string
+	contexts map[string]bool
+}
+
+// replicator is what a replicating manager does for the cluster.
+type replicator interface {
+	session.Manager
+	path() string
+	handle(ctx context.Context, msg *tribes.Message, p parsed) error
+	memberJoined(uid tribes.UniqueID)
+	memberLeft(uid tribes.UniqueID)
+	transfer(ctx context.Context)
+	ready() bool
+	Stats() ManagerStats
+}
+
+type clusterCounters struct {
+	received, bad, ignored, sendErrors atomic.Int64
+}
+
+// New returns a cluster on cfg.Channel and adds its listeners to the
+// channel, which may be started before or after.
+func New(cfg Config) (*Cluster, error) {
+	if cfg.Channel == nil {
+		return nil, ErrNoChannel
+	}
+	if !session.ValidRoute(cfg.JvmRoute) {
+		return nil, fmt.Errorf("cluster: jvmRoute %q holds a character not allowed in a session id", cfg.JvmRoute)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.Manager = cfg.Manager.withDefaults()
+	c := &Cluster{
+		cfg:      cfg,
+		ch:       cfg.Channel,
+		log:      cfg.Logger,
+		managers: map[string]replicator{},
+		peers:    map[tribes.UniqueID]*peer{},
+		events:   make(chan func(), 256),
+		done:     make(chan struct{}),
+	}
+	go c.runEvents()
+	c.ch.AddMessageListener(c)
+	c.ch.AddMembershipListener(c)
+	return c, nil
+}
+
+// Config returns the cluster's configuration with defaults filled in.
+func (c *Cluster) Config() Config { return c.cfg }
+
+// Channel returns the cluster's channel.
+func (c *Cluster) Channel() *tribes.Channel { return c.ch }
+
+func (c *Cluster) runEvents() {
+	for {
+		select {
+		case f := <-c.events:
+			f()
+		case <-c.done:
+			return
+		}
+	}
+}
+
+// later runs f on the cluster's event goroutine, in order with the other
+// membership work.
+func (c *Cluster) later(f func()) {
+	select {
+	case c.events <- f:
+	case <-c.done:
+	}
+}
+
+// Close stops the cluster's background work and removes its listeners.
+// The managers are closed by the host when it undeploys the apps.
+func (c *Cluster) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	close(c.done)
+	c.ch.RemoveMessageListener(c)
+	c.ch.RemoveMembershipListener(c)
+	return nil
+}
+
+// NewManager creates the replicating manager of the app at contextPath
+// (delta or backup, as configured); it has the signature of
+// host.Config.NewManager. It announces the app to the other members and
+// receives their sessions (the state transfer) before it returns, or
+// until StateTransferTimeout passes, which it logs and counts. The channel
+// must be started.
+func (c *Cluster) NewManager(contextPath string, scfg session.Config) (session.Manager, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if _, dup := c.managers[contextPath]; dup {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("cluster: a manager for %s exists", contextPath)
+	}
+	c.mu.Unlock()
+	var (
+		r   replicator
+		err error
+	)
+	switch c.cfg.Manager.Kind {
+	case KindBackup:
+		r, err = newBackupManager(c, contextPath, scfg)
+	default:
+		r, err = newDeltaManager(c, contextPath, scfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.managers[contextPath] = r
+	c.mu.Unlock()
+	c.announce()
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Manager.StateTransferTimeout)
+	defer cancel()
+	r.transfer(ctx)
+	return r, nil
+}
+
+// removeManager forgets a closed manager and tells the others.
+func (c *Cluster) removeManager(r replicator) {
+	c.mu.Lock()
+	if c.managers[r.path()] == r {
+		delete(c.managers, r.path())
+	}
+	c.mu.Unlock()
+	c.announce()
+}
+
+// Manager returns the replicating manager of the app at contextPath.
+func (c *Cluster) Manager(contextPath string) (session.Manager, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.managers[contextPath]
+	return r, ok
+}
+
+// Ready reports whether every manager finished its state transfer (or gave
+// up after the timeout): the member may take requests.
+func (c *Cluster) Ready() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range c.managers {
+		if !r.ready() {
+			return false
+		}
+	}
+	return true
+}
+
+// Managers returns the statistics of every manager, by context path.
+func (c *Cluster) Managers() map[string]ManagerStats {
+	c.mu.Lock()
+	rs := make([]replicator, 0, len(c.managers))
+	for _, r := range c.managers {
+		rs = append(rs, r)
+	}
+	c.mu.Unlock()
+	out := make(map[string]ManagerStats, len(rs))
+	for _, r := range rs {
+		out[r.path()] = r.Stats()
+	}
+	return out
+}
+
+// PeerInfo describes another member as the cluster knows it.
+type PeerInfo struct {
+	Member   *tribes.Member
+	JvmRoute string
+	Contexts []string // its distributable apps
+}
+
+// Peers returns the other members that announced themselves.
+func (c *Cluster) Peers() []PeerInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]PeerInfo, 0, len(c.peers))
+	for _, p := range c.peers {
+		pi := PeerInfo{Member: p.m, JvmRoute: p.route}
+		for ctx := range p.contexts {
+			pi.Contexts = append(pi.Contexts, ctx)
+		}
+		sort.Strings(pi.Contexts)
+		out = append(out, pi)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].JvmRoute < out[j].JvmRoute })
+	return out
+}
+
+// Stats are the cluster's message counters.
+type Stats struct {
+	Received   int64 // cluster messages received
+	Bad        int64 // messages that failed to decode (dropped)
+	Ignored    int64 // messages for an app this member does not run
+	SendErrors int64 // sends that failed for at least one member
+}
+
+// Stats returns the cluster's counters.
+func (c *Cluster) Stats() Stats {
+	return Stats{Received: c.stats.received.Load(), Bad: c.stats.bad.Load(),
+		Ignored: c.stats.ignored.Load(), SendErrors: c.stats.sendErrors.Load()}
+}
+
+// localContexts returns the paths of the local managers.
+func (c *Cluster) localContexts() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, 0, len(c.managers))
+	for p := range c.managers {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// announce sends this member's route and apps to every member.
+func (c *Cluster) announce() {
+	members := c.domainMembers()
+	if len(members) == 0 {
+		return
+	}
+	h := hello{route: c.cfg.JvmRoute, contexts: c.localContexts()}
+	data := h.append(nil)
+	c.sendAsync(members, data)
+}
+
+// sendAsync queues data to the members without waiting for acks.
+func (c *Cluster) sendAsync(to []*tribes.Member, data []byte) {
+	if err := c.ch.Send(context.Background(), to, data, tribes.OptAsynchronous); err != nil {
+		c.sendFailed(err)
+	}
+}
+
+func (c *Cluster) sendFailed(err error) {
+	c.stats.sendErrors.Add(1)
+	c.log.Debug("cluster send failed", "err", err)
+}
+
+// domainMembers returns the channel's members, only those of the local
+// member's domain unless NoSendClusterDomainOnly.
+func (c *Cluster) domainMembers() []*tribes.Member {
+	ms := c.ch.Members()
+	local := c.ch.LocalMember()
+	if c.cfg.Manager.NoSendClusterDomainOnly || local == nil {
+		return ms
+	}
+	return slices.DeleteFunc(ms, func(m *tribes.Member) bool { return string(m.Domain) != string(local.Domain) })
+}
+
+// contextMembers returns the live members that announced the app at path,
+// oldest first.
+func (c *Cluster) contextMembers(path string) []*tribes.Member {
+	live := c.domainMembers()
+	c.mu.Lock()
+	out := live[:0]
+	for _, m := range live {
+		if p := c.peers[m.UniqueID]; p != nil && p.contexts[path] {
+			out = append(out, m)
+		}
+	}
+	c.mu.Unlock()
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Alive > out[j].Alive })
+	return out
+}
+
+// member returns the live member with the unique id, or nil.
+func (c *Cluster) member(uid tribes.UniqueID) *tribes.Member {
+	for _, m := range c.ch.Members() {
+		if m.UniqueID == uid {
+			return m
+		}
+	}
+	return nil
+}
+
+// routeAlive reports whether a member of the app at path with the jvmRoute
+// is known and has not left (this member included). It takes no lock: the
+// session managers call it while holding theirs.
+func (c *Cluster) routeAlive(path, route string) bool {
+	if route == c.cfg.JvmRoute {
+		return true
+	}
+	if p := c.routes.Load(); p != nil {
+		return (*p)[path][route]
+	}
+	return false
+}
+
+// rebuildRoutesLocked recomputes routes from peers; c.mu is held.
+func (c *Cluster) rebuildRoutesLocked() {
+	r := map[string]map[string]bool{}
+	for _, p := range c.peers {
+		for ctx := range p.contexts {
+			if r[ctx] == nil {
+				r[ctx] = map[string]bool{}
+			}
+			r[ctx][p.route] = true
+		}
+	}
+	c.routes.Store(&r)
+}
+
+// markContext records that src runs the app at path (it asked for the
+// app's sessions), before the reply's snapshot is taken, so that no delta
+// committed after the snapshot misses it.
+func (c *Cluster) markContext(src *tribes.Member, path string) {
+	c.mu.Lock()
+	p := c.peers[src.UniqueID]
+	if p == nil {
+		p = &peer{m: src.Clone(), contexts: map[string]bool{}}
+		c.peers[src.UniqueID] = p
+	}
+	p.contexts[path] = true
+	c.rebuildRoutesLocked()
+	c.mu.Unlock()
+}
+
+// localID returns the local member's unique id (zero before the channel
+// started).
+func (c *Cluster) localID() tribes.UniqueID {
+	if m := c.ch.LocalMember(); m != nil {
+		return m.UniqueID
+	}
+	return tribes.UniqueID{}
+}
+
+// request registers a handler for the replies to a new request id.
+func (c *Cluster) request(h func(msg *tribes.Message, p parsed, r *reader) error) (uint64, func()) {
+	id := c.nextReq.Add(1)
+	c.reqs.Store(id, h)
+	return id, func() { c.reqs.Delete(id) }
+}
+
+// MessageReceived implements tribes.MessageListener.
+func (c *Cluster) MessageReceived(msg *tribes.Message) error {
+	p, ok, err := parse(msg.Data)
+	if !ok {
+		return nil // another component's message (the farm's)
+	}
+	c.stats.received.Add(1)
+	if err != nil {
+		c.stats.bad.Add(1)
+		c.log.Warn("bad cluster message dropped", "from", msg.Source, "err", err)
+		return nil
+	}
+	switch p.typ {
+	case msgHello:
+		h, err := decodeHello(p.body)
+		if err != nil {
+			c.stats.bad.Add(1)
+			c.log.Warn("bad cluster message dropped", "from", msg.Source, "type", p.typ, "err", err)
+			return nil
+		}
+		c.helloReceived(msg.Source.Clone(), h)
+		return nil
+	case msgAllData, msgFetchReply:
+		r := reader{b: p.body}
+		id := r.u64()
+		h, ok := c.reqs.Load(id)
+		if r.err != nil || !ok {
+			c.stats.ignored.Add(1)
+			return nil // a late reply to a request given up
+		}
+		return h.(func(*tribes.Message, parsed, *reader) error)(msg, p, &r)
+	}
+	c.mu.Lock()
+	m := c.managers[p.path]
+	c.mu.Unlock()
+	if m == nil {
+		if p.typ == msgGetAll {
+			// Tell the asker at once that this member lacks the app.
+			r := reader{b: p.body}
+			id := r.u64()
+			if r.err == nil {
+				b := header(nil, msgAllData, p.path)
+				b = appendU64(b, id)
+				b = append(b, allLast|allNoContext)
+				b = appendAllHead(b, 0, 0)
+				c.sendAsync([]*tribes.Member{msg.Source.Clone()}, b)
+			}
+		}
+		c.stats.ignored.Add(1)
+		return nil
+	}
+	if err := m.handle(context.Background(), msg, p); err != nil {
+		if errors.Is(err, ErrBadMessage) || errors.Is(err, session.ErrCorrupt) {
+			c.stats.bad.Add(1)
+			c.log.Warn("bad cluster message dropped", "from", msg.Source, "type", p.typ, "context", p.path, "err", err)
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+func appendU64(b []byte, v uint64) []byte {
+	return append(b, byte(v>>56), byte(v>>48), byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}
+
+// appendAllHead appends an allData's snapshot time and record count.
+func appendAllHead(b []byte, snapshot int64, n int) []byte {
+	b = appendVarint(b, snapshot)
+	return appendUvarint(b, uint64(n))
+}
+
+func (c *Cluster) helloReceived(src *tribes.Member, h hello) {
+	c.mu.Lock()
+	p := c.peers[src.UniqueID]
+	if p == nil {
+		p = &peer{m: src, contexts: map[string]bool{}}
+		c.peers[src.UniqueID] = p
+	}
+	p.m = src
+	p.route = h.route
+	var joined []replicator
+	now := map[string]bool{}
+	for _, ctx := range h.contexts {
+		now[ctx] = true
+		if !p.contexts[ctx] {
+			if m := c.managers[ctx]; m != nil {
+				joined = append(joined, m)
+			}
+		}
+	}
+	var left []replicator
+	for ctx := range p.contexts {
+		if !now[ctx] {
+			if m := c.managers[ctx]; m != nil {
+				left = append(left, m)
+			}
+		}
+	}
+	p.contexts = now
+	c.rebuildRoutesLocked()
+	c.mu.Unlock()
+	c.log.Debug("member announced", "member", src, "jvmRoute", h.route, "apps", h.contexts)
+	if h.wantReply {
+		c.later(func() {
+			r := hello{route: c.cfg.JvmRoute, contexts: c.localContexts()}
+			c.sendAsync([]*tribes.Member{src}, r.append(nil))
+		})
+	}
+	if len(joined)+len(left) > 0 {
+		c.later(func() {
+			for _, m := range joined {
+				m.memberJoined(src.UniqueID)
+			}
+			for _, m := range left {
+				m.memberLeft(src.UniqueID)
+			}
+		})
+	}
+}
+
+// MemberAdded implements tribes.MembershipListener: the new member hears
+// this member's route and apps (and answers with its own).
+func (c *Cluster) MemberAdded(m *tribes.Member) {
+	m = m.Clone()
+	c.later(func() {
+		h := hello{wantReply: true, route: c.cfg.JvmRoute, contexts: c.localContexts()}
+		c.sendAsync([]*tribes.Member{m}, h.append(nil))
+	})
+}
+
+// MemberDisappeared implements tribes.MembershipListener: the managers
+// take over what the member held.
+func (c *Cluster) MemberDisappeared(m *tribes.Member) {
+	uid := m.UniqueID
+	c.mu.Lock()
+	p := c.peers[uid]
+	delete(c.peers, uid)
+	c.rebuildRoutesLocked()
+	var ms []replicator
+	if p != nil {
+		for ctx := range p.contexts {
+			if r := c.managers[ctx]; r != nil {
+				ms = append(ms, r)
+			}
+		}
+	}
+	c.mu.Unlock()
+	if p != nil {
+		c.log.Info("member left", "member", m, "jvmRoute", p.route)
+	}
+	c.later(func() {
+		for _, r := range ms {
+			r.memberLeft(uid)
+		}
+	})
+}
+
+// wait sleeps for d or until ctx ends.
+func wait(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

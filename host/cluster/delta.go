@@ -1,0 +1,397 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wasmfarm/wasmfarm/host/session"
+	"github.com/wasmfarm/wasmfarm/tribes"
+)
+
+// ReplicaListener is implemented by session listeners (the host's
+// contexts) that want to hear of sessions another member created, when
+// NotifyListenersOnReplication is on. SessionDestroyed of
+// [session.Listener] is called for replicated invalidations and expiries.
+type ReplicaListener interface {
+	SessionReplicated(s *session.Session)
+}
+
+// Replicator is implemented by the replicating managers: the
+// [ReplicationValve] hands each request's committed delta to Replicate.
+type Replicator interface {
+	session.Manager
+	// Replicate sends the delta of a committed request to the members that
+	// need it and returns the bytes sent. With synchronous send options it
+	// returns after they applied it. A delta that only moves the access
+	// time may be skipped (see ManagerConfig.AccessReplicateInterval).
+	Replicate(ctx context.Context, d *session.Delta) (int, error)
+}
+
+// ManagerStats are a replicating manager's counters (Tomcat's
+// DeltaManager and BackupManager MBean attributes).
+type ManagerStats struct {
+	Kind             Kind
+	ActiveSessions   int   // sessions held (a backup manager: primary and backup copies)
+	PrimarySessions  int   // sessions this member serves (backup manager), else ActiveSessions
+	Proxies          int   // sessions known only by where they live (backup manager)
+	SessionsCreated  int64 // created by requests on this member
+	SessionsExpired  int64 // expired on this member
+	Replicated       int64 // messages sent
+	ReplicatedBytes  int64
+	Received         int64 // messages applied from other members
+	ReceivedBytes    int64
+	Missing          int64 // deltas for a session this member does not hold
+	SendErrors       int64
+	Skipped          int64 // access-only deltas not sent (within AccessReplicateInterval)
+	Fetched          int64 // sessions fetched from another member (backup manager)
+	Promoted         int64 // backups promoted after their primary left (backup manager)
+	StateTransferred int   // sessions received by the state transfer
+	StateTransfer    time.Duration
+	StateComplete    bool // the state transfer finished (false: timed out or still running)
+	Ready            bool
+}
+
+type managerCounters struct {
+	created, expired, replicated, replicatedBytes, received, receivedBytes,
+	missing, sendErrors, skipped, fetched, promoted atomic.Int64
+}
+
+func (k *managerCounters) fill(s *ManagerStats) {
+	s.SessionsCreated = k.created.Load()
+	s.SessionsExpired = k.expired.Load()
+	s.Replicated = k.replicated.Load()
+	s.ReplicatedBytes = k.replicatedBytes.Load()
+	s.Received = k.received.Load()
+	s.ReceivedBytes = k.receivedBytes.Load()
+	s.Missing = k.missing.Load()
+	s.SendErrors = k.sendErrors.Load()
+	s.Skipped = k.skipped.Load()
+	s.Fetched = k.fetched.Load()
+	s.Promoted = k.promoted.Load()
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// DeltaManager replicates every session of an app to every member running
+// it (Tomcat's DeltaManager): creation, attribute deltas, access time, idle
+// limit, id changes, invalidation and expiry.
+type DeltaManager struct {
+	c     *Cluster
+	ctx   string
+	cfg   ManagerConfig
+	store *session.StandardManager
+	app   session.Listener
+	log   *slog.Logger
+	lim   session.Limits
+
+	xfer
+	closeOnce sync.Once
+
+	k managerCounters
+}
+
+var (
+	_ Replicator = (*DeltaManager)(nil)
+	_ replicator = (*DeltaManager)(nil)
+)
+
+func newDeltaManager(c *Cluster, path string, scfg session.Config) (*DeltaManager, error) {
+	m := &DeltaManager{c: c, ctx: path, cfg: c.cfg.Manager, app: scfg.Listener, lim: scfg.Limits}
+	m.log = scfg.Logger
+	if m.log == nil {
+		m.log = c.log.With("context", path)
+	}
+	m.xfer = xfer{c: c, ctx: path, cfg: m.cfg, log: m.log, apply: m.apply, record: m.putRecord}
+	scfg.Listener = m
+	scfg.Backup = func(id string) bool {
+		r := session.Route(id)
+		return r != c.cfg.JvmRoute && c.routeAlive(path, r)
+	}
+	st, err := session.NewStandardManager(scfg)
+	if err != nil {
+		return nil, err
+	}
+	m.store = st
+	m.lim = st.Limits()
+	return m, nil
+}
+
+func (m *DeltaManager) path() string { return m.ctx }
+
+// putRecord stores one session of a state-transfer block.
+func (m *DeltaManager) putRecord(rec []byte) error {
+	st, err := session.UnmarshalState(rec, m.lim)
+	if err != nil {
+		return err
+	}
+	_, err = m.store.Put(st)
+	return err
+}
+
+// Store returns the manager's local session store.
+func (m *DeltaManager) Store() *session.StandardManager { return m.store }
+
+// Find implements session.Manager.
+func (m *DeltaManager) Find(id string) (*session.Session, bool) { return m.store.Find(id) }
+
+// Create implements session.Manager.
+func (m *DeltaManager) Create() (*session.Session, error) { return m.store.Create() }
+
+// NewID implements session.Manager.
+func (m *DeltaManager) NewID() (string, error) { return m.store.NewID() }
+
+// Commit implements session.Manager: it applies the delta locally; the
+// ReplicationValve then calls Replicate.
+func (m *DeltaManager) Commit(d *session.Delta) error {
+	err := m.store.Commit(d)
+	if err == nil && d.Created {
+		m.k.created.Add(1)
+	}
+	return err
+}
+
+// Invalidate implements session.Manager and tells the other members.
+func (m *DeltaManager) Invalidate(id string) bool {
+	if !m.store.Invalidate(id) {
+		return false
+	}
+	m.sendExpire(id, reasonInvalidated)
+	return true
+}
+
+// ChangeID implements session.Manager and tells the other members.
+func (m *DeltaManager) ChangeID(id string) (string, error) {
+	newID, err := m.store.NewID()
+	if err != nil {
+		return "", err
+	}
+	if err := m.Rename(context.Background(), id, newID); err != nil {
+		return "", err
+	}
+	return newID, nil
+}
+
+// Rename gives the session id the new id and replicates the change (the
+// JvmRouteBinderValve's route rewrite).
+func (m *DeltaManager) Rename(ctx context.Context, id, newID string) error {
+	s, err := m.store.Rename(id, newID)
+	if err != nil {
+		return err
+	}
+	d := session.Delta{ID: id, NewID: newID, Accessed: s.LastAccessedTime().UnixMilli()}
+	_, err = m.Replicate(ctx, &d)
+	return err
+}
+
+// Expire implements session.Manager.
+func (m *DeltaManager) Expire(now time.Time) int { return m.store.Expire(now) }
+
+// Len implements session.Manager.
+func (m *DeltaManager) Len() int { return m.store.Len() }
+
+// Range implements session.Manager.
+func (m *DeltaManager) Range(fn func(*session.Session) bool) { m.store.Range(fn) }
+
+// Close implements session.Manager. With ExpireSessionsOnShutdown every
+// session is expired and the other members are told; else they keep them.
+func (m *DeltaManager) Close() error {
+	m.closeOnce.Do(func() {
+		if m.cfg.ExpireSessionsOnShutdown {
+			var ids []string
+			m.store.Range(func(s *session.Session) bool { ids = append(ids, s.ID()); return true })
+			for _, id := range ids {
+				if s, ok := m.store.Remove(id); ok {
+					m.destroyed(s, true)
+					m.sendExpire(id, reasonExpired)
+				}
+			}
+		}
+		m.c.removeManager(m)
+	})
+	return m.store.Close()
+}
+
+// SessionCreated implements session.Listener for the local store.
+func (m *DeltaManager) SessionCreated(s *session.Session) {
+	if m.app != nil {
+		m.app.SessionCreated(s)
+	}
+}
+
+// SessionDestroyed implements session.Listener for the local store: an
+// expiry on this member is told to the others (an invalidation travels
+// with the request's delta).
+func (m *DeltaManager) SessionDestroyed(s *session.Session, expired bool) {
+	if expired {
+		m.k.expired.Add(1)
+		m.sendExpire(s.ID(), reasonExpired)
+	}
+	if m.app != nil {
+		m.app.SessionDestroyed(s, expired)
+	}
+}
+
+func (m *DeltaManager) destroyed(s *session.Session, expired bool) {
+	if m.app != nil && !m.cfg.NoNotifyListenersOnReplication {
+		m.app.SessionDestroyed(s, expired)
+	}
+}
+
+func (m *DeltaManager) sendExpire(id string, reason byte) {
+	to := m.c.contextMembers(m.ctx)
+	if len(to) == 0 {
+		return
+	}
+	b := header(nil, msgExpire, m.ctx)
+	b = appendStr(b, id)
+	b = append(b, reason)
+	m.send(context.Background(), to, b, m.cfg.SendOptions)
+}
+
+func (m *DeltaManager) send(ctx context.Context, to []*tribes.Member, data []byte, opts tribes.Options) error {
+	err := m.c.ch.Send(ctx, to, data, opts)
+	m.k.replicated.Add(1)
+	m.k.replicatedBytes.Add(int64(len(data)))
+	if err != nil {
+		m.k.sendErrors.Add(1)
+		m.c.sendFailed(err)
+	}
+	return err
+}
+
+// accessInterval is how stale the others' view of s's access time may get.
+func accessInterval(cfg ManagerConfig, s *session.Session) int64 {
+	if cfg.AccessReplicateInterval > 0 {
+		return cfg.AccessReplicateInterval.Milliseconds()
+	}
+	if d := s.MaxInactiveInterval(); d > 0 {
+		return d.Milliseconds() / 4
+	}
+	return time.Hour.Milliseconds()
+}
+
+// Replicate implements [Replicator]: the delta goes to every member
+// running the app.
+func (m *DeltaManager) Replicate(ctx context.Context, d *session.Delta) (int, error) {
+	var s *session.Session
+	if !d.Invalidated {
+		s, _ = m.store.Peek(d.FinalID())
+	}
+	if !d.HasChanges() {
+		if s == nil || d.Accessed-s.ReplicatedAccess() < accessInterval(m.cfg, s) {
+			m.k.skipped.Add(1)
+			return 0, nil
+		}
+	}
+	if s != nil {
+		s.SetReplicatedAccess(d.Accessed)
+	}
+	to := m.c.contextMembers(m.ctx)
+	if len(to) == 0 {
+		return 0, nil
+	}
+	bp := bufPool.Get().(*[]byte)
+	b := header((*bp)[:0], msgDelta, m.ctx)
+	b, _ = d.AppendBinary(b)
+	err := m.send(ctx, to, b, m.cfg.SendOptions)
+	n := len(b)
+	if cap(b) <= 64<<10 {
+		*bp = b
+		bufPool.Put(bp)
+	}
+	return n, err
+}
+
+// handle applies a message of another member.
+func (m *DeltaManager) handle(ctx context.Context, msg *tribes.Message, p parsed) error {
+	switch p.typ {
+	case msgDelta, msgExpire:
+		return m.live(msg, p)
+	case msgGetAll:
+		id, err := getAllRequest(p.body)
+		if err != nil {
+			return err
+		}
+		src := msg.Source.Clone()
+		m.c.markContext(src, m.ctx)
+		snap := time.Now().UnixMilli()
+		var all []*session.Session
+		m.store.Range(func(s *session.Session) bool { all = append(all, s); return true })
+		go m.sendAll(src, id, snap, len(all), func(b []byte, i int) []byte {
+			st := all[i].Snapshot()
+			b, _ = st.AppendBinary(b)
+			return b
+		}, m.countSent)
+		return nil
+	}
+	m.c.stats.ignored.Add(1)
+	return nil
+}
+
+// apply applies a delta or expire message.
+func (m *DeltaManager) apply(t msgType, body []byte) error {
+	m.k.received.Add(1)
+	m.k.receivedBytes.Add(int64(len(body)))
+	switch t {
+	case msgDelta:
+		var d session.Delta
+		if err := session.UnmarshalDelta(body, &d, m.lim); err != nil {
+			return err
+		}
+		ev, err := m.store.ApplyRemote(&d)
+		if errors.Is(err, session.ErrNotFound) {
+			m.k.missing.Add(1)
+			m.log.Debug("delta for an unknown session", "session", d.ID)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if s := m.store.PeekSession(d.FinalID()); s != nil {
+			s.SetReplicatedAccess(d.Accessed)
+		}
+		if !m.cfg.NoNotifyListenersOnReplication && m.app != nil {
+			if ev.Created != nil {
+				if rl, ok := m.app.(ReplicaListener); ok {
+					rl.SessionReplicated(ev.Created)
+				}
+			}
+			if ev.Destroyed != nil {
+				m.app.SessionDestroyed(ev.Destroyed, false)
+			}
+		}
+	case msgExpire:
+		r := reader{b: body}
+		id := r.str(maxIDBytes, "session id")
+		reason := r.byte()
+		r.end()
+		if r.err != nil {
+			return r.err
+		}
+		if s, ok := m.store.Remove(id); ok {
+			m.destroyed(s, reason == reasonExpired)
+		}
+	}
+	return nil
+}
+
+func (m *DeltaManager) memberJoined(tribes.UniqueID) {}
+func (m *DeltaManager) memberLeft(tribes.UniqueID)   {}
+
+// Stats returns the manager's counters.
+func (m *DeltaManager) Stats() ManagerStats {
+	s := ManagerStats{Kind: KindDelta, ActiveSessions: m.store.Len(), Ready: m.ready(),
+		StateTransferred: int(m.n.Load()), StateTransfer: time.Duration(m.dur.Load()), StateComplete: m.ok.Load()}
+	s.PrimarySessions = s.ActiveSessions
+	m.k.fill(&s)
+	return s
+}
+
+func (m *DeltaManager) countSent(n int) {
+	m.k.replicated.Add(1)
+	m.k.replicatedBytes.Add(int64(n))
+}

@@ -1,0 +1,163 @@
+package session
+
+import (
+	"fmt"
+	"strings"
+)
+
+// This file holds what replicating managers (package host/cluster) need
+// from a StandardManager: applying changes that another member made,
+// without limits or listener calls of their own (the replicating manager
+// decides whom to tell).
+
+// Route returns the jvmRoute suffix of a session id ("" if none): the part
+// after the last '.'.
+func Route(id string) string {
+	if i := strings.LastIndexByte(id, '.'); i >= 0 {
+		return id[i+1:]
+	}
+	return ""
+}
+
+// WithRoute returns id with its route suffix replaced by route (removed
+// when route is empty), as Tomcat's JvmRouteBinderValve rewrites ids.
+func WithRoute(id, route string) string {
+	if i := strings.LastIndexByte(id, '.'); i >= 0 {
+		id = id[:i]
+	}
+	if route == "" {
+		return id
+	}
+	return id + "." + route
+}
+
+// ReplicaEvent tells what [StandardManager.ApplyRemote] did, so that the
+// caller can run the app's session hooks.
+type ReplicaEvent struct {
+	// Created is the session the delta created, or nil.
+	Created *Session
+	// Destroyed is the session the delta invalidated, or nil.
+	Destroyed *Session
+}
+
+// ApplyRemote applies a delta that another member committed. Unlike
+// Commit it ignores MaxActiveSessions (a replica is never refused: that
+// would lose data), applies a creation of an id it already holds as an
+// update (a resent message), and calls no listener. It returns ErrNotFound
+// for a delta on a session it does not hold.
+func (m *StandardManager) ApplyRemote(d *Delta) (ReplicaEvent, error) {
+	var ev ReplicaEvent
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ev, ErrClosed
+	}
+	s, ok := m.sessions[d.ID]
+	if !ok {
+		if !d.Created {
+			return ev, fmt.Errorf("%w: %s", ErrNotFound, d.ID)
+		}
+		if d.Invalidated {
+			return ev, nil
+		}
+		s = &Session{id: d.ID, created: d.CreationTime, accessed: d.CreationTime,
+			maxInactive: seconds(m.cfg.MaxInactiveInterval), valid: true}
+		m.sessions[d.ID] = s
+		ev.Created = s
+	}
+	s.mu.Lock()
+	d.applyLocked(s)
+	if d.NewID != "" && !d.Invalidated && d.NewID != s.id {
+		delete(m.sessions, s.id)
+		s.id = d.NewID
+		m.sessions[s.id] = s
+	}
+	if d.Invalidated {
+		delete(m.sessions, s.id)
+		s.valid = false
+		ev.Destroyed = s
+	}
+	s.mu.Unlock()
+	return ev, nil
+}
+
+// Put stores a session received whole from another member (state
+// transfer, a backup copy), replacing any session with its id, and
+// returns it. It ignores MaxActiveSessions and calls no listener.
+func (m *StandardManager) Put(st State) (*Session, error) {
+	s := st.Session()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	if old, ok := m.sessions[s.id]; ok {
+		old.mu.Lock()
+		old.valid = false
+		old.mu.Unlock()
+	}
+	m.sessions[s.id] = s
+	return s, nil
+}
+
+// Remove deletes the session with the given id without calling the
+// listener (another member expired or invalidated it) and returns it.
+func (m *StandardManager) Remove(id string) (*Session, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.sessions[id]
+	if !ok {
+		return nil, false
+	}
+	delete(m.sessions, id)
+	s.mu.Lock()
+	s.valid = false
+	s.mu.Unlock()
+	return s, true
+}
+
+// Rename moves the session oldID to newID, as a changed id replicated from
+// another member or a failover's route rewrite. It returns ErrNotFound if
+// there is no session oldID and ErrIDInUse if newID is taken.
+func (m *StandardManager) Rename(oldID, newID string) (*Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.sessions[oldID]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, oldID)
+	}
+	if oldID == newID {
+		return s, nil
+	}
+	if _, taken := m.sessions[newID]; taken {
+		return nil, fmt.Errorf("%w: %s", ErrIDInUse, newID)
+	}
+	s.mu.Lock()
+	s.id = newID
+	s.mu.Unlock()
+	delete(m.sessions, oldID)
+	m.sessions[newID] = s
+	return s, nil
+}
+
+// Peek returns the session with the given id whether or not it is past its
+// idle limit, without expiring it (for replication and monitoring).
+func (m *StandardManager) Peek(id string) (*Session, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	s, ok := m.sessions[id]
+	return s, ok
+}
+
+// ReplicatedAccess returns the last access time (unix milliseconds) a
+// replicating manager sent to the other members.
+func (s *Session) ReplicatedAccess() int64 { return s.repl.Load() }
+
+// SetReplicatedAccess records the access time sent to the other members.
+func (s *Session) SetReplicatedAccess(ms int64) { s.repl.Store(ms) }
+
+// PeekSession is Peek without the ok result: nil if there is no session.
+func (m *StandardManager) PeekSession(id string) *Session {
+	s, _ := m.Peek(id)
+	return s
+}
