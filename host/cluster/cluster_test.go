@@ -1,0 +1,329 @@
+package cluster_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wasmfarm/wasmfarm/host"
+	"github.com/wasmfarm/wasmfarm/host/cluster"
+	"github.com/wasmfarm/wasmfarm/tribes"
+	"github.com/wasmfarm/wasmfarm/tribes/tribestest"
+	"github.com/wasmfarm/wasmfarm/wasmapps"
+)
+
+// node is one clustered host on the in-memory network.
+type node struct {
+	route string
+	nd    *tribestest.Node
+	ch    *tribes.Channel
+	m     *cluster.Member
+}
+
+type counterJSON struct {
+	Session string `json:"session"`
+	Node    string `json:"node"`
+	Counter int    `json:"counter"`
+}
+
+func cacheDir() string { return filepath.Join(os.TempDir(), "wasmfarm-test-cache") }
+
+// startNode starts a member with the counter app at /counter.
+func startNode(t *testing.T, net *tribestest.Network, route string, mc cluster.ManagerConfig) *node {
+	t.Helper()
+	return startNodeWith(t, net, route, mc, nil, nil)
+}
+
+func startNodeWithFilter(t *testing.T, net *tribestest.Network, route string, mc cluster.ManagerConfig, filter string) *node {
+	t.Helper()
+	return startNodeWith(t, net, route, mc, &cluster.ReplicationValveConfig{Filter: filter}, nil)
+}
+
+func startNodeWith(t *testing.T, net *tribestest.Network, route string, mc cluster.ManagerConfig,
+	rv *cluster.ReplicationValveConfig, bc *cluster.JvmRouteBinderConfig) *node {
+	t.Helper()
+	n := &node{route: route, nd: net.NewNode()}
+	ch, err := tribes.New(tribes.Config{Transport: n.nd.Transport(), Membership: n.nd.Membership(), Interceptors: []tribes.Interceptor{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n.ch = ch
+	hc := host.DefaultConfig()
+	hc.JvmRoute = route
+	hc.CacheDir = cacheDir()
+	hc.PoolSize = 2
+	m, err := cluster.NewMember(cluster.MemberConfig{Host: hc, Cluster: cluster.Config{Channel: ch, Manager: mc},
+		ReplicationValve: rv, JvmRouteBinder: bc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.m = m
+	if err := m.Server.Deploy(context.Background(), "/counter", wasmapps.Counter()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.stop() })
+	return n
+}
+
+func (n *node) stop() {
+	n.m.Server.Shutdown(context.Background())
+	n.m.Cluster.Close()
+	n.ch.Stop(context.Background())
+}
+
+// get requests /counter/json with the cookie and returns the answer and
+// the session cookie set, if any.
+func (n *node) get(t *testing.T, path, cookie string) (counterJSON, string) {
+	t.Helper()
+	req := httptest.NewRequest("GET", path, nil)
+	if cookie != "" {
+		req.Header.Set("Cookie", "JSESSIONID="+cookie)
+	}
+	rec := httptest.NewRecorder()
+	n.m.Server.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("%s %s: %d %s", n.route, path, rec.Code, rec.Body)
+	}
+	var set string
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == "JSESSIONID" {
+			set = c.Value
+		}
+	}
+	var out counterJSON
+	if strings.HasSuffix(path, "/json") {
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+			t.Fatalf("%s: %v: %s", path, err, rec.Body)
+		}
+	}
+	return out, set
+}
+
+func (n *node) manager(t *testing.T) cluster.Replicator {
+	t.Helper()
+	c, ok := n.m.Server.Engine().Context("/counter")
+	if !ok {
+		t.Fatal("no /counter")
+	}
+	return c.Manager().(cluster.Replicator)
+}
+
+// eventually polls cond for up to 5 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func counterOn(t *testing.T, n *node, id string) (int, bool) {
+	s, ok := n.manager(t).Find(id)
+	if !ok {
+		return 0, false
+	}
+	v, ok := s.Get("counter")
+	if !ok {
+		return 0, true
+	}
+	var c int
+	fmt.Sscan(string(v), &c)
+	return c, true
+}
+
+func TestDeltaManagerReplicatesAndFailsOver(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts tribes.Options
+	}{{"async", cluster.AsyncOptions}, {"sync", cluster.SyncOptions}} {
+		t.Run(tc.name, func(t *testing.T) {
+			net := tribestest.NewNetwork()
+			mc := cluster.DefaultManagerConfig(cluster.KindDelta)
+			mc.SendOptions = tc.opts
+			a := startNode(t, net, "jvm_a", mc)
+			b := startNode(t, net, "jvm_b", mc)
+
+			j, id := a.get(t, "/counter/json", "")
+			if j.Counter != 1 || !strings.HasSuffix(id, ".jvm_a") {
+				t.Fatalf("first request: %+v cookie %q", j, id)
+			}
+			a.get(t, "/counter/json", id)
+			a.get(t, "/counter/json", id)
+			check := func() bool { c, ok := counterOn(t, b, id); return ok && c == 3 }
+			if tc.opts == cluster.SyncOptions && !check() {
+				t.Fatal("synchronous replication: b does not hold the update when the response is written")
+			}
+			eventually(t, "b holds the session with counter 3", check)
+
+			// A dies; B serves the session with its state and rewrites its route.
+			a.nd.Crash()
+			j, newID := b.get(t, "/counter/json", id)
+			if j.Counter != 4 || j.Node != "jvm_b" {
+				t.Fatalf("after failover: %+v", j)
+			}
+			if want := strings.TrimSuffix(id, ".jvm_a") + ".jvm_b"; newID != want {
+				t.Fatalf("cookie after failover %q, want %q", newID, want)
+			}
+			if got := b.m.Binder.Rewrites(); got != 1 {
+				t.Fatalf("binder rewrites %d", got)
+			}
+			if j, again := b.get(t, "/counter/json", newID); j.Counter != 5 || again != "" {
+				t.Fatalf("next request: %+v, cookie %q", j, again)
+			}
+		})
+	}
+}
+
+func TestDeltaManagerStateTransferAndInvalidate(t *testing.T) {
+	net := tribestest.NewNetwork()
+	mc := cluster.DefaultManagerConfig(cluster.KindDelta)
+	mc.SendAllSessionsSize = 7 // several blocks
+	a := startNode(t, net, "jvm_a", mc)
+	var ids []string
+	for range 30 {
+		_, id := a.get(t, "/counter/json", "")
+		a.get(t, "/counter/json", id)
+		ids = append(ids, id)
+	}
+	b := startNode(t, net, "jvm_b", mc) // Deploy returns after the state transfer
+	if got := b.manager(t).Len(); got != 30 {
+		t.Fatalf("joiner holds %d sessions, want 30", got)
+	}
+	st := b.m.Cluster.Managers()["/counter"]
+	if !st.StateComplete || st.StateTransferred != 30 || !b.m.Cluster.Ready() {
+		t.Fatalf("joiner stats %+v ready %v", st, b.m.Cluster.Ready())
+	}
+	if c, _ := counterOn(t, b, ids[0]); c != 2 {
+		t.Fatalf("transferred counter %d, want 2", c)
+	}
+	// Invalidation on A removes the session on B.
+	a.get(t, "/counter/invalidate", ids[0])
+	eventually(t, "b drops the invalidated session", func() bool { _, ok := b.manager(t).Find(ids[0]); return !ok })
+	// A session created on B reaches A.
+	_, s2 := b.get(t, "/counter/json", "")
+	eventually(t, "a holds b's new session", func() bool { _, ok := counterOn(t, a, s2); return ok })
+}
+
+func TestDeltaManagerExpiryIsReplicated(t *testing.T) {
+	net := tribestest.NewNetwork()
+	mc := cluster.DefaultManagerConfig(cluster.KindDelta)
+	a := startNode(t, net, "jvm_a", mc)
+	b := startNode(t, net, "jvm_b", mc)
+	_, id := b.get(t, "/counter/json", "")
+	eventually(t, "a holds the session", func() bool { _, ok := counterOn(t, a, id); return ok })
+	// A holds a replica (route jvm_b, alive): it expires after twice the
+	// idle limit, and tells B.
+	created, _ := a.manager(t).Find(id)
+	idle := created.MaxInactiveInterval()
+	if n := a.manager(t).Expire(time.Now().Add(idle + time.Second)); n != 0 {
+		t.Fatalf("replica expired after one idle limit (%d)", n)
+	}
+	if n := a.manager(t).Expire(time.Now().Add(2*idle + time.Second)); n != 1 {
+		t.Fatalf("replica not expired after twice the idle limit (%d)", n)
+	}
+	eventually(t, "b drops the session a expired", func() bool { return b.manager(t).Len() == 0 })
+	if st := a.m.Cluster.Managers()["/counter"]; st.SessionsExpired != 1 {
+		t.Fatalf("a's stats %+v", st)
+	}
+}
+
+func TestBackupManagerSurvivesTwoFailures(t *testing.T) {
+	net := tribestest.NewNetwork()
+	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
+	nodes := []*node{
+		startNode(t, net, "jvm_a", mc),
+		startNode(t, net, "jvm_b", mc),
+		startNode(t, net, "jvm_c", mc),
+	}
+	a := nodes[0]
+	var ids []string
+	for range 20 {
+		_, id := a.get(t, "/counter/json", "")
+		a.get(t, "/counter/json", id)
+		ids = append(ids, id)
+	}
+	// Synchronous mapSendOptions: each session is on A and exactly one other.
+	copies := 0
+	for _, n := range nodes[1:] {
+		copies += n.manager(t).Len()
+	}
+	if copies != 20 {
+		t.Fatalf("%d backup copies, want 20", copies)
+	}
+	eventually(t, "every member knows every session", func() bool {
+		for _, n := range nodes[1:] {
+			st := n.m.Cluster.Managers()["/counter"]
+			if st.ActiveSessions+st.Proxies != 20 {
+				return false
+			}
+		}
+		return true
+	})
+	// A dies: backups are promoted and get new backups.
+	a.nd.Crash()
+	b, c := nodes[1], nodes[2]
+	eventually(t, "b and c hold two copies of every session", func() bool {
+		return b.manager(t).Len() == 20 && c.manager(t).Len() == 20
+	})
+	// A request on C for a session (whatever C's role) works and continues.
+	j, newID := c.get(t, "/counter/json", ids[0])
+	if j.Counter != 3 || !strings.HasSuffix(newID, ".jvm_c") {
+		t.Fatalf("after the first failure: %+v cookie %q", j, newID)
+	}
+	ids[0] = newID
+	// The new primary of each session dies too: nothing is lost.
+	c.nd.Crash()
+	for i, id := range ids {
+		want := 3
+		if i == 0 {
+			want = 4
+		}
+		j, _ := b.get(t, "/counter/json", id)
+		if j.Counter != want {
+			t.Fatalf("session %d after the second failure: counter %d, want %d", i, j.Counter, want)
+		}
+	}
+}
+
+func TestBackupManagerFetchesOnThirdMember(t *testing.T) {
+	net := tribestest.NewNetwork()
+	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
+	nodes := []*node{startNode(t, net, "jvm_a", mc), startNode(t, net, "jvm_b", mc), startNode(t, net, "jvm_c", mc)}
+	a := nodes[0]
+	_, id := a.get(t, "/counter/json", "")
+	a.get(t, "/counter/json", id)
+	// Find the member that holds only a pointer.
+	var third *node
+	for _, n := range nodes[1:] {
+		eventually(t, "the location is known", func() bool {
+			st := n.m.Cluster.Managers()["/counter"]
+			return st.ActiveSessions+st.Proxies == 1
+		})
+		if n.manager(t).Len() == 0 {
+			third = n
+		}
+	}
+	if third == nil {
+		t.Fatal("no member holds just a pointer")
+	}
+	j, _ := third.get(t, "/counter/json", id)
+	if j.Counter != 3 {
+		t.Fatalf("fetched session: %+v", j)
+	}
+	if st := third.m.Cluster.Managers()["/counter"]; st.Fetched != 1 || st.PrimarySessions != 1 {
+		t.Fatalf("third member stats %+v", st)
+	}
+}

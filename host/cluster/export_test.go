@@ -1,0 +1,27 @@
+package cluster
+
+// Encoders for the fuzz seeds.
+
+func SeedMessages() [][]byte {
+	h := hello{wantReply: true, route: "jvm_a", contexts: []string{"/x", "/counter"}}
+	var out [][]byte
+	out = append(out, h.append(nil))
+	out = append(out, append(header(nil, msgDelta, "/x"), 1, 1, 3, 'A', '.', 'a', 0, 2, 0, 0))
+	e := header(nil, msgExpire, "/x")
+	e = appendStr(e, "ABC.jvm_a")
+	out = append(out, append(e, reasonExpired))
+	g := appendU64(header(nil, msgGetAll, "/x"), 7)
+	out = append(out, append(g, 0))
+	p := proxyRec{id: "ABC.jvm_a"}
+	p.primary[0] = 1
+	out = append(out, p.appendBody(header(nil, msgProxy, "/x")))
+	r := header(nil, msgRename, "/x")
+	r = appendStr(appendStr(r, "A.a"), "A.b")
+	out = append(out, r)
+	f := appendU64(header(nil, msgFetch, "/x"), 9)
+	out = append(out, appendStr(f, "ABC.jvm_a"))
+	b := header(nil, msgBackup, "/x")
+	b = append(b, make([]byte, 32)...)
+	out = append(out, append(b, 1, 3, 'A', '.', 'a', 2, 2, 2, 0))
+	return out
+}
