@@ -431,7 +431,7 @@ func startMember(t *testing.T, route, cacheDir string) *memberProc {
 	}
 	addrc := make(chan string, 1)
 	go func() {
-		re := regexp.MustCompile(`on http://(127\.0\.0\.1:[0-9]+)`)
+		re := regexp.MustCompile(`app\(s\) on http://(127\.0\.0\.1:[0-9]+)`)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			fmt.Fprintln(m.out, sc.Text())
