@@ -15,13 +15,18 @@ import (
 	"time"
 
 	"github.com/wasmfarm/wasmfarm/host"
+	"github.com/wasmfarm/wasmfarm/host/cluster"
+	"github.com/wasmfarm/wasmfarm/tribes"
 	"github.com/wasmfarm/wasmfarm/wasmapps"
 )
 
 // appFlags collects repeated -app PATH=MODULE flags.
 type appFlags []appSpec
 
-type appSpec struct{ path, source string }
+type appSpec struct {
+	path, source string
+	local        bool // not distributable: sessions stay on this member
+}
 
 func (a *appFlags) String() string {
 	var s []string
@@ -36,7 +41,7 @@ func (a *appFlags) Set(v string) error {
 	if !ok || !strings.HasPrefix(path, "/") || src == "" {
 		return fmt.Errorf("want /path=file.wasm or /path=builtin:NAME, got %q", v)
 	}
-	*a = append(*a, appSpec{path, src})
+	*a = append(*a, appSpec{path: path, source: src})
 	return nil
 }
 
@@ -53,15 +58,158 @@ func loadModule(src string) ([]byte, string, error) {
 	return b, filepath.Base(src), err
 }
 
-// runNode runs one wasmfarm node (no cluster yet) serving the given apps
-// until ctx ends, then shuts down gracefully.
+// nodeSpec is everything a node runs with: from flags, or from a
+// server.xml with flags on top.
+type nodeSpec struct {
+	httpAddr  string
+	adminAddr string
+	apps      []appSpec
+	host      host.Config
+	shutdown  time.Duration
+
+	cluster     bool
+	channel     tribes.Config
+	manager     cluster.ManagerConfig
+	replication *cluster.ReplicationValveConfig
+	binder      *cluster.JvmRouteBinderConfig
+	// settle is how long to listen for members before the apps' state
+	// transfers begin (Tomcat sleeps likewise at start).
+	settle time.Duration
+}
+
+// clusterFlags are the flags of a clustered node.
+type clusterFlags struct {
+	enabled              *bool
+	manager, sendOptions *string
+	mcastAddr, mcastBind *string
+	mcastPort            *int
+	mcastFreq, mcastDrop *time.Duration
+	receiver             *string
+	domain               *string
+	stateTransferTimeout *time.Duration
+	expireOnShutdown     *bool
+	filter               *string
+	noBinder             *bool
+	settle               *time.Duration
+}
+
+func addClusterFlags(fs *flag.FlagSet) clusterFlags {
+	return clusterFlags{
+		enabled:              fs.Bool("cluster", false, "join a cluster: replicate sessions of the apps to the other members"),
+		manager:              fs.String("manager", "delta", "session manager of clustered apps: delta (all-to-all) or backup (primary/backup)"),
+		sendOptions:          fs.String("send-options", "", `replication send options: "async" (8), "sync" (6) or Tribes' numbers/names; default async for delta, sync for backup`),
+		mcastAddr:            fs.String("mcast-address", "228.0.0.4", "multicast group of the membership"),
+		mcastPort:            fs.Int("mcast-port", 45564, "multicast port of the membership (members with the same group and port form a cluster)"),
+		mcastBind:            fs.String("mcast-bind", "127.0.0.1", `interface address (or name) for multicast; 127.0.0.1 keeps the cluster on this machine (TTL 0); "" lets the OS choose`),
+		mcastFreq:            fs.Duration("mcast-frequency", 500*time.Millisecond, "heartbeat interval"),
+		mcastDrop:            fs.Duration("mcast-droptime", 3*time.Second, "a member silent this long is dropped"),
+		receiver:             fs.String("receiver", "127.0.0.1:0", `replication receiver address (port 0: any free port; "auto:4000" Tomcat's first free port from 4000)`),
+		domain:               fs.String("domain", "", "cluster domain (members of other domains are ignored)"),
+		stateTransferTimeout: fs.Duration("state-transfer-timeout", 60*time.Second, "how long a starting member waits for the sessions of the others"),
+		expireOnShutdown:     fs.Bool("expire-sessions-on-shutdown", false, "expire this member's sessions cluster-wide when it stops"),
+		filter:               fs.String("replication-filter", "", `ReplicationValve filter: requests whose path matches do not replicate a mere access (e.g. ".*\.css|.*\.png")`),
+		noBinder:             fs.Bool("no-jvmroute-binder", false, "do not rewrite a failed-over session id to this member's route"),
+		settle:               fs.Duration("membership-wait", 0, "how long to listen for members before receiving sessions (default 3 heartbeats)"),
+	}
+}
+
+// apply fills the cluster part of spec from the flags.
+func (f clusterFlags) apply(spec *nodeSpec, log *slog.Logger) error {
+	spec.cluster = *f.enabled
+	if !spec.cluster {
+		return nil
+	}
+	kind := cluster.Kind(*f.manager)
+	if kind != cluster.KindDelta && kind != cluster.KindBackup {
+		return fmt.Errorf("-manager: want delta or backup, got %q", *f.manager)
+	}
+	spec.manager = cluster.DefaultManagerConfig(kind)
+	if *f.sendOptions != "" {
+		o, err := parseSendOptions(*f.sendOptions)
+		if err != nil {
+			return fmt.Errorf("-send-options: %w", err)
+		}
+		spec.manager.SendOptions = o
+	}
+	spec.manager.StateTransferTimeout = *f.stateTransferTimeout
+	spec.manager.ExpireSessionsOnShutdown = *f.expireOnShutdown
+
+	ch := tribes.DefaultConfig()
+	ch.Mcast.Address = *f.mcastAddr
+	ch.Mcast.Port = *f.mcastPort
+	ch.Mcast.Bind = *f.mcastBind
+	ch.Mcast.Frequency = *f.mcastFreq
+	ch.Mcast.DropTime = *f.mcastDrop
+	if isLoopback(*f.mcastBind) {
+		ch.Mcast.TTL = 0 // never leaves this machine
+	}
+	host, port, err := parseReceiver(*f.receiver)
+	if err != nil {
+		return fmt.Errorf("-receiver: %w", err)
+	}
+	ch.Receiver.Address, ch.Receiver.Port = host, port
+	if port == tribes.AnyPort {
+		ch.Receiver.AutoBind = 0
+	}
+	ch.Domain = []byte(*f.domain)
+	ch.Logger = log
+	spec.channel = ch
+	spec.settle = *f.settle
+	if spec.settle <= 0 {
+		spec.settle = 3 * ch.Mcast.Frequency
+	}
+	spec.replication = &cluster.ReplicationValveConfig{Filter: *f.filter}
+	spec.binder = &cluster.JvmRouteBinderConfig{Disabled: *f.noBinder}
+	return nil
+}
+
+func isLoopback(addr string) bool {
+	if addr == "lo" {
+		return true
+	}
+	ip := net.ParseIP(addr)
+	return ip != nil && ip.IsLoopback()
+}
+
+// parseSendOptions reads "async", "sync" or Tribes' option syntax.
+func parseSendOptions(s string) (tribes.Options, error) {
+	switch strings.ToLower(s) {
+	case "async", "asynchronous":
+		return cluster.AsyncOptions, nil
+	case "sync", "synchronous":
+		return cluster.SyncOptions, nil
+	}
+	return tribes.ParseOptions(s)
+}
+
+// parseReceiver reads host:port, with port 0 meaning any free port and
+// "auto" as the host meaning Tribes' address="auto".
+func parseReceiver(s string) (string, int, error) {
+	h, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", 0, err
+	}
+	var port int
+	if _, err := fmt.Sscan(p, &port); err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("bad port %q", p)
+	}
+	if port == 0 {
+		port = tribes.AnyPort
+	}
+	return h, port, nil
+}
+
+// runNode runs one wasmfarm node serving the given apps until ctx ends,
+// then shuts down gracefully.
 func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	def := host.DefaultConfig()
 	var (
 		apps        appFlags
+		localApps   appFlags
 		addr        = fs.String("http", "127.0.0.1:8080", "HTTP listen address")
+		admin       = fs.String("admin", "", "admin (status, readiness) listen address, e.g. 127.0.0.1:9090; empty: none")
 		route       = fs.String("jvm-route", "", "the node's jvmRoute, suffixed to session ids (e.g. jvm_a)")
 		cacheDir    = fs.String("cache-dir", "", `wazero compilation cache directory ("" = user cache dir, "-" = none)`)
 		poolSize    = fs.Int("pool-size", def.PoolSize, "wasm instances per app")
@@ -70,12 +218,15 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		maxBody     = fs.Int64("max-body", def.MaxRequestBodyBytes, "request body limit, bytes")
 		maxSessions = fs.Int("max-sessions", 0, "maxActiveSessions per app (0 = unlimited)")
 		timeout     = fs.Duration("session-timeout", def.Sessions.MaxInactiveInterval, "default maxInactiveInterval of sessions")
+		expireEvery = fs.Duration("session-expire-interval", def.Sessions.ExpireInterval, "how often idle sessions are expired (Tomcat's background processing)")
 		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
 		shutdown    = fs.Duration("shutdown-timeout", 10*time.Second, "how long to wait for running requests at shutdown")
 	)
 	fs.Var(&apps, "app", "deploy an app: /path=file.wasm or /path=builtin:counter (repeatable)")
+	fs.Var(&localApps, "local-app", "deploy an app that is not distributable: its sessions stay on this member (repeatable)")
+	cf := addClusterFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wasmfarm node [flags]\n\nRuns a wasmfarm node serving WebAssembly apps (no cluster yet).\n\nflags:")
+		fmt.Fprintln(stderr, "usage: wasmfarm node [flags]\n\nRuns a wasmfarm node serving WebAssembly apps, alone or as a cluster member (-cluster).\n\nflags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -90,6 +241,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
+	spec := nodeSpec{httpAddr: *addr, adminAddr: *admin, shutdown: *shutdown}
 	cfg := def
 	cfg.JvmRoute = *route
 	cfg.CacheDir = *cacheDir
@@ -99,16 +251,99 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.MaxRequestBodyBytes = *maxBody
 	cfg.Sessions.MaxActiveSessions = *maxSessions
 	cfg.Sessions.MaxInactiveInterval = *timeout
+	cfg.Sessions.ExpireInterval = *expireEvery
 	cfg.Logger = log
-	srv, err := host.New(cfg)
-	if err != nil {
+	spec.host = cfg
+	spec.apps = apps
+	for _, a := range localApps {
+		a.local = true
+		spec.apps = append(spec.apps, a)
+	}
+	if err := cf.apply(&spec, log); err != nil {
 		return err
 	}
+	return serveNode(ctx, spec, log, stdout)
+}
+
+// node is a running node's parts.
+type node struct {
+	spec   nodeSpec
+	srv    *host.Server
+	ch     *tribes.Channel
+	member *cluster.Member
+	ready  chan struct{} // closed when the HTTP port opens
+}
+
+// serveNode starts the channel (if clustered), the admin endpoint, the
+// apps (receiving their sessions from the other members), and only then
+// the HTTP port; it serves until ctx ends.
+func serveNode(ctx context.Context, spec nodeSpec, log *slog.Logger, stdout io.Writer) error {
+	n := &node{spec: spec, ready: make(chan struct{})}
+	if spec.cluster {
+		ch, err := tribes.New(spec.channel)
+		if err != nil {
+			return err
+		}
+		if err := ch.Start(ctx); err != nil {
+			return fmt.Errorf("starting the channel: %w", err)
+		}
+		n.ch = ch
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			ch.Stop(sctx)
+		}()
+		local := ch.LocalMember()
+		log.Info("cluster channel started", "member", local, "mcast", fmt.Sprintf("%s:%d", spec.channel.Mcast.Address, spec.channel.Mcast.Port),
+			"manager", spec.manager.Kind, "sendOptions", spec.manager.SendOptions)
+		var local2 []string
+		for _, a := range spec.apps {
+			if a.local {
+				local2 = append(local2, a.path)
+			}
+		}
+		m, err := cluster.NewMember(cluster.MemberConfig{Host: spec.host,
+			Cluster:          cluster.Config{Channel: ch, JvmRoute: spec.host.JvmRoute, Manager: spec.manager, Logger: log},
+			ReplicationValve: spec.replication, JvmRouteBinder: spec.binder, Local: local2})
+		if err != nil {
+			return err
+		}
+		n.member = m
+		n.srv = m.Server
+		defer m.Cluster.Close()
+	} else {
+		srv, err := host.New(spec.host)
+		if err != nil {
+			return err
+		}
+		n.srv = srv
+	}
+	var adminErr chan error
+	if spec.adminAddr != "" {
+		l, err := net.Listen("tcp", spec.adminAddr)
+		if err != nil {
+			n.srv.Shutdown(context.Background())
+			return fmt.Errorf("admin: %w", err)
+		}
+		as := &http.Server{Handler: n.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+		adminErr = make(chan error, 1)
+		go func() { adminErr <- as.Serve(l) }()
+		defer as.Close()
+		fmt.Fprintf(stdout, "admin on http://%s\n", l.Addr())
+	}
+	if n.ch != nil {
+		// Listen for the other members before asking them for sessions.
+		if err := waitSettle(ctx, spec.settle); err != nil {
+			n.srv.Shutdown(context.Background())
+			return err
+		}
+		log.Info("members seen", "count", len(n.ch.Members()))
+	}
 	deployed := 0
-	for _, a := range apps {
+	for _, a := range spec.apps {
 		mod, name, err := loadModule(a.source)
 		if err == nil {
-			err = srv.DeployApp(ctx, a.path, mod, host.AppConfig{Name: name})
+			err = n.srv.DeployApp(ctx, a.path, mod, host.AppConfig{Name: name})
 		}
 		if err != nil {
 			// Other apps keep serving: log the refusal and go on.
@@ -117,32 +352,47 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		deployed++
 	}
-	if len(apps) > 0 && deployed == 0 {
-		srv.Shutdown(context.Background())
+	if len(spec.apps) > 0 && deployed == 0 {
+		n.srv.Shutdown(context.Background())
 		return errors.New("no app could be deployed")
 	}
-	l, err := net.Listen("tcp", *addr)
+	l, err := net.Listen("tcp", spec.httpAddr)
 	if err != nil {
-		srv.Shutdown(context.Background())
+		n.srv.Shutdown(context.Background())
 		return err
 	}
-	fmt.Fprintf(stdout, "wasmfarm node %q serving %d app(s) on http://%s\n", *route, deployed, l.Addr())
+	close(n.ready)
+	fmt.Fprintf(stdout, "wasmfarm node %q serving %d app(s) on http://%s\n", spec.host.JvmRoute, deployed, l.Addr())
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
+	go func() { errc <- n.srv.Serve(l) }()
 	select {
 	case err := <-errc:
-		srv.Shutdown(context.Background())
+		n.srv.Shutdown(context.Background())
 		return err
+	case err := <-adminErr:
+		n.srv.Shutdown(context.Background())
+		return fmt.Errorf("admin: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "timeout", *shutdown)
-	sctx, cancel := context.WithTimeout(context.Background(), *shutdown)
+	log.Info("shutting down", "timeout", spec.shutdown)
+	sctx, cancel := context.WithTimeout(context.Background(), spec.shutdown)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	if err := n.srv.Shutdown(sctx); err != nil {
 		return err
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+func waitSettle(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

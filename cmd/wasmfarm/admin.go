@@ -1,0 +1,101 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/wasmfarm/wasmfarm/host/cluster"
+)
+
+// nodeStatus is the JSON of the admin endpoint's /status: the objects
+// Tomcat exposes as cluster MBeans.
+type nodeStatus struct {
+	JvmRoute string         `json:"jvmRoute"`
+	Ready    bool           `json:"ready"`
+	Member   string         `json:"member,omitempty"`
+	Members  []peerJSON   `json:"members"`
+	Apps     []appJSON      `json:"apps"`
+	Valve    *valveJSON     `json:"replicationValve,omitempty"`
+	Cluster  *cluster.Stats `json:"cluster,omitempty"`
+}
+
+type peerJSON struct {
+	Name     string   `json:"name"`
+	JvmRoute string   `json:"jvmRoute"`
+	Apps     []string `json:"apps"`
+}
+
+type appJSON struct {
+	Path           string                `json:"path"`
+	Digest         string                `json:"digest"`
+	ActiveSessions int                   `json:"activeSessions"`
+	Manager        *cluster.ManagerStats `json:"manager,omitempty"`
+}
+
+type valveJSON struct {
+	cluster.ValveStats
+	Filter   string `json:"filter"`
+	Rewrites int64  `json:"jvmRouteRewrites"`
+}
+
+func (n *node) isReady() bool {
+	select {
+	case <-n.ready:
+	default:
+		return false
+	}
+	return n.member == nil || n.member.Cluster.Ready()
+}
+
+func (n *node) status() nodeStatus {
+	st := nodeStatus{JvmRoute: n.spec.host.JvmRoute, Ready: n.isReady(), Members: []peerJSON{}, Apps: []appJSON{}}
+	var mgrs map[string]cluster.ManagerStats
+	if n.member != nil {
+		c := n.member.Cluster
+		if lm := n.ch.LocalMember(); lm != nil {
+			st.Member = lm.String()
+		}
+		for _, p := range c.Peers() {
+			st.Members = append(st.Members, peerJSON{Name: p.Member.String(), JvmRoute: p.JvmRoute, Apps: p.Contexts})
+		}
+		mgrs = c.Managers()
+		cs := c.Stats()
+		st.Cluster = &cs
+		v := &valveJSON{ValveStats: n.member.Replication.Stats(), Rewrites: n.member.Binder.Rewrites()}
+		if re := n.member.Replication.Filter(); re != nil {
+			v.Filter = re.String()
+		}
+		st.Valve = v
+	}
+	for _, c := range n.srv.Engine().Contexts() {
+		a := appJSON{Path: c.Path(), Digest: c.Digest(), ActiveSessions: c.Manager().Len()}
+		if m, ok := mgrs[c.Path()]; ok {
+			a.Manager = &m
+		}
+		st.Apps = append(st.Apps, a)
+	}
+	return st
+}
+
+// adminHandler serves the node's admin endpoint: /ready (200 once the
+// node took its sessions and opened its HTTP port, else 503: for a
+// balancer or a Kubernetes readiness probe), /health and /status (JSON).
+func (n *node) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
+		if !n.isReady() {
+			http.Error(w, "not ready: receiving sessions or deploying apps", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(n.status())
+	})
+	return mux
+}
