@@ -90,10 +90,11 @@ CustomLog "{{.Dir}}/access.log" balancer
 ProxyHCExpr answers {%{REQUEST_STATUS} =~ /^[234]/}
 <Proxy "balancer://wasmfarm">
 {{- range .Members}}
-    BalancerMember "http://{{.Addr}}" route={{.Route}} retry=10 hcmethod=GET hcuri=/ hcexpr=answers hcinterval=1 hcfails=2 hcpasses=2
+    BalancerMember "http://{{.Addr}}" route={{.Route}} connectiontimeout=2 retry=10 hcmethod=GET hcuri=/ hcexpr=answers hcinterval=1 hcfails=2 hcpasses=2
 {{- end}}
     ProxySet lbmethod=byrequests stickysession=JSESSIONID|jsessionid scolonpathdelim=On
 </Proxy>
+ProxyPreserveHost On
 ProxyPass        "/counter" "balancer://wasmfarm/counter"
 ProxyPassReverse "/counter" "balancer://wasmfarm/counter"
 `
@@ -152,6 +153,7 @@ http {
         location /counter {
             proxy_pass http://$wasmfarm_upstream;
             proxy_set_header Host $host;
+            proxy_connect_timeout 2s;
             proxy_next_upstream error timeout;
         }
     }
