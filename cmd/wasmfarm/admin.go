@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/wasmfarm/wasmfarm/host/cluster"
+	"github.com/wasmfarm/wasmfarm/host/session"
 )
 
 // nodeStatus is the JSON of the admin endpoint's /status: the objects
@@ -79,7 +80,8 @@ func (n *node) status() nodeStatus {
 
 // adminHandler serves the node's admin endpoint: /ready (200 once the
 // node took its sessions and opened its HTTP port, else 503: for a
-// balancer or a Kubernetes readiness probe), /health and /status (JSON).
+// balancer or a Kubernetes readiness probe), /health, /status (JSON) and
+// /session?app=/path&id=ID (whether this member holds a session).
 func (n *node) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
@@ -97,5 +99,36 @@ func (n *node) adminHandler() http.Handler {
 		enc.SetIndent("", "  ")
 		enc.Encode(n.status())
 	})
+	mux.HandleFunc("GET /session", func(w http.ResponseWriter, r *http.Request) {
+		c, ok := n.srv.Engine().Context(r.FormValue("app"))
+		if !ok {
+			http.Error(w, "no such app", http.StatusNotFound)
+			return
+		}
+		id := r.FormValue("id")
+		var out sessionJSON
+		// Range, not Find: looking must neither touch nor expire it.
+		c.Manager().Range(func(s *session.Session) bool {
+			if s.ID() != id {
+				return true
+			}
+			out = sessionJSON{Found: true, ID: id, Created: s.CreationTime().UnixMilli(), LastAccessed: s.LastAccessedTime().UnixMilli(),
+				MaxInactive: s.MaxInactiveInterval().Seconds(), Attributes: s.Keys()}
+			return false
+		})
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(out)
+	})
 	return mux
+}
+
+// sessionJSON is the admin endpoint's view of one session (never its
+// attribute values).
+type sessionJSON struct {
+	Found        bool     `json:"found"`
+	ID           string   `json:"id,omitempty"`
+	Created      int64    `json:"created,omitempty"`
+	LastAccessed int64    `json:"lastAccessed,omitempty"`
+	MaxInactive  float64  `json:"maxInactiveSeconds,omitempty"`
+	Attributes   []string `json:"attributes,omitempty"`
 }
