@@ -30,7 +30,7 @@ func (n *Node) Describe(w io.Writer) error {
 		p.line(1, "jvmRoute", "(none: session ids carry no route; the -jvm-route flag)")
 	}
 	if n.EngineName != "" || n.HostName != "" {
-		s := "engine " + orDash(n.EngineName) + ", host " + orDash(n.HostName)
+		s := orDash(n.EngineName) + ", host " + orDash(n.HostName)
 		if n.AppBase != "" {
 			s += ", appBase " + n.AppBase
 		}
@@ -160,7 +160,7 @@ func describeChannel(p *printer, c *Cluster) {
 		s += fmt.Sprintf(", frequency %v, dropTime %v", mc.Frequency, mc.DropTime)
 		p.line(2, "membership", s)
 	case *tribes.StaticMembership:
-		p.line(2, "membership", "static")
+		p.line(2, "membership", "static (members checked with a TCP connect)")
 	case *tribes.DNSMembership:
 		p.line(2, "membership", "DNS")
 	default:
