@@ -1,0 +1,824 @@
+package farm
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wasmfarm/wasmfarm/tribes"
+)
+
+// sendOpts are the options of every farm message: a member's refusal
+// (FAIL_ACK) reaches the sender.
+const sendOpts = tribes.OptUseAck | tribes.OptSynchronizedAck
+
+// localKey keys this member's own result in a waiter.
+var localKey tribes.MemberKey
+
+// Deployer is one member's farm: it deploys modules here and on every
+// other member of its channel, receives theirs, and catches up with the
+// cluster at Sync. Its methods are safe for concurrent use; this member's
+// farm operations (Deploy, Undeploy, Sync, watch-dir changes) run one at a
+// time.
+type Deployer struct {
+	cfg  Config
+	log  *slog.Logger
+	ch   *tribes.Channel
+	host Host
+	lst  tribes.MessageListener
+
+	opMu sync.Mutex // serialises this member's operations
+
+	mu        sync.Mutex
+	index     map[string]appRecord // farmed apps by path
+	transfers map[opID]*transfer   // incoming
+	waiters   map[opID]*waiter
+	names     map[tribes.MemberKey]string // member names learned from their messages
+	running   bool
+
+	applyQ chan applyJob
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	w      *watcher
+
+	st counters
+}
+
+// listener is the deployer's channel listener.
+type listener struct{ d *Deployer }
+
+func (l *listener) MessageReceived(msg *tribes.Message) error { return l.d.received(msg) }
+
+// appRecord is a farmed app: its module is DeployDir/FileName(path).
+type appRecord struct {
+	digest digest
+	size   int64
+}
+
+type counters struct {
+	received, ignored, decodeErrors, unauthenticated, refused                 atomic.Int64
+	chunks, bytesReceived, completed, corrupt, expired                        atomic.Int64
+	deploys, deployFailures, undeploys, bytesSent                             atomic.Int64
+	watchDeploys, watchUndeploys, manifestErrors, syncFetches, syncLocalReuse atomic.Int64
+}
+
+// New returns a deployer for the members of ch deploying into h. It
+// creates TempDir and DeployDir. Nothing is received before Start.
+func New(cfg Config, ch *tribes.Channel, h Host) (*Deployer, error) {
+	if ch == nil || h == nil {
+		return nil, errors.New("farm: New needs a channel and a host")
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	d := &Deployer{
+		cfg: cfg, log: cfg.Logger, ch: ch, host: h,
+		index:     map[string]appRecord{},
+		transfers: map[opID]*transfer{},
+		waiters:   map[opID]*waiter{},
+		names:     map[tribes.MemberKey]string{},
+	}
+	d.lst = &listener{d} // a pointer: RemoveMessageListener compares listeners
+	return d, nil
+}
+
+// Start listens for farm messages on the channel and starts the background
+// work: applying received deploys in order, expiring idle transfers and,
+// when enabled, watching WatchDir. Call Sync next to catch up.
+func (d *Deployer) Start(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.running || d.stop != nil {
+		return errors.New("farm: Start called twice")
+	}
+	d.running = true
+	d.stop = make(chan struct{})
+	d.applyQ = make(chan applyJob, 64)
+	d.wg.Go(d.applyLoop)
+	d.wg.Go(d.janitor)
+	if d.cfg.WatchEnabled {
+		d.w = newWatcher(d)
+		d.wg.Go(d.w.run)
+	}
+	d.ch.AddMessageListener(d.lst)
+	d.log.Info("farm deployer started", "deployDir", d.cfg.DeployDir, "watch", d.cfg.WatchEnabled, "watchDir", d.cfg.WatchDir)
+	return nil
+}
+
+// Close stops listening, waits for the background work (a deploy being
+// applied finishes) and removes incomplete transfers. It does not undeploy
+// anything.
+func (d *Deployer) Close() error {
+	d.mu.Lock()
+	if !d.running {
+		d.mu.Unlock()
+		return nil
+	}
+	d.running = false
+	close(d.stop)
+	d.mu.Unlock()
+	d.ch.RemoveMessageListener(d.lst)
+	d.wg.Wait()
+	d.mu.Lock()
+	for id, t := range d.transfers {
+		t.discard()
+		delete(d.transfers, id)
+	}
+	d.mu.Unlock()
+	return nil
+}
+
+// Stats returns the deployer's counters.
+func (d *Deployer) Stats() Stats {
+	s := &d.st
+	return Stats{
+		Received: s.received.Load(), Ignored: s.ignored.Load(), DecodeErrors: s.decodeErrors.Load(),
+		Unauthenticated: s.unauthenticated.Load(), Refused: s.refused.Load(),
+		ChunksReceived: s.chunks.Load(), BytesReceived: s.bytesReceived.Load(),
+		TransfersCompleted: s.completed.Load(), TransfersCorrupt: s.corrupt.Load(), TransfersExpired: s.expired.Load(),
+		Deploys: s.deploys.Load(), DeployFailures: s.deployFailures.Load(), Undeploys: s.undeploys.Load(),
+		BytesSent: s.bytesSent.Load(), WatchDeploys: s.watchDeploys.Load(), WatchUndeploys: s.watchUndeploys.Load(),
+		ManifestErrors: s.manifestErrors.Load(), SyncFetches: s.syncFetches.Load(), SyncLocalReused: s.syncLocalReuse.Load(),
+	}
+}
+
+// Config returns the configuration with defaults filled in.
+func (d *Deployer) Config() Config { return d.cfg }
+
+func (d *Deployer) isRunning() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.running
+}
+
+// localName is this member's name in reports.
+func (d *Deployer) localName() string {
+	if d.cfg.Name != "" {
+		return d.cfg.Name
+	}
+	if m := d.ch.LocalMember(); m != nil {
+		return m.AddrPort().String()
+	}
+	return "local"
+}
+
+func (d *Deployer) localResult(err error) MemberResult {
+	r := MemberResult{Member: d.localName(), Local: true}
+	if m := d.ch.LocalMember(); m != nil {
+		r.Addr = m.AddrPort().String()
+	}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	return r
+}
+
+func (d *Deployer) memberResult(m *tribes.Member, errText string) MemberResult {
+	addr := m.AddrPort().String()
+	d.mu.Lock()
+	name := d.names[m.Key()]
+	d.mu.Unlock()
+	if name == "" {
+		name = addr
+	}
+	return MemberResult{Member: name, Addr: addr, Error: errText}
+}
+
+func (d *Deployer) learnName(m *tribes.Member, name string) {
+	if name == "" {
+		return
+	}
+	d.mu.Lock()
+	d.names[m.Key()] = name
+	d.mu.Unlock()
+}
+
+// Deploy deploys the module read from r at path on this member, then on
+// every other member, and returns when each of them reported. The module
+// is spooled to TempDir (at most MaxModuleBytes) and deployed here first:
+// a module this member refuses is sent nowhere, and the error (wrapping
+// the host's, e.g. a *wasm.ModuleError) comes back with a nil report.
+// Otherwise the report lists every member; when some failed, the error is
+// a [*MembersError] naming them. Members that failed keep serving the
+// version they had.
+func (d *Deployer) Deploy(ctx context.Context, path string, r io.Reader, opts DeployOptions) (*Report, error) {
+	if err := CheckPath(path); err != nil {
+		return nil, err
+	}
+	if !d.isRunning() {
+		return nil, ErrClosed
+	}
+	progress := opts.Progress
+	if progress == nil {
+		progress = func(Progress) {}
+	}
+	name := opts.Name
+	if name == "" {
+		name = FileName(path)
+	}
+	d.opMu.Lock()
+	defer d.opMu.Unlock()
+	start := time.Now()
+	tmp, size, dg, err := d.spool(r)
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp) // gone after the rename
+	// Open before the rename: the transfer reads this very file even if
+	// another deploy replaces the one in DeployDir meanwhile.
+	f, err := os.Open(tmp)
+	if err != nil {
+		return nil, fmt.Errorf("farm: %w", err)
+	}
+	defer f.Close()
+	rep := &Report{Op: "deploy", Path: path, Digest: dg.String(), Size: size}
+	progress(Progress{Phase: "deploy", Done: 0, Total: 1})
+	if err := d.deployFile(ctx, path, name, tmp, dg, size); err != nil {
+		return nil, err
+	}
+	progress(Progress{Phase: "deploy", Done: 1, Total: 1})
+	rep.Members = append(rep.Members, d.localResult(nil))
+	d.log.Info("farm: deployed locally, sending to the members", "context", path, "bytes", size, "sha256", rep.Digest[:16])
+	rep.Members = append(rep.Members, d.push(ctx, d.ch.Members(), f, &message{
+		Type: msgBegin, ID: newID(), Kind: kindDeploy, Size: uint64(size), Digest: dg, Path: path, Name: name,
+	}, progress)...)
+	rep.Elapsed = time.Since(start)
+	rep.sort()
+	d.log.Info("farm: deploy done", "context", path, "members", len(rep.Members), "failed", len(rep.Failed()), "elapsed", rep.Elapsed.Round(time.Millisecond))
+	return rep, rep.Err()
+}
+
+// DeployFile deploys a module file as [Deployer.Deploy] does, at the
+// context path from its manifest ("file.json") if any, else from its name
+// (see [ContextPath]).
+func (d *Deployer) DeployFile(ctx context.Context, file string, opts DeployOptions) (*Report, error) {
+	path, err := d.pathOf(file)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("farm: %w", err)
+	}
+	defer f.Close()
+	if opts.Name == "" {
+		opts.Name = filepath.Base(file)
+	}
+	return d.Deploy(ctx, path, f, opts)
+}
+
+// pathOf returns a module file's context path, from its manifest if any.
+func (d *Deployer) pathOf(file string) (string, error) {
+	b, err := os.ReadFile(file + ManifestExt)
+	if err == nil {
+		m, err := ParseManifest(b)
+		if err != nil {
+			d.st.manifestErrors.Add(1)
+			return "", fmt.Errorf("%s: %w", file+ManifestExt, err)
+		}
+		if m.Path != "" {
+			return m.Path, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("farm: %w", err)
+	}
+	return ContextPath(file)
+}
+
+// spool copies r into a new file in TempDir, at most MaxModuleBytes, and
+// returns its name, size and digest.
+func (d *Deployer) spool(r io.Reader) (name string, size int64, dg digest, err error) {
+	f, err := os.CreateTemp(d.cfg.TempDir, "upload-*.part")
+	if err != nil {
+		return "", 0, dg, fmt.Errorf("farm: %w", err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r, d.cfg.MaxModuleBytes+1))
+	if err == nil && n > d.cfg.MaxModuleBytes {
+		err = fmt.Errorf("%w: more than %d bytes", ErrModuleTooLarge, d.cfg.MaxModuleBytes)
+	} else if err != nil {
+		err = fmt.Errorf("farm: reading the module: %w", err)
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("farm: %w", cerr)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", 0, dg, err
+	}
+	h.Sum(dg[:0])
+	return f.Name(), n, dg, nil
+}
+
+// deployFile deploys the verified module file tmp into the host and, if the
+// host takes it, renames it into DeployDir and records it. tmp is removed
+// either way, unless it is the module in DeployDir already. If the host
+// already serves that module, nothing is compiled.
+func (d *Deployer) deployFile(ctx context.Context, path, name, tmp string, dg digest, size int64) error {
+	final := filepath.Join(d.cfg.DeployDir, FileName(path))
+	drop := func() {
+		if tmp != final {
+			os.Remove(tmp)
+		}
+	}
+	if d.hostDigest(path) != dg {
+		module, err := readModule(tmp, d.cfg.MaxModuleBytes)
+		if err != nil {
+			drop()
+			return err
+		}
+		if err := d.host.DeployApp(ctx, path, module, name); err != nil {
+			drop()
+			d.st.deployFailures.Add(1)
+			return fmt.Errorf("farm: deploy %s: %w", path, err)
+		}
+		d.st.deploys.Add(1)
+	}
+	if tmp != final {
+		if err := os.Rename(tmp, final); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("farm: deployed, but keeping the module failed: %w", err)
+		}
+	}
+	d.mu.Lock()
+	d.index[path] = appRecord{digest: dg, size: size}
+	d.mu.Unlock()
+	return nil
+}
+
+// readModule reads a module file of at most limit bytes.
+func readModule(name string, limit int64) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("farm: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("farm: %w", err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%w: %s is over %d bytes", ErrModuleTooLarge, name, limit)
+	}
+	return b, nil
+}
+
+// hostDigest returns the digest of the module the host serves at path.
+func (d *Deployer) hostDigest(path string) digest {
+	for _, a := range d.host.Apps() {
+		if a.Path == path {
+			return parseDigest(a.Digest)
+		}
+	}
+	return digest{}
+}
+
+// Undeploy undeploys the app at path here and on every other member. It
+// returns [ErrAppNotFound] when this member neither serves nor farms an
+// app there (and then asks no one); a member where the app is missing
+// counts as undeployed. The module leaves DeployDir, and WatchDir if the
+// watch is on.
+func (d *Deployer) Undeploy(ctx context.Context, path string) (*Report, error) {
+	if err := CheckPath(path); err != nil {
+		return nil, err
+	}
+	if !d.isRunning() {
+		return nil, ErrClosed
+	}
+	d.opMu.Lock()
+	defer d.opMu.Unlock()
+	start := time.Now()
+	d.mu.Lock()
+	_, farmed := d.index[path]
+	d.mu.Unlock()
+	err := d.undeployLocal(ctx, path)
+	if errors.Is(err, ErrAppNotFound) {
+		if !farmed {
+			return nil, fmt.Errorf("%w: %s", ErrAppNotFound, path)
+		}
+		err = nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("farm: undeploy %s: %w", path, err)
+	}
+	if d.cfg.WatchEnabled {
+		// As Tomcat, the module leaves the watch dir too (only when named
+		// after its path), so that the next start does not bring it back.
+		os.Remove(filepath.Join(d.cfg.WatchDir, FileName(path)))
+	}
+	rep := &Report{Op: "undeploy", Path: path, Members: []MemberResult{d.localResult(nil)}}
+	rep.Members = append(rep.Members, d.broadcast(ctx, d.ch.Members(), &message{Type: msgUndeploy, ID: newID(), Path: path})...)
+	rep.Elapsed = time.Since(start)
+	rep.sort()
+	return rep, rep.Err()
+}
+
+// undeployLocal undeploys path from the host and forgets its module.
+func (d *Deployer) undeployLocal(ctx context.Context, path string) error {
+	err := d.host.Undeploy(ctx, path)
+	if err == nil {
+		d.st.undeploys.Add(1)
+	}
+	if err == nil || errors.Is(err, ErrAppNotFound) {
+		d.mu.Lock()
+		delete(d.index, path)
+		d.mu.Unlock()
+		if rerr := os.Remove(filepath.Join(d.cfg.DeployDir, FileName(path))); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			d.log.Warn("farm: removing an undeployed module", "context", path, "err", rerr)
+		}
+	}
+	return err
+}
+
+// encode returns m's sealed encoding appended to buf.
+func (d *Deployer) encode(buf []byte, m *message) []byte {
+	return seal(appendMessage(buf, m), d.cfg.AuthKey)
+}
+
+// sendTo sends m to the members with a synchronized ACK and returns the
+// members it failed for, with the reasons (every member on a general
+// error).
+func (d *Deployer) sendTo(ctx context.Context, to []*tribes.Member, data []byte) map[tribes.MemberKey]string {
+	if len(to) == 0 {
+		return nil
+	}
+	err := d.ch.Send(ctx, to, data, sendOpts)
+	if err == nil {
+		return nil
+	}
+	failed := map[tribes.MemberKey]string{}
+	var se *tribes.SendError
+	if errors.As(err, &se) {
+		for _, f := range se.Failed {
+			why := f.Err.Error()
+			if errors.Is(f.Err, tribes.ErrFailAck) {
+				why = "refused the transfer (FAIL_ACK; see its log): " + why
+			}
+			failed[f.Member.Key()] = why
+		}
+		return failed
+	}
+	for _, m := range to {
+		failed[m.Key()] = err.Error()
+	}
+	return failed
+}
+
+// push streams the module in f to the members (Begin, chunks, Commit),
+// then waits for each member's result. begin carries the transfer's id,
+// size, digest and path.
+func (d *Deployer) push(ctx context.Context, to []*tribes.Member, f io.ReaderAt, begin *message, progress func(Progress)) []MemberResult {
+	if len(to) == 0 {
+		return nil
+	}
+	if progress == nil {
+		progress = func(Progress) {}
+	}
+	id := begin.ID
+	w := d.addWaiter(id)
+	defer d.removeWaiter(id)
+	var results []MemberResult
+	live := append([]*tribes.Member(nil), to...)
+	send := func(data []byte) {
+		for k, why := range d.sendTo(ctx, live, data) {
+			for i, m := range live {
+				if m.Key() == k {
+					results = append(results, d.memberResult(m, why))
+					live = append(live[:i], live[i+1:]...)
+					break
+				}
+			}
+		}
+	}
+	buf := make([]byte, 0, headerLen+8+d.cfg.ChunkSize+macLen)
+	send(d.encode(buf[:0], begin))
+	size := int64(begin.Size)
+	progress(Progress{Phase: "transfer", Done: 0, Total: size})
+	var readErr error
+	for off := int64(0); off < size && len(live) > 0; {
+		b := appendMessage(buf[:0], &message{Type: msgChunk, ID: id, Offset: uint64(off)})
+		n := int(min(int64(d.cfg.ChunkSize), size-off))
+		k, err := f.ReadAt(b[len(b):len(b)+n], off)
+		if k < n {
+			readErr = fmt.Errorf("reading the module at %d: %v", off, err)
+			break
+		}
+		send(seal(b[:len(b)+n], d.cfg.AuthKey))
+		d.st.bytesSent.Add(int64(n))
+		off += int64(n)
+		progress(Progress{Phase: "transfer", Done: off, Total: size})
+	}
+	if readErr != nil || ctx.Err() != nil {
+		why := "transfer aborted: "
+		if readErr != nil {
+			why += readErr.Error()
+		} else {
+			why += ctx.Err().Error()
+		}
+		abort := d.encode(buf[:0], &message{Type: msgAbort, ID: id})
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		d.sendTo(actx, live, abort)
+		cancel()
+		for _, m := range live {
+			results = append(results, d.memberResult(m, why))
+		}
+		return results
+	}
+	send(d.encode(buf[:0], &message{Type: msgCommit, ID: id}))
+	return append(results, d.await(ctx, w, live, progress)...)
+}
+
+// broadcast sends m (an undeploy) to the members and waits for their
+// results.
+func (d *Deployer) broadcast(ctx context.Context, to []*tribes.Member, m *message) []MemberResult {
+	if len(to) == 0 {
+		return nil
+	}
+	w := d.addWaiter(m.ID)
+	defer d.removeWaiter(m.ID)
+	var results []MemberResult
+	failed := d.sendTo(ctx, to, d.encode(nil, m))
+	var live []*tribes.Member
+	for _, mb := range to {
+		if why, ok := failed[mb.Key()]; ok {
+			results = append(results, d.memberResult(mb, why))
+		} else {
+			live = append(live, mb)
+		}
+	}
+	return append(results, d.await(ctx, w, live, nil)...)
+}
+
+// await waits for the results of the members from w, until ResultTimeout
+// or ctx ends; members that leave the channel meanwhile fail at once.
+func (d *Deployer) await(ctx context.Context, w *waiter, members []*tribes.Member, progress func(Progress)) []MemberResult {
+	if progress == nil {
+		progress = func(Progress) {}
+	}
+	timer := time.NewTimer(d.cfg.ResultTimeout)
+	defer timer.Stop()
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	out := make([]MemberResult, 0, len(members))
+	pending := append([]*tribes.Member(nil), members...)
+	total := int64(len(members))
+	for {
+		w.mu.Lock()
+		rest := pending[:0]
+		for _, m := range pending {
+			if r, ok := w.results[m.Key()]; ok {
+				out = append(out, d.memberResult(m, r.err))
+			} else {
+				rest = append(rest, m)
+			}
+		}
+		w.mu.Unlock()
+		pending = rest
+		progress(Progress{Phase: "results", Done: total - int64(len(pending)), Total: total})
+		if len(pending) == 0 {
+			return out
+		}
+		var why string
+		select {
+		case <-w.notify:
+			continue
+		case <-tick.C:
+			alive := map[tribes.MemberKey]bool{}
+			for _, m := range d.ch.Members() {
+				alive[m.Key()] = true
+			}
+			rest := pending[:0]
+			for _, m := range pending {
+				if alive[m.Key()] {
+					rest = append(rest, m)
+				} else {
+					out = append(out, d.memberResult(m, "left the cluster before reporting"))
+				}
+			}
+			pending = rest
+			continue
+		case <-timer.C:
+			why = fmt.Sprintf("no result within %v", d.cfg.ResultTimeout)
+		case <-ctx.Done():
+			why = "gave up waiting: " + ctx.Err().Error()
+		case <-d.stop:
+			why = "deployer closed"
+		}
+		for _, m := range pending {
+			out = append(out, d.memberResult(m, why))
+		}
+		return out
+	}
+}
+
+// waiter collects the answers to one of this member's operations.
+type waiter struct {
+	mu      sync.Mutex
+	results map[tribes.MemberKey]result
+	lists   map[tribes.MemberKey][]appEntry
+	notify  chan struct{} // 1-buffered
+}
+
+type result struct {
+	err    string
+	digest digest
+}
+
+func (d *Deployer) addWaiter(id opID) *waiter {
+	w := &waiter{results: map[tribes.MemberKey]result{}, lists: map[tribes.MemberKey][]appEntry{}, notify: make(chan struct{}, 1)}
+	d.mu.Lock()
+	d.waiters[id] = w
+	d.mu.Unlock()
+	return w
+}
+
+func (d *Deployer) removeWaiter(id opID) {
+	d.mu.Lock()
+	delete(d.waiters, id)
+	d.mu.Unlock()
+}
+
+// deliver records r (or list) from member k for operation id, if awaited.
+func (d *Deployer) deliver(id opID, k tribes.MemberKey, r *result, list []appEntry) bool {
+	d.mu.Lock()
+	w := d.waiters[id]
+	d.mu.Unlock()
+	if w == nil {
+		return false
+	}
+	w.mu.Lock()
+	if r != nil {
+		w.results[k] = *r
+	} else {
+		w.lists[k] = list
+	}
+	w.mu.Unlock()
+	select {
+	case w.notify <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// ClusterApps asks every member which apps it serves and returns the
+// cluster view: each path and digest with the members serving it. Members
+// that do not answer within 5 s (or before ctx ends) are listed as
+// unanswered.
+func (d *Deployer) ClusterApps(ctx context.Context) (*ClusterApps, error) {
+	if !d.isRunning() {
+		return nil, ErrClosed
+	}
+	type key struct {
+		path string
+		dg   digest
+	}
+	byKey := map[key]*AppStatus{}
+	add := func(member string, apps []appEntry) {
+		for _, a := range apps {
+			k := key{a.Path, a.Digest}
+			s := byKey[k]
+			if s == nil {
+				s = &AppStatus{Path: a.Path, Digest: a.Digest.String()}
+				byKey[k] = s
+			}
+			if a.Size > 0 {
+				s.Size = a.Size
+			}
+			s.Members = append(s.Members, member)
+		}
+	}
+	out := &ClusterApps{Members: []string{d.localName()}}
+	add(d.localName(), d.localApps())
+
+	members := d.ch.Members()
+	if len(members) > 0 {
+		id := newID()
+		w := d.addWaiter(id)
+		defer d.removeWaiter(id)
+		failed := d.sendTo(ctx, members, d.encode(nil, &message{Type: msgListReq, ID: id}))
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		pending := map[tribes.MemberKey]*tribes.Member{}
+		for _, m := range members {
+			if _, ok := failed[m.Key()]; !ok {
+				pending[m.Key()] = m
+			}
+		}
+		for len(pending) > 0 {
+			w.mu.Lock()
+			for k, list := range w.lists {
+				if m, ok := pending[k]; ok {
+					delete(pending, k)
+					name := d.memberResult(m, "").Member
+					out.Members = append(out.Members, name)
+					add(name, list)
+				}
+			}
+			w.mu.Unlock()
+			if len(pending) == 0 {
+				break
+			}
+			select {
+			case <-w.notify:
+				continue
+			case <-ctx.Done():
+			}
+			break
+		}
+		for _, m := range members {
+			if _, ok := failed[m.Key()]; ok {
+				out.Unanswered = append(out.Unanswered, d.memberResult(m, "").Label())
+			} else if _, ok := pending[m.Key()]; ok {
+				out.Unanswered = append(out.Unanswered, d.memberResult(m, "").Label())
+			}
+		}
+	}
+	for _, s := range byKey {
+		sort.Strings(s.Members)
+		out.Apps = append(out.Apps, *s)
+	}
+	sort.Slice(out.Apps, func(i, j int) bool {
+		a, b := out.Apps[i], out.Apps[j]
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		return a.Digest < b.Digest
+	})
+	sort.Strings(out.Members[1:])
+	return out, nil
+}
+
+// localApps lists the host's apps, marking the farmed ones.
+func (d *Deployer) localApps() []appEntry {
+	apps := d.host.Apps()
+	out := make([]appEntry, 0, len(apps))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, a := range apps {
+		e := appEntry{Path: a.Path, Digest: parseDigest(a.Digest)}
+		if r, ok := d.index[a.Path]; ok && r.digest == e.Digest {
+			e.Farmed, e.Size = true, r.size
+		}
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	if len(out) > maxListApps {
+		out = out[:maxListApps]
+	}
+	return out
+}
+
+// hashFile returns the size and SHA-256 of a file.
+func hashFile(name string) (int64, digest, error) {
+	var dg digest
+	f, err := os.Open(name)
+	if err != nil {
+		return 0, dg, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return 0, dg, err
+	}
+	h.Sum(dg[:0])
+	return n, dg, nil
+}
+
+// transfer is an incoming module.
+type transfer struct {
+	mu      sync.Mutex
+	id      opID
+	from    *tribes.Member
+	kind    byte
+	path    string
+	name    string
+	size    int64
+	digest  digest
+	f       *os.File
+	h       hash.Hash
+	written int64
+	last    time.Time
+}
+
+// discard closes and removes the temp file.
+func (t *transfer) discard() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.f != nil {
+		t.f.Close()
+		os.Remove(t.f.Name())
+		t.f = nil
+	}
+}

@@ -1,0 +1,202 @@
+package farm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wasmfarm/wasmfarm/host"
+	"github.com/wasmfarm/wasmfarm/tribes"
+	"github.com/wasmfarm/wasmfarm/tribes/tribestest"
+	"github.com/wasmfarm/wasmfarm/wasmapps"
+)
+
+// member is one cluster member of a test: a channel on the in-memory
+// network, a real host.Server and its Deployer.
+type member struct {
+	name string
+	nd   *tribestest.Node
+	ch   *tribes.Channel
+	srv  *host.Server
+	d    *Deployer
+	dir  string
+}
+
+// cacheDir is wazero's compilation cache shared by the tests, so that
+// each module compiles once per run.
+func cacheDir() string { return filepath.Join(os.TempDir(), "wasmfarm-test-cache") }
+
+// newMember starts a member on net; edit adjusts its farm configuration
+// (dirs are set under t.TempDir()).
+func newMember(t testing.TB, net *tribestest.Network, name string, edit func(*Config)) *member {
+	t.Helper()
+	m := &member{name: name, nd: net.NewNode(), dir: t.TempDir()}
+	srv, err := host.New(host.Config{JvmRoute: name, CacheDir: cacheDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.srv = srv
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	ch, err := tribes.New(tribes.Config{
+		Transport: m.nd.Transport(), Membership: m.nd.Membership(),
+		Interceptors: []tribes.Interceptor{}, // no failure detector: joins are instant
+		Payload:      []byte(name),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.ch = ch
+	cfg := Config{
+		TempDir:   filepath.Join(m.dir, "temp"),
+		DeployDir: filepath.Join(m.dir, "deploy"),
+		WatchDir:  filepath.Join(m.dir, "watch"),
+		Name:      name,
+		ChunkSize: 64 << 10,
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	d, err := New(cfg, ch, ServerHost(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.d = d
+	if err := ch.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ch.Stop(context.Background()) })
+	if err := d.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return m
+}
+
+// newCluster starts n members named a, b, c, ...
+func newCluster(t testing.TB, n int, edit func(name string, c *Config)) (*tribestest.Network, []*member) {
+	t.Helper()
+	net := tribestest.NewNetwork()
+	var ms []*member
+	for i := range n {
+		name := string(rune('a' + i))
+		ms = append(ms, newMember(t, net, name, func(c *Config) {
+			if edit != nil {
+				edit(name, c)
+			}
+		}))
+	}
+	for _, m := range ms {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if _, err := m.ch.AwaitMembers(ctx, n-1); err != nil {
+			t.Fatalf("%s sees %d members: %v", m.name, len(m.ch.Members()), err)
+		}
+		cancel()
+	}
+	return net, ms
+}
+
+// get runs GET path on m's server and returns the status and body.
+func (m *member) get(path, cookie string) (int, string, string) {
+	req := httptest.NewRequest(http.MethodGet, path, nil)
+	if cookie != "" {
+		req.Header.Set("Cookie", cookie)
+	}
+	rec := httptest.NewRecorder()
+	m.srv.ServeHTTP(rec, req)
+	if cs := rec.Result().Cookies(); len(cs) > 0 {
+		cookie = cs[0].Name + "=" + cs[0].Value
+	}
+	b, _ := io.ReadAll(rec.Body)
+	return rec.Code, string(b), cookie
+}
+
+// counterOf parses the counter app's JSON answer.
+func counterOf(t testing.TB, body string) int {
+	t.Helper()
+	var v struct {
+		Counter int `json:"counter"`
+	}
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		t.Fatalf("counter answer %q: %v", body, err)
+	}
+	return v.Counter
+}
+
+// digestAt returns the digest m's host serves at path ("" if none).
+func (m *member) digestAt(path string) string {
+	if c, ok := m.srv.Engine().Context(path); ok {
+		return c.Digest()
+	}
+	return ""
+}
+
+// counterModule returns the counter app padded with a custom section of n
+// bytes tagged tag, so that versions differ in digest but not behaviour.
+func counterModule(n int, tag byte) []byte {
+	return padModule(wasmapps.Counter(), n, tag)
+}
+
+// padModule appends a custom section (id 0) named "wasmfarm.pad" with n
+// payload bytes to mod; wasm allows custom sections anywhere.
+func padModule(mod []byte, n int, tag byte) []byte {
+	name := "wasmfarm.pad"
+	content := appendULEB(nil, uint64(len(name)))
+	content = append(content, name...)
+	content = append(content, tag)
+	content = append(content, make([]byte, n)...)
+	out := append([]byte(nil), mod...)
+	out = append(out, 0)
+	out = appendULEB(out, uint64(len(content)))
+	return append(out, content...)
+}
+
+func appendULEB(b []byte, v uint64) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v != 0 {
+			b = append(b, c|0x80)
+			continue
+		}
+		return append(b, c)
+	}
+}
+
+// mustServe checks that every member answers 200 at path+"/json".
+func mustServe(t testing.TB, ms []*member, path, digest string) {
+	t.Helper()
+	for _, m := range ms {
+		code, body, _ := m.get(path+"/json", "")
+		if code != http.StatusOK || !strings.Contains(body, `"node":"`+m.name+`"`) {
+			t.Errorf("%s: GET %s/json = %d %q", m.name, path, code, body)
+		}
+		if digest != "" && m.digestAt(path) != digest {
+			t.Errorf("%s: %s runs %.12s, want %.12s", m.name, path, m.digestAt(path), digest)
+		}
+	}
+}
+
+func reportString(r *Report) string {
+	if r == nil {
+		return "<nil>"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s:", r.Op, r.Path)
+	for _, m := range r.Members {
+		fmt.Fprintf(&b, " %s=", m.Member)
+		if m.OK() {
+			b.WriteString("ok")
+		} else {
+			b.WriteString("error(" + m.Error + ")")
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,212 @@
+package farm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/wasmfarm/wasmfarm/tribes"
+)
+
+// listTimeout bounds the wait for one member's app list.
+const listTimeout = 10 * time.Second
+
+// Sync catches this member up with the cluster; a node calls it after
+// Start and before it opens its HTTP port. It asks one member (the first
+// that answers) for its farmed apps and their digests, then deploys each:
+// from DeployDir when the module there has the same digest (nothing is
+// sent), else fetched from that member. Modules in DeployDir the cluster no
+// longer farms are removed. When no other member is up, DeployDir is the
+// truth and its modules are deployed as they are. Sync returns when every
+// app is deployed, with the errors of those that failed; [ErrNoPeer] when
+// members exist but none answered (DeployDir was deployed then).
+//
+// # Why the joiner pulls
+//
+// Nothing is pushed to a member that appears: it would race with the
+// joiner's own Sync, and a member restarting after a crash must catch up
+// before it serves, which only it can know. Members already up ignore
+// joins.
+func (d *Deployer) Sync(ctx context.Context) error {
+	if !d.isRunning() {
+		return ErrClosed
+	}
+	d.opMu.Lock()
+	defer d.opMu.Unlock()
+	local := d.scanDeployDir()
+	members := d.ch.Members()
+	var (
+		peer *tribes.Member
+		apps []appEntry
+		errs []error
+	)
+	for _, m := range members {
+		list, err := d.requestList(ctx, m)
+		if err == nil {
+			peer, apps = m, list
+			break
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", d.memberResult(m, "").Label(), err))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if peer == nil {
+		for _, path := range sortedKeys(local) {
+			lf := local[path]
+			if err := d.deployFile(ctx, path, filepath.Base(lf.file), lf.file, lf.digest, lf.size); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if len(members) > 0 {
+			return fmt.Errorf("%w: %w", ErrNoPeer, errors.Join(errs...))
+		}
+		return errors.Join(errs...)
+	}
+	want := map[string]appEntry{}
+	for _, a := range apps {
+		if a.Farmed && CheckPath(a.Path) == nil {
+			want[a.Path] = a
+		}
+	}
+	d.log.Info("farm: catching up", "peer", peer.AddrPort().String(), "apps", len(want))
+	for _, path := range sortedKeys(want) {
+		a := want[path]
+		if lf, ok := local[path]; ok && lf.digest == a.Digest {
+			if err := d.deployFile(ctx, path, filepath.Base(lf.file), lf.file, lf.digest, lf.size); err != nil {
+				errs = append(errs, err)
+			}
+			d.st.syncLocalReuse.Add(1)
+			continue
+		}
+		d.st.syncFetches.Add(1)
+		if err := d.fetch(ctx, peer, a); err != nil {
+			errs = append(errs, fmt.Errorf("farm: catching up %s: %w", path, err))
+		}
+	}
+	for path, lf := range local {
+		if _, ok := want[path]; !ok {
+			d.log.Info("farm: removing a module the cluster no longer farms", "context", path)
+			d.mu.Lock()
+			_, farmed := d.index[path]
+			d.mu.Unlock()
+			if farmed {
+				d.undeployLocal(ctx, path)
+			} else {
+				os.Remove(lf.file)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+type localFile struct {
+	file   string
+	size   int64
+	digest digest
+}
+
+// scanDeployDir returns the modules in DeployDir by context path.
+func (d *Deployer) scanDeployDir() map[string]localFile {
+	out := map[string]localFile{}
+	entries, err := os.ReadDir(d.cfg.DeployDir)
+	if err != nil {
+		d.log.Warn("farm: reading the deploy dir", "err", err)
+		return out
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ModuleExt) {
+			continue
+		}
+		path, err := ContextPath(e.Name())
+		if err != nil {
+			continue
+		}
+		file := filepath.Join(d.cfg.DeployDir, e.Name())
+		size, dg, err := hashFile(file)
+		if err != nil || size > d.cfg.MaxModuleBytes {
+			d.log.Warn("farm: skipping a module in the deploy dir", "file", file, "bytes", size, "err", err)
+			continue
+		}
+		out[path] = localFile{file: file, size: size, digest: dg}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// requestList asks m for its apps.
+func (d *Deployer) requestList(ctx context.Context, m *tribes.Member) ([]appEntry, error) {
+	id := newID()
+	w := d.addWaiter(id)
+	defer d.removeWaiter(id)
+	if failed := d.sendTo(ctx, []*tribes.Member{m}, d.encode(nil, &message{Type: msgListReq, ID: id})); failed != nil {
+		return nil, errors.New(failed[m.Key()])
+	}
+	timer := time.NewTimer(listTimeout)
+	defer timer.Stop()
+	for {
+		w.mu.Lock()
+		list, ok := w.lists[m.Key()]
+		w.mu.Unlock()
+		if ok {
+			return list, nil
+		}
+		select {
+		case <-w.notify:
+		case <-timer.C:
+			return nil, fmt.Errorf("no app list within %v", listTimeout)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-d.stop:
+			return nil, ErrClosed
+		}
+	}
+}
+
+// fetch asks peer to push app a and waits until it is deployed here.
+func (d *Deployer) fetch(ctx context.Context, peer *tribes.Member, a appEntry) error {
+	id := newID()
+	w := d.addWaiter(id)
+	defer d.removeWaiter(id)
+	if failed := d.sendTo(ctx, []*tribes.Member{peer}, d.encode(nil, &message{Type: msgFetch, ID: id, Path: a.Path, Digest: a.Digest})); failed != nil {
+		return errors.New(failed[peer.Key()])
+	}
+	timer := time.NewTimer(d.cfg.ResultTimeout)
+	defer timer.Stop()
+	for {
+		w.mu.Lock()
+		r, done := w.results[localKey]
+		if !done {
+			r, done = w.results[peer.Key()] // the peer could not serve it
+		}
+		w.mu.Unlock()
+		if done {
+			if r.err != "" {
+				return errors.New(r.err)
+			}
+			return nil
+		}
+		select {
+		case <-w.notify:
+		case <-timer.C:
+			return fmt.Errorf("not received within %v", d.cfg.ResultTimeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-d.stop:
+			return ErrClosed
+		}
+	}
+}
