@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -234,9 +235,10 @@ var frontends = []frontend{
 // new sessions are spread over both members, that a session keeps going to
 // its member (by cookie and by ;jsessionid=), and that once its member is
 // killed the front end sends the session's requests to the other member
-// without an error reaching the client. Without replication the other
-// member starts a new session: this test checks routing and failover, not
-// replication.
+// without an error reaching the client. The members of the "replicated"
+// subtests form a cluster with synchronous replication: the other member
+// serves the same session, counter and all, and renames it to its own
+// route; without replication it starts a new session.
 func TestFrontends(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts member processes and real load balancers; skipped with -short")
@@ -244,26 +246,44 @@ func TestFrontends(t *testing.T) {
 	// One compilation cache for all members: the first compiles the
 	// counter app, the others load it.
 	cache := t.TempDir()
-	for _, fe := range frontends {
-		t.Run(fe.name, func(t *testing.T) {
-			bin := findBinary(fe.binaries)
-			if bin == "" {
-				t.Skipf("%s not installed (Debian package %s): skipping the %s front-end test",
-					strings.Join(fe.binaries, " or "), fe.pkg, fe.name)
+	for _, replicated := range []bool{false, true} {
+		for _, fe := range frontends {
+			name := fe.name
+			if replicated {
+				name += "-replicated"
 			}
-			cfg := frontendConfig{Dir: t.TempDir(), Listen: freeLoopbackAddr(t), Root: os.Geteuid() == 0}
-			if fe.prepare != nil {
-				if err := fe.prepare(&cfg); err != nil {
-					t.Skipf("%s: %v (Debian package %s)", fe.name, err, fe.pkg)
-				}
-			}
-			a := startMember(t, "jvm_a", cache)
-			b := startMember(t, "jvm_b", cache)
-			cfg.Members = []frontendMember{{"jvm_a", a.addr}, {"jvm_b", b.addr}}
-			front := startFrontend(t, fe, bin, cfg)
-			testThroughFrontend(t, front, a)
-		})
+			t.Run(name, func(t *testing.T) { testFrontend(t, fe, cache, replicated) })
+		}
 	}
+}
+
+// testFrontend starts two members (a cluster if replicated) and fe in
+// front of them, and runs the checks.
+func testFrontend(t *testing.T, fe frontend, cache string, replicated bool) {
+	bin := findBinary(fe.binaries)
+	if bin == "" {
+		t.Skipf("%s not installed (Debian package %s): skipping the %s front-end test",
+			strings.Join(fe.binaries, " or "), fe.pkg, fe.name)
+	}
+	cfg := frontendConfig{Dir: t.TempDir(), Listen: freeLoopbackAddr(t), Root: os.Geteuid() == 0}
+	if fe.prepare != nil {
+		if err := fe.prepare(&cfg); err != nil {
+			t.Skipf("%s: %v (Debian package %s)", fe.name, err, fe.pkg)
+		}
+	}
+	var cluster []string
+	if replicated {
+		// A multicast group and port of this test's own, on lo.
+		cluster = []string{"-cluster", "-send-options", "sync",
+			"-mcast-address", fmt.Sprintf("239.255.%d.%d", rand.IntN(200)+1, rand.IntN(200)+1),
+			"-mcast-port", fmt.Sprint(46000 + rand.IntN(2000)), "-mcast-bind", "127.0.0.1",
+			"-mcast-frequency", "100ms", "-mcast-droptime", "1s"}
+	}
+	a := startMember(t, "jvm_a", cache, cluster...)
+	b := startMember(t, "jvm_b", cache, cluster...)
+	cfg.Members = []frontendMember{{"jvm_a", a.addr}, {"jvm_b", b.addr}}
+	front := startFrontend(t, fe, bin, cfg)
+	testThroughFrontend(t, front, a, replicated)
 }
 
 // counterReply is the counter app's /counter/json answer.
@@ -276,7 +296,7 @@ type counterReply struct {
 
 // testThroughFrontend runs the checks against the front end at base
 // ("http://127.0.0.1:PORT"); victim is the member killed for failover.
-func testThroughFrontend(t *testing.T, front *frontendProc, victim *memberProc) {
+func testThroughFrontend(t *testing.T, front *frontendProc, victim *memberProc, replicated bool) {
 	client := &http.Client{
 		Timeout:   10 * time.Second,
 		Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true},
@@ -352,14 +372,22 @@ func testThroughFrontend(t *testing.T, front *frontendProc, victim *memberProc) 
 	if first.Node != survivor {
 		t.Fatalf("first request for %s after its member died: %+v, want node %s\n%s", lost, first, survivor, front.logs())
 	}
+	if replicated {
+		// Same session and counter, renamed to the survivor's route.
+		if want := strings.TrimSuffix(lost, "."+victim.route) + "." + survivor; first.Session != want || first.Counter != 7 {
+			t.Fatalf("first request for %s after its member died: %+v, want session %s counter 7", lost, first, want)
+		}
+	} else if first.Counter != 1 {
+		t.Fatalf("first request for %s after its member died, no replication: %+v, want a new session", lost, first)
+	}
+	// The failed-over session sticks to jvm_b under its new id.
+	if r := get("/counter/json", first.Session); r.Node != survivor || r.Session != first.Session || r.Counter != first.Counter+1 {
+		t.Fatalf("failed-over session %s: %+v, want node %s counter %d", first.Session, r, survivor, first.Counter+1)
+	}
 	for i := 0; i < 3; i++ {
 		if r := get("/counter/json", lost); r.Node != survivor {
 			t.Fatalf("request for %s after its member died: %+v, want node %s", lost, r, survivor)
 		}
-	}
-	// The session jvm_b created for it sticks to jvm_b.
-	if r := get("/counter/json", first.Session); r.Node != survivor || r.Session != first.Session || r.Counter != first.Counter+1 {
-		t.Fatalf("failed-over session %s: %+v, want node %s counter %d", first.Session, r, survivor, first.Counter+1)
 	}
 	// The survivor's own session is untouched.
 	s := sessions[survivor]
@@ -412,16 +440,17 @@ type memberProc struct {
 
 // startMember starts a member serving the counter app on a port of its own
 // choice and returns once it listens; the test's cleanup stops it.
-func startMember(t *testing.T, route, cacheDir string) *memberProc {
+func startMember(t *testing.T, route, cacheDir string, extra ...string) *memberProc {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := &memberProc{route: route, done: make(chan struct{}), out: new(syncBuffer)}
-	m.cmd = exec.Command(exe, "node", "-http", "127.0.0.1:0", "-jvm-route", route,
+	args := []string{"node", "-http", "127.0.0.1:0", "-jvm-route", route,
 		"-app", "/counter=builtin:counter", "-cache-dir", cacheDir, "-log-level", "warn",
-		"-shutdown-timeout", "2s")
+		"-shutdown-timeout", "2s"}
+	m.cmd = exec.Command(exe, append(args, extra...)...)
 	m.cmd.Env = append(os.Environ(), "WASMFARM_TEST_MAIN=1")
 	m.cmd.Stderr = m.out
 	stdout, err := m.cmd.StdoutPipe()
