@@ -53,8 +53,11 @@ func (n *Node) Describe(w io.Writer) error {
 		if maxActive == 0 {
 			maxActive = n.MaxActiveSessions
 		}
-		if maxActive > 0 {
+		switch {
+		case maxActive > 0:
 			parts = append(parts, fmt.Sprintf("maxActiveSessions %d", maxActive))
+		case maxActive < 0 && n.MaxActiveSessions > 0:
+			parts = append(parts, "no session limit")
 		}
 		switch {
 		case c.SessionTimeout < 0:

@@ -129,6 +129,10 @@ func TestParseWarnings(t *testing.T) {
 			`<Engine name="E"><Cluster className="SimpleTcpCluster">` + "\n" + `<Valve className="JvmRouteBinderValve"/></Cluster></Engine>`, []expect{
 			warn(2, `[Engine/Cluster/Valve] JvmRouteBinderValve but <Engine> has no jvmRoute`),
 		}},
+		{"no route, default valves", `<Engine name="E"><Cluster className="SimpleTcpCluster"/></Engine>`, []expect{
+			note(1, `[Engine/Cluster] no <Valve>: ReplicationValve and JvmRouteBinderValve added`),
+			warn(1, `[Engine/Cluster] JvmRouteBinderValve (added by default) but <Engine> has no jvmRoute`),
+		}},
 		{"engine and host valves", server(`<Valve className="org.apache.catalina.valves.AccessLogValve"/><Realm className="x"/><Host name="h"><Alias>a</Alias></Host>`), []expect{
 			note(2, `[Server/Service/Engine/Host/Alias] text "a" ignored`),
 			warn(2, `[Server/Service/Engine/Valve] <Valve> ignored: valves of the Engine or Host are Java components`),
@@ -178,7 +182,7 @@ func TestParseServer(t *testing.T) {
       <Context path="/top" docBase="` + filepath.Join(dir, "top.wasm") + `" distributable="false">
         <Manager maxActiveSessions="7" maxInactiveInterval="90"/>
       </Context>
-      <Context path="/never" docBase="builtin:cart" sessionTimeout="0"/>
+      <Context path="/never" docBase="builtin:cart" sessionTimeout="0"><Manager maxActiveSessions="-1"/></Context>
       <Cluster className="org.apache.catalina.ha.tcp.SimpleTcpCluster" channelSendOptions="use_ack,sync">
         <Manager className="DeltaManager" maxActiveSessions="100" stateTransferTimeout="5" sendAllSessionsSize="50"
           sendAllSessionsWaitTime="300" stateTimestampDrop="false" sendClusterDomainOnly="false"
@@ -208,7 +212,7 @@ func TestParseServer(t *testing.T) {
 	want := []Context{
 		{Path: "/", DocBase: "shop.wasm", Module: filepath.Join(dir, "apps/shop.wasm"), Distributable: true, SessionTimeout: 5 * time.Minute, Line: 5},
 		{Path: "/top", DocBase: filepath.Join(dir, "top.wasm"), Module: filepath.Join(dir, "top.wasm"), MaxActiveSessions: 7, SessionTimeout: 90 * time.Second, Line: 6},
-		{Path: "/never", DocBase: "builtin:cart", Module: "builtin:cart", Distributable: true, SessionTimeout: -1, Line: 9},
+		{Path: "/never", DocBase: "builtin:cart", Module: "builtin:cart", Distributable: true, MaxActiveSessions: -1, SessionTimeout: -1, Line: 9},
 	}
 	if len(n.Contexts) != len(want) {
 		t.Fatalf("contexts %+v", n.Contexts)

@@ -71,7 +71,8 @@ type Context struct {
 	// cluster ("false" keeps the app's sessions local), false without one.
 	Distributable bool
 	// MaxActiveSessions is the maxActiveSessions of a <Manager> inside
-	// the <Context>; 0 means the node's (Node.MaxActiveSessions).
+	// the <Context>: 0 means the node's (Node.MaxActiveSessions), a
+	// negative value no limit for this app (Tomcat's -1).
 	MaxActiveSessions int
 	// SessionTimeout is the sessionTimeout attribute (minutes, as
 	// Tomcat's web.xml <session-timeout>); 0 means the node's default.

@@ -325,7 +325,11 @@ func (ld *loader) contextManager(el *serverxml.Element, c *Context) {
 	}
 	var n int
 	if b.Int("maxActiveSessions", &n) {
-		c.MaxActiveSessions = max(n, 0)
+		// Tomcat's -1 (and 0 here): no limit for this app.
+		c.MaxActiveSessions = -1
+		if n > 0 {
+			c.MaxActiveSessions = n
+		}
 	}
 	var secs time.Duration
 	if b.Duration("maxInactiveInterval", time.Second, &secs) && c.SessionTimeout == 0 {
