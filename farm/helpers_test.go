@@ -38,18 +38,27 @@ func cacheDir() string { return filepath.Join(os.TempDir(), "wasmfarm-test-cache
 // (dirs are set under t.TempDir()).
 func newMember(t testing.TB, net *tribestest.Network, name string, edit func(*Config)) *member {
 	t.Helper()
-	m := &member{name: name, nd: net.NewNode(), dir: t.TempDir()}
+	nd := net.NewNode()
+	m := newMemberOn(t, tribes.Config{
+		Transport: nd.Transport(), Membership: nd.Membership(),
+		Interceptors: []tribes.Interceptor{}, // no failure detector: joins are instant
+		Payload:      []byte(name),
+	}, name, edit)
+	m.nd = nd
+	return m
+}
+
+// newMemberOn starts a member whose channel has configuration tc.
+func newMemberOn(t testing.TB, tc tribes.Config, name string, edit func(*Config)) *member {
+	t.Helper()
+	m := &member{name: name, dir: t.TempDir()}
 	srv, err := host.New(host.Config{JvmRoute: name, CacheDir: cacheDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.srv = srv
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	ch, err := tribes.New(tribes.Config{
-		Transport: m.nd.Transport(), Membership: m.nd.Membership(),
-		Interceptors: []tribes.Interceptor{}, // no failure detector: joins are instant
-		Payload:      []byte(name),
-	})
+	ch, err := tribes.New(tc)
 	if err != nil {
 		t.Fatal(err)
 	}
