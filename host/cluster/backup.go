@@ -110,8 +110,9 @@ func (m *BackupManager) Find(id string) (*session.Session, bool) {
 	if !known || e.primary == local {
 		return m.store.Find(id)
 	}
+	prefer := e.primary // keeps a copy, unless it did not answer
 	if e.backup != local {
-		st, err := m.fetch(id, e)
+		st, from, err := m.fetch(id, e)
 		if err != nil {
 			m.log.Warn("session not fetched", "session", id, "err", err)
 			return nil, false
@@ -120,12 +121,13 @@ func (m *BackupManager) Find(id string) (*session.Session, bool) {
 			return nil, false
 		}
 		m.k.fetched.Add(1)
+		prefer = from
 	}
 	s, ok := m.store.Find(id)
 	if !ok {
 		return nil, false
 	}
-	m.promote(context.Background(), id, s, e)
+	m.promote(context.Background(), id, s, entry{primary: prefer})
 	return s, true
 }
 
@@ -176,9 +178,10 @@ func (m *BackupManager) sendBackup(ctx context.Context, id string, s *session.Se
 	return m.send(ctx, []*tribes.Member{to}, b, m.cfg.SendOptions)
 }
 
-// others returns the members running the app other than the backup.
+// others returns the members other than the backup (those that do not
+// run the app drop what they get).
 func (m *BackupManager) others(e entry) []*tribes.Member {
-	ms := m.c.contextMembers(m.ctx)
+	ms := m.c.domainMembers()
 	out := ms[:0]
 	for _, mb := range ms {
 		if mb.UniqueID != e.backup {
@@ -209,8 +212,9 @@ func (m *BackupManager) send(ctx context.Context, to []*tribes.Member, data []by
 	return err
 }
 
-// fetch asks the session's primary, then its backup, for the session.
-func (m *BackupManager) fetch(id string, e entry) (session.State, error) {
+// fetch asks the session's primary, then its backup, for the session, and
+// returns it with the member that answered.
+func (m *BackupManager) fetch(id string, e entry) (session.State, tribes.UniqueID, error) {
 	var errs []error
 	for _, uid := range []tribes.UniqueID{e.primary, e.backup} {
 		to := m.c.member(uid)
@@ -223,10 +227,10 @@ func (m *BackupManager) fetch(id string, e entry) (session.State, error) {
 			continue
 		}
 		if found {
-			return st, nil
+			return st, uid, nil
 		}
 	}
-	return session.State{}, fmt.Errorf("%w: %s: %w", ErrFetch, id, errors.Join(errs...))
+	return session.State{}, tribes.UniqueID{}, fmt.Errorf("%w: %s: %w", ErrFetch, id, errors.Join(errs...))
 }
 
 func (m *BackupManager) fetchFrom(to *tribes.Member, id string) (session.State, bool, error) {
@@ -303,7 +307,7 @@ func (m *BackupManager) Commit(d *session.Delta) error {
 func (m *BackupManager) Replicate(ctx context.Context, d *session.Delta) (int, error) {
 	id := d.FinalID()
 	if d.Invalidated {
-		to := m.c.contextMembers(m.ctx)
+		to := m.c.domainMembers()
 		if len(to) == 0 {
 			return 0, nil
 		}
@@ -354,7 +358,7 @@ func (m *BackupManager) Invalidate(id string) bool {
 }
 
 func (m *BackupManager) sendExpire(id string, reason byte) {
-	to := m.c.contextMembers(m.ctx)
+	to := m.c.domainMembers()
 	if len(to) == 0 {
 		return
 	}
@@ -386,8 +390,11 @@ func (m *BackupManager) Rename(ctx context.Context, id, newID string) error {
 		m.entries[newID] = e
 	}
 	m.mu.Unlock()
-	_, err = m.Replicate(ctx, &d)
-	return err
+	if _, err := m.Replicate(ctx, &d); err != nil {
+		// Renamed here; a member that missed it is down or leaving.
+		m.log.Warn("session id change not replicated to every member", "session", newID, "err", err)
+	}
+	return nil
 }
 
 // Expire implements session.Manager.

@@ -294,7 +294,7 @@ func (c *Cluster) announce() {
 	if len(members) == 0 {
 		return
 	}
-	h := hello{route: c.cfg.JvmRoute, contexts: c.localContexts()}
+	h := hello{wantReply: true, route: c.cfg.JvmRoute, contexts: c.localContexts()}
 	data := h.append(nil)
 	c.sendAsync(members, data)
 }

@@ -183,8 +183,11 @@ func (m *DeltaManager) Rename(ctx context.Context, id, newID string) error {
 		return err
 	}
 	d := session.Delta{ID: id, NewID: newID, Accessed: s.LastAccessedTime().UnixMilli()}
-	_, err = m.Replicate(ctx, &d)
-	return err
+	if _, err := m.Replicate(ctx, &d); err != nil {
+		// Renamed here; a member that missed it is down or leaving.
+		m.log.Warn("session id change not replicated to every member", "session", newID, "err", err)
+	}
+	return nil
 }
 
 // Expire implements session.Manager.
@@ -242,7 +245,7 @@ func (m *DeltaManager) destroyed(s *session.Session, expired bool) {
 }
 
 func (m *DeltaManager) sendExpire(id string, reason byte) {
-	to := m.c.contextMembers(m.ctx)
+	to := m.c.domainMembers()
 	if len(to) == 0 {
 		return
 	}
@@ -274,8 +277,10 @@ func accessInterval(cfg ManagerConfig, s *session.Session) int64 {
 	return time.Hour.Milliseconds()
 }
 
-// Replicate implements [Replicator]: the delta goes to every member
-// running the app.
+// Replicate implements [Replicator]: the delta goes to every member, as
+// Tomcat's DeltaManager does; members that do not run the app drop it.
+// (Sending only to the members known to run it would lose the changes made
+// on a member that just started before it heard of the others.)
 func (m *DeltaManager) Replicate(ctx context.Context, d *session.Delta) (int, error) {
 	var s *session.Session
 	if !d.Invalidated {
@@ -290,7 +295,7 @@ func (m *DeltaManager) Replicate(ctx context.Context, d *session.Delta) (int, er
 	if s != nil {
 		s.SetReplicatedAccess(d.Accessed)
 	}
-	to := m.c.contextMembers(m.ctx)
+	to := m.c.domainMembers()
 	if len(to) == 0 {
 		return 0, nil
 	}

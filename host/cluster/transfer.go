@@ -162,6 +162,7 @@ func (x *xfer) askAll(ctx context.Context, to *tribes.Member) (bool, error) {
 			}
 			return nil
 		}
+		x.c.markContext(msg.Source, x.ctx)
 		for i := 0; i < n; i++ {
 			rec := r.raw(MaxMessageBytes, "record")
 			if r.err != nil {
