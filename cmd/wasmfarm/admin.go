@@ -14,7 +14,7 @@ type nodeStatus struct {
 	JvmRoute string         `json:"jvmRoute"`
 	Ready    bool           `json:"ready"`
 	Member   string         `json:"member,omitempty"`
-	Members  []peerJSON   `json:"members"`
+	Members  []peerJSON     `json:"members"`
 	Apps     []appJSON      `json:"apps"`
 	Valve    *valveJSON     `json:"replicationValve,omitempty"`
 	Cluster  *cluster.Stats `json:"cluster,omitempty"`
