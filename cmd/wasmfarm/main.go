@@ -33,6 +33,10 @@ var commands = map[string]command{
 	"balance": {"sticky HTTP load balancer for the members (by jvmRoute)", runBalance},
 	"channel": {"group communication tools: members, listen, send", runChannel},
 	"node":    {"run a wasmfarm node serving WebAssembly apps", runNode},
+
+	"deploy":   {"deploy a .wasm module on every member (through a member's admin endpoint)", runDeploy},
+	"undeploy": {"undeploy an app from every member", runUndeploy},
+	"apps":     {"list the cluster's apps, their digests and members", runApps},
 }
 
 func main() {
