@@ -16,6 +16,7 @@ import (
 
 	"github.com/wasmfarm/wasmfarm/host"
 	"github.com/wasmfarm/wasmfarm/host/cluster"
+	"github.com/wasmfarm/wasmfarm/host/serverconfig"
 	"github.com/wasmfarm/wasmfarm/tribes"
 	"github.com/wasmfarm/wasmfarm/wasmapps"
 )
@@ -222,6 +223,8 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
 		shutdown    = fs.Duration("shutdown-timeout", 10*time.Second, "how long to wait for running requests at shutdown")
 	)
+	configFile := fs.String("config", "", "a Tomcat-style server.xml (Connector, Engine jvmRoute, Host, Cluster, Context path docBase=*.wasm); flags given explicitly override it")
+	check := fs.Bool("check", false, "with -config: load and validate the file, print its warnings and the resulting node, and exit")
 	fs.Var(&apps, "app", "deploy an app: /path=file.wasm or /path=builtin:counter (repeatable)")
 	fs.Var(&localApps, "local-app", "deploy an app that is not distributable: its sessions stay on this member (repeatable)")
 	cf := addClusterFlags(fs)
@@ -259,10 +262,148 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		a.local = true
 		spec.apps = append(spec.apps, a)
 	}
-	if err := cf.apply(&spec, log); err != nil {
+	if *configFile == "" {
+		if *check {
+			return errors.New("-check needs -config FILE")
+		}
+		if err := cf.apply(&spec, log); err != nil {
+			return err
+		}
+		return serveNode(ctx, spec, log, stdout)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	file, warns, err := serverconfig.Load(*configFile)
+	for _, w := range warns {
+		fmt.Fprintln(stderr, w.String())
+	}
+	if err != nil {
+		return err
+	}
+	if *check {
+		fmt.Fprintf(stdout, "%s: %d warning(s)\n", *configFile, len(warns))
+		return file.Describe(stdout)
+	}
+	if err := spec.fromFile(file, set, cf, log); err != nil {
 		return err
 	}
 	return serveNode(ctx, spec, log, stdout)
+}
+
+// fromFile fills spec from a loaded server.xml; the flags the user gave
+// (set) override the file.
+func (spec *nodeSpec) fromFile(file *serverconfig.Node, set map[string]bool, cf clusterFlags, log *slog.Logger) error {
+	if !set["http"] && file.HTTPAddr != "" {
+		spec.httpAddr = file.HTTPAddr
+	}
+	if !set["jvm-route"] && file.JvmRoute != "" {
+		spec.host.JvmRoute = file.JvmRoute
+	}
+	if !set["max-sessions"] && file.MaxActiveSessions > 0 {
+		spec.host.Sessions.MaxActiveSessions = file.MaxActiveSessions
+	}
+	var apps []appSpec
+	flagged := map[string]bool{}
+	for _, a := range spec.apps {
+		flagged[a.path] = true
+	}
+	for _, c := range file.Contexts {
+		if flagged[c.Path] {
+			continue // -app overrides the file's context at the same path
+		}
+		if c.MaxActiveSessions != 0 || c.SessionTimeout != 0 {
+			log.Warn("per-context session settings are not supported yet: the node's apply", "context", c.Path)
+		}
+		apps = append(apps, appSpec{path: c.Path, source: c.Module, local: !c.Distributable})
+	}
+	spec.apps = append(apps, spec.apps...)
+	if file.Cluster == nil {
+		return cf.apply(spec, log) // -cluster may still make it a member
+	}
+	c := file.Cluster
+	spec.cluster = true
+	spec.channel = c.Channel
+	spec.channel.Logger = log
+	spec.manager = c.Manager
+	if spec.manager.SendOptions == 0 {
+		spec.manager.SendOptions = c.ChannelSendOptions
+	}
+	spec.replication = c.ReplicationValve
+	if spec.replication == nil {
+		spec.replication = &cluster.ReplicationValveConfig{}
+	}
+	spec.binder = c.JvmRouteBinder
+	if spec.binder == nil {
+		spec.binder = &cluster.JvmRouteBinderConfig{Disabled: true} // configured valves without it
+	}
+	// Flags override the file's common settings.
+	mc := &spec.channel.Mcast
+	if set["mcast-address"] {
+		mc.Address = *cf.mcastAddr
+	}
+	if set["mcast-port"] {
+		mc.Port = *cf.mcastPort
+	}
+	if set["mcast-bind"] {
+		mc.Bind = *cf.mcastBind
+		if isLoopback(mc.Bind) {
+			mc.TTL = 0
+		}
+	}
+	if set["mcast-frequency"] {
+		mc.Frequency = *cf.mcastFreq
+	}
+	if set["mcast-droptime"] {
+		mc.DropTime = *cf.mcastDrop
+	}
+	if set["receiver"] {
+		h, p, err := parseReceiver(*cf.receiver)
+		if err != nil {
+			return fmt.Errorf("-receiver: %w", err)
+		}
+		spec.channel.Receiver.Address, spec.channel.Receiver.Port = h, p
+		if p == tribes.AnyPort {
+			spec.channel.Receiver.AutoBind = 0
+		}
+	}
+	if set["domain"] {
+		spec.channel.Domain = []byte(*cf.domain)
+	}
+	if set["manager"] {
+		k := cluster.Kind(*cf.manager)
+		if k != cluster.KindDelta && k != cluster.KindBackup {
+			return fmt.Errorf("-manager: want delta or backup, got %q", *cf.manager)
+		}
+		spec.manager.Kind = k
+	}
+	if set["send-options"] {
+		o, err := parseSendOptions(*cf.sendOptions)
+		if err != nil {
+			return fmt.Errorf("-send-options: %w", err)
+		}
+		spec.manager.SendOptions = o
+	}
+	if set["state-transfer-timeout"] {
+		spec.manager.StateTransferTimeout = *cf.stateTransferTimeout
+	}
+	if set["expire-sessions-on-shutdown"] {
+		spec.manager.ExpireSessionsOnShutdown = *cf.expireOnShutdown
+	}
+	if set["replication-filter"] {
+		spec.replication.Filter = *cf.filter
+	}
+	if set["no-jvmroute-binder"] {
+		spec.binder.Disabled = *cf.noBinder
+	}
+	spec.settle = *cf.settle
+	if spec.settle <= 0 {
+		f := mc.Frequency
+		if f <= 0 {
+			f = tribes.DefaultMcastConfig().Frequency
+		}
+		spec.settle = 3 * f
+	}
+	return nil
 }
 
 // node is a running node's parts.
