@@ -14,7 +14,7 @@ import (
 
 // loopbackCluster starts n members on real TCP over 127.0.0.1, with a
 // static membership naming all of them.
-func loopbackCluster(tb testing.TB, n int, edit func(*Config)) []*member {
+func loopbackCluster(tb testing.TB, n int, edit func(*Config), fake bool) []*member {
 	tb.Helper()
 	var all []*tribes.Member
 	for range n {
@@ -38,7 +38,11 @@ func loopbackCluster(tb testing.TB, n int, edit func(*Config)) []*member {
 		tc.UniqueID = self.UniqueID
 		tc.Membership = st
 		tc.Interceptors = []tribes.Interceptor{}
-		ms = append(ms, newMemberOn(tb, tc, string(rune('a'+i)), edit))
+		var h Host
+		if fake {
+			h = &fakeHost{}
+		}
+		ms = append(ms, newMemberOnHost(tb, tc, string(rune('a'+i)), edit, h))
 	}
 	for _, m := range ms {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -57,7 +61,7 @@ func loopbackCluster(tb testing.TB, n int, edit func(*Config)) []*member {
 func BenchmarkDeploy10MiB(b *testing.B) {
 	const size = 10 << 20
 	mods := [2][]byte{counterModule(size, 1), counterModule(size, 2)}
-	run := func(b *testing.B, ms []*member) {
+	run := func(b *testing.B, ms []*member, serve bool) {
 		b.SetBytes(int64(len(mods[0])))
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -68,12 +72,14 @@ func BenchmarkDeploy10MiB(b *testing.B) {
 			}
 		}
 		b.StopTimer()
-		mustServe(b, ms, "/big", "")
+		if serve {
+			mustServe(b, ms, "/big", "")
+		}
 	}
 	for _, chunk := range []int{64 << 10, DefaultChunkSize, 1 << 20} {
 		b.Run("mem/chunk="+sizeName(chunk), func(b *testing.B) {
 			_, ms := newCluster(b, 3, func(_ string, c *Config) { c.ChunkSize = chunk })
-			run(b, ms)
+			run(b, ms, true)
 		})
 	}
 	if testing.Short() {
@@ -81,8 +87,15 @@ func BenchmarkDeploy10MiB(b *testing.B) {
 		return
 	}
 	b.Run("loopback/chunk="+sizeName(DefaultChunkSize), func(b *testing.B) {
-		run(b, loopbackCluster(b, 3, func(c *Config) { c.ChunkSize = DefaultChunkSize }))
+		run(b, loopbackCluster(b, 3, func(c *Config) { c.ChunkSize = DefaultChunkSize }, false), true)
 	})
+	// The transfer alone: a host that compiles nothing, to compare with
+	// "wasmfarm bench transport" (which sends without writing to disk).
+	for _, chunk := range []int{DefaultChunkSize, 1 << 20} {
+		b.Run("loopback-nocompile/chunk="+sizeName(chunk), func(b *testing.B) {
+			run(b, loopbackCluster(b, 3, func(c *Config) { c.ChunkSize = chunk }, true), false)
+		})
+	}
 }
 
 func sizeName(n int) string {

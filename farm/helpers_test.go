@@ -2,6 +2,8 @@ package farm
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,6 +53,12 @@ func newMember(t testing.TB, net *tribestest.Network, name string, edit func(*Co
 
 // newMemberOn starts a member whose channel has configuration tc.
 func newMemberOn(t testing.TB, tc tribes.Config, name string, edit func(*Config)) *member {
+	return newMemberOnHost(t, tc, name, edit, nil)
+}
+
+// newMemberOnHost is newMemberOn with h as the host (nil: a real
+// host.Server, which the member has anyway).
+func newMemberOnHost(t testing.TB, tc tribes.Config, name string, edit func(*Config), h Host) *member {
 	t.Helper()
 	m := &member{name: name, dir: t.TempDir()}
 	srv, err := host.New(host.Config{JvmRoute: name, CacheDir: cacheDir()})
@@ -73,7 +82,10 @@ func newMemberOn(t testing.TB, tc tribes.Config, name string, edit func(*Config)
 	if edit != nil {
 		edit(&cfg)
 	}
-	d, err := New(cfg, ch, ServerHost(srv))
+	if h == nil {
+		h = ServerHost(srv)
+	}
+	d, err := New(cfg, ch, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,4 +220,42 @@ func reportString(r *Report) string {
 		}
 	}
 	return b.String()
+}
+
+// fakeHost is a Host that compiles nothing: it records the digest of what
+// it is given, so benchmarks can measure the farm's transfer alone.
+type fakeHost struct {
+	mu   sync.Mutex
+	apps map[string]string
+}
+
+func (f *fakeHost) DeployApp(_ context.Context, path string, module []byte, _ string) error {
+	s := sha256.Sum256(module)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.apps == nil {
+		f.apps = map[string]string{}
+	}
+	f.apps[path] = hex.EncodeToString(s[:])
+	return nil
+}
+
+func (f *fakeHost) Undeploy(_ context.Context, path string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.apps[path]; !ok {
+		return ErrAppNotFound
+	}
+	delete(f.apps, path)
+	return nil
+}
+
+func (f *fakeHost) Apps() []App {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []App
+	for p, d := range f.apps {
+		out = append(out, App{Path: p, Digest: d})
+	}
+	return out
 }
