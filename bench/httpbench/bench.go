@@ -469,3 +469,10 @@ func MeasureCompile(ctx context.Context) (*CompileReport, error) {
 	}
 	return rep, nil
 }
+
+// Drive drives url once with cfg's load (wrk, a load process or this
+// process, as configured) for cfg.Warmup and cfg.Duration.
+func Drive(ctx context.Context, cfg Config, url string) (Result, error) { return drive1(ctx, cfg, url) }
+
+// Combine sums rounds of one target (see [Run]).
+func Combine(rs []Result) Result { return combine(rs) }

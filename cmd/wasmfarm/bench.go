@@ -8,8 +8,9 @@ import (
 
 // benchCommands are the benchmarks under "wasmfarm bench".
 var benchCommands = map[string]command{
-	"transport": {"Tribes transport throughput and ack latency (separate processes on loopback)", runBenchTransport},
-	"http":      {"HTTP requests/s of a wasm app against a native Go handler", runBenchHTTP},
+	"transport":   {"Tribes transport throughput and ack latency (separate processes on loopback)", runBenchTransport},
+	"http":        {"HTTP requests/s of a wasm app against a native Go handler", runBenchHTTP},
+	"replication": {"requests/s with session replication (delta async/sync, backup) and state transfer", runBenchReplication},
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -22,7 +23,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	c, ok := benchCommands[args[0]]
 	if !ok {
-		return fmt.Errorf("unknown benchmark %q (have: transport, http)", args[0])
+		return fmt.Errorf("unknown benchmark %q (have: transport, http, replication)", args[0])
 	}
 	return c.run(ctx, args[1:], stdout, stderr)
 }

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime/pprof"
+	"strings"
+
+	"github.com/wasmfarm/wasmfarm/bench/httpbench"
+	"github.com/wasmfarm/wasmfarm/bench/replbench"
+)
+
+// Tomcat 10.1's figures on this machine, from the replication issue.
+var tomcatReqPerSec = map[string]float64{
+	"plain": 45000, "delta-async-2": 21500, "delta-sync-2": 12300, "backup-2": 13000,
+	"delta-async-3": 17600, "delta-sync-3": 7800,
+}
+
+// runBenchReplication measures the counter app on a cluster member against
+// the same app without replication, and the state transfer to a joiner.
+func runBenchReplication(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench replication", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := httpbench.DefaultConfig()
+	conns := fs.Int("connections", def.Connections, "keep-alive connections, one session each")
+	dur := fs.Duration("duration", def.Duration, "measured time per target")
+	warmup := fs.Duration("warmup", def.Warmup, "warmup per target and round")
+	rounds := fs.Int("rounds", def.Rounds, "turns per target (the targets alternate)")
+	useWrk := fs.Bool("wrk", false, "drive the targets with wrk (one session per wrk thread)")
+	targets := fs.String("targets", "", "comma-separated subset of: plain, delta-async-2, delta-sync-2, backup-2, delta-async-3, delta-sync-3 (plain is always first)")
+	only := fs.String("only", "throughput,transfer", "parts to run")
+	sessions := fs.Int("sessions", 100000, "sessions for the state transfer")
+	valueBytes := fs.Int("value-bytes", 1024, "attribute bytes per session for the state transfer")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the members) to the file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	parts := map[string]bool{}
+	for _, p := range strings.Split(*only, ",") {
+		parts[strings.TrimSpace(p)] = true
+	}
+	out := map[string]any{}
+	text := func(format string, a ...any) {
+		if !*asJSON {
+			fmt.Fprintf(stdout, format, a...)
+		}
+	}
+	if parts["throughput"] {
+		lc := httpbench.Config{Connections: *conns, Duration: *dur, Warmup: *warmup, Rounds: *rounds}
+		if *useWrk {
+			p, err := exec.LookPath("wrk")
+			if err != nil {
+				return errors.New("-wrk: wrk is not on the PATH")
+			}
+			lc.Wrk = p
+		} else {
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			lc.LoadCommand = []string{exe, "bench", "http", "-role=load"}
+		}
+		cfg := replbench.Config{Load: lc, Logger: log}
+		if *targets != "" {
+			want := map[string]bool{"plain": true}
+			for _, t := range strings.Split(*targets, ",") {
+				want[strings.TrimSpace(t)] = true
+			}
+			for _, t := range replbench.DefaultTargets() {
+				if want[t.Name] {
+					cfg.Targets = append(cfg.Targets, t)
+				}
+			}
+		}
+		res, err := replbench.Run(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		out["throughput"] = res
+		text("counter app on member 0, members in this process on loopback channels: %d connections, %v per target in %d alternating rounds, load: %s\n",
+			*conns, *dur, *rounds, res[0].Tool)
+		text("  %-14s %10s %8s %9s %9s %9s %8s %12s\n", "target", "req/s", "errors", "p50", "p99", "/plain", "Tomcat", "/Tomcat")
+		for _, r := range res {
+			tc := tomcatReqPerSec[r.Name]
+			text("  %-14s %10.0f %8d %9s %9s %8.0f%% %8.0f %11.1fx\n", r.Name, r.ReqPerSec, r.Errors, us(r.P50us), us(r.P99us), r.Ratio*100, tc, r.ReqPerSec/tc)
+		}
+		text("  targets: delta async >= 90%% of plain, sync >= 70%%, both >= 2x Tomcat\n")
+	}
+	if parts["transfer"] {
+		r, err := replbench.MeasureTransfer(ctx, *sessions, *valueBytes, "", log)
+		if err != nil {
+			return err
+		}
+		out["transfer"] = r
+		text("state transfer of %d sessions (%d attribute bytes each) to a joining member: %.0f ms (target < 500; Tomcat 1515), deploy %.0f ms vs %.0f ms with nothing to receive; %.0f B of heap per session = %d attribute bytes + %.0f B (target <= 300; Tomcat about 1 KiB)\n",
+			r.Sessions, r.AttributeBytes, r.TransferMs, r.DeployMs, r.BaselineMs, r.HeapPerSession, r.AttributeBytes, r.OverheadPerSess)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	return nil
+}
