@@ -225,8 +225,8 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 type TransferReport struct {
 	Sessions        int     `json:"sessions"`
 	AttributeBytes  int     `json:"attributeBytesPerSession"`
-	TransferMs      float64 `json:"transferMs"`      // the joiner's state transfer (ask, receive, apply)
-	DeployMs        float64 `json:"deployMs"`        // the joiner's whole deploy of the app, transfer included
+	TransferMs      float64 `json:"transferMs"`       // the joiner's state transfer (ask, receive, apply)
+	DeployMs        float64 `json:"deployMs"`         // the joiner's whole deploy of the app, transfer included
 	BaselineMs      float64 `json:"baselineDeployMs"` // the same deploy with no sessions to receive
 	HeapPerSession  float64 `json:"heapPerSessionBytes"`
 	OverheadPerSess float64 `json:"overheadPerSessionBytes"` // heap per session minus its attribute bytes
