@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/wasmfarm/wasmfarm/farm"
 	"github.com/wasmfarm/wasmfarm/host/cluster"
 	"github.com/wasmfarm/wasmfarm/host/session"
 )
@@ -99,6 +100,13 @@ func (n *node) adminHandler() http.Handler {
 		enc.SetIndent("", "  ")
 		enc.Encode(n.status())
 	})
+	if n.farm != nil {
+		mux.Handle("/apps", farm.NewAdminHandler(n.farm, n.spec.adminToken))
+	} else {
+		mux.HandleFunc("/apps", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "this node is not a cluster member: no farm (start it with -cluster or a <Cluster>)", http.StatusNotFound)
+		})
+	}
 	mux.HandleFunc("GET /session", func(w http.ResponseWriter, r *http.Request) {
 		c, ok := n.srv.Engine().Context(r.FormValue("app"))
 		if !ok {

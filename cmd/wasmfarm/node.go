@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wasmfarm/wasmfarm/farm"
 	"github.com/wasmfarm/wasmfarm/host"
 	"github.com/wasmfarm/wasmfarm/host/cluster"
 	"github.com/wasmfarm/wasmfarm/host/serverconfig"
@@ -76,6 +77,10 @@ type nodeSpec struct {
 	// settle is how long to listen for members before the apps' state
 	// transfers begin (Tomcat sleeps likewise at start).
 	settle time.Duration
+
+	dataDir    string      // the node's state: farm dirs, admin token
+	farm       farm.Config // the farm deployer (clustered nodes); dirs default under dataDir
+	adminToken string      // "" = $WASMFARM_ADMIN_TOKEN, else generated into dataDir
 }
 
 // clusterFlags are the flags of a clustered node.
@@ -223,6 +228,9 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
 		shutdown    = fs.Duration("shutdown-timeout", 10*time.Second, "how long to wait for running requests at shutdown")
 	)
+	dataDir := fs.String("data-dir", "", "the node's state directory: farm temp and deploy dirs, admin token (default: the user cache dir's wasmfarm/<jvm-route>)")
+	adminToken := fs.String("admin-token", "", "bearer token of the admin API (default $"+adminTokenEnv+", else generated at first start into the data dir, mode 0600)")
+	watchDir := fs.String("watch-dir", "", "farm: deploy .wasm files placed in this directory to every member (FarmWarDeployer's watchDir)")
 	configFile := fs.String("config", "", "a Tomcat-style server.xml (Connector, Engine jvmRoute, Host, Cluster, Context path docBase=*.wasm); flags given explicitly override it")
 	check := fs.Bool("check", false, "with -config: load and validate the file, print its warnings and the resulting node, and exit")
 	fs.Var(&apps, "app", "deploy an app: /path=file.wasm or /path=builtin:counter (repeatable)")
@@ -244,7 +252,11 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	spec := nodeSpec{httpAddr: *addr, adminAddr: *admin, shutdown: *shutdown}
+	spec := nodeSpec{httpAddr: *addr, adminAddr: *admin, shutdown: *shutdown, dataDir: *dataDir, adminToken: *adminToken}
+	spec.farm = farm.DefaultConfig()
+	if *watchDir != "" {
+		spec.farm.WatchDir, spec.farm.WatchEnabled = *watchDir, true
+	}
 	cfg := def
 	cfg.JvmRoute = *route
 	cfg.CacheDir = *cacheDir
@@ -332,6 +344,18 @@ func (spec *nodeSpec) fromFile(file *serverconfig.Node, set map[string]bool, cf 
 	if spec.replication == nil {
 		spec.replication = &cluster.ReplicationValveConfig{}
 	}
+	if d := c.Deployer; d != nil {
+		if d.TempDir != "" {
+			spec.farm.TempDir = d.TempDir
+		}
+		if d.DeployDir != "" {
+			spec.farm.DeployDir = d.DeployDir
+		}
+		if d.WatchDir != "" && !set["watch-dir"] {
+			spec.farm.WatchDir, spec.farm.WatchEnabled = d.WatchDir, d.WatchEnabled
+			spec.farm.ProcessDeployFrequency = d.WatchInterval()
+		}
+	}
 	spec.binder = c.JvmRouteBinder
 	if spec.binder == nil {
 		spec.binder = &cluster.JvmRouteBinderConfig{Disabled: true} // configured valves without it
@@ -412,6 +436,7 @@ type node struct {
 	srv    *host.Server
 	ch     *tribes.Channel
 	member *cluster.Member
+	farm   *farm.Deployer
 	ready  chan struct{} // closed when the HTTP port opens
 }
 
@@ -420,6 +445,18 @@ type node struct {
 // the HTTP port; it serves until ctx ends.
 func serveNode(ctx context.Context, spec nodeSpec, log *slog.Logger, stdout io.Writer) error {
 	n := &node{spec: spec, ready: make(chan struct{})}
+	if spec.dataDir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		name := spec.host.JvmRoute
+		if name == "" {
+			name = "node"
+		}
+		spec.dataDir = filepath.Join(base, "wasmfarm", name)
+		n.spec.dataDir = spec.dataDir
+	}
 	if spec.cluster {
 		ch, err := tribes.New(spec.channel)
 		if err != nil {
@@ -452,6 +489,28 @@ func serveNode(ctx context.Context, spec nodeSpec, log *slog.Logger, stdout io.W
 		n.member = m
 		n.srv = m.Server
 		defer m.Cluster.Close()
+		fc := spec.farm
+		if fc.TempDir == "" {
+			fc.TempDir = filepath.Join(spec.dataDir, "farm-temp")
+		}
+		if fc.DeployDir == "" {
+			fc.DeployDir = filepath.Join(spec.dataDir, "farm-deploy")
+		}
+		if fc.Name == "" {
+			fc.Name = spec.host.JvmRoute
+		}
+		fc.Logger = log
+		d, err := farm.New(fc, ch, farm.ServerHost(m.Server))
+		if err != nil {
+			m.Server.Shutdown(context.Background())
+			return err
+		}
+		if err := d.Start(ctx); err != nil {
+			m.Server.Shutdown(context.Background())
+			return err
+		}
+		n.farm = d
+		defer d.Close()
 	} else {
 		srv, err := host.New(spec.host)
 		if err != nil {
@@ -461,6 +520,12 @@ func serveNode(ctx context.Context, spec nodeSpec, log *slog.Logger, stdout io.W
 	}
 	var adminErr chan error
 	if spec.adminAddr != "" {
+		tok, err := n.loadAdminToken(stdout)
+		if err != nil {
+			n.srv.Shutdown(context.Background())
+			return err
+		}
+		n.spec.adminToken = tok
 		l, err := net.Listen("tcp", spec.adminAddr)
 		if err != nil {
 			n.srv.Shutdown(context.Background())
@@ -479,6 +544,11 @@ func serveNode(ctx context.Context, spec nodeSpec, log *slog.Logger, stdout io.W
 			return err
 		}
 		log.Info("members seen", "count", len(n.ch.Members()))
+		// Farmed apps first: the cluster's current modules (by digest; what
+		// the deploy dir already holds is not fetched again).
+		if err := n.farm.Sync(ctx); err != nil {
+			log.Warn("farm catch-up incomplete", "err", err)
+		}
 	}
 	deployed := 0
 	for _, a := range spec.apps {
@@ -525,6 +595,32 @@ func serveNode(ctx context.Context, spec nodeSpec, log *slog.Logger, stdout io.W
 		return err
 	}
 	return nil
+}
+
+// loadAdminToken returns the admin API's bearer token: -admin-token,
+// $WASMFARM_ADMIN_TOKEN, or the one stored in the data dir (generated and
+// printed at first start).
+func (n *node) loadAdminToken(stdout io.Writer) (string, error) {
+	if n.spec.adminToken != "" {
+		return n.spec.adminToken, nil
+	}
+	if t := os.Getenv(adminTokenEnv); t != "" {
+		return t, nil
+	}
+	if err := os.MkdirAll(n.spec.dataDir, 0o700); err != nil {
+		return "", err
+	}
+	file := filepath.Join(n.spec.dataDir, "admin-token")
+	tok, created, err := farm.LoadOrCreateToken(file)
+	if err != nil {
+		return "", fmt.Errorf("admin token: %w", err)
+	}
+	if created {
+		fmt.Fprintf(stdout, "admin token (new, stored in %s): %s\n", file, tok)
+	} else {
+		fmt.Fprintf(stdout, "admin token in %s\n", file)
+	}
+	return tok, nil
 }
 
 func waitSettle(ctx context.Context, d time.Duration) error {
