@@ -32,6 +32,7 @@ var commands = map[string]command{
 	"bench":   {"run throughput benchmarks (bench transport ...)", runBench},
 	"balance": {"sticky HTTP load balancer for the members (by jvmRoute)", runBalance},
 	"channel": {"group communication tools: members, listen, send", runChannel},
+	"demo":    {"start a local 3-member cluster with the balancer and the sample apps", runDemo},
 	"node":    {"run a wasmfarm node serving WebAssembly apps", runNode},
 
 	"deploy":   {"deploy a .wasm module on every member (through a member's admin endpoint)", runDeploy},
