@@ -234,6 +234,12 @@ func TestNineSteps(t *testing.T) {
 	}
 	waitFor(t, "B holds S1", 2*time.Second, func() bool { return b.holds(t, s1) })
 
+	// wasmfarm status shows B's view: both members, the app, its manager.
+	if code, out := farmCLI(t, "status", "-admin", b.admin); code != 0 || !strings.Contains(out, "jvm_a") ||
+		!strings.Contains(out, "/counter") || !strings.Contains(out, "delta") {
+		t.Fatalf("wasmfarm status: exit %d\n%s", code, out)
+	}
+
 	// 4. A crashes.
 	a.kill(t)
 

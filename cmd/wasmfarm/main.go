@@ -34,6 +34,7 @@ var commands = map[string]command{
 	"channel": {"group communication tools: members, listen, send", runChannel},
 	"demo":    {"start a local 3-member cluster with the balancer and the sample apps", runDemo},
 	"node":    {"run a wasmfarm node serving WebAssembly apps", runNode},
+	"status":  {"print a member's view of the cluster as tables", runStatus},
 
 	"deploy":   {"deploy a .wasm module on every member (through a member's admin endpoint)", runDeploy},
 	"undeploy": {"undeploy an app from every member", runUndeploy},
