@@ -3,6 +3,7 @@ package tribes
 import (
 	"context"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -73,6 +74,10 @@ func (st *stream) writer() {
 	defer st.d.s.wg.Done()
 	defer close(st.done)
 	for range st.kick {
+		// Let the goroutines that are about to send run first, so that
+		// one write carries their frames too (a batch per write, not a
+		// write per frame, when many senders are busy).
+		runtime.Gosched()
 		st.wmu.Lock()
 		st.flushLocked(nil)
 		st.wmu.Unlock()

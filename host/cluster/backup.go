@@ -182,7 +182,7 @@ func (m *BackupManager) sendBackup(ctx context.Context, id string, s *session.Se
 // run the app drop what they get).
 func (m *BackupManager) others(e entry) []*tribes.Member {
 	ms := m.c.domainMembers()
-	out := ms[:0]
+	out := make([]*tribes.Member, 0, len(ms))
 	for _, mb := range ms {
 		if mb.UniqueID != e.backup {
 			out = append(out, mb)

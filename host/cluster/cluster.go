@@ -55,6 +55,7 @@ type Cluster struct {
 	done   chan struct{}
 
 	routes atomic.Pointer[map[string]map[string]bool] // context path → jvmRoutes of the peers running it
+	live   atomic.Pointer[[]*tribes.Member]          // the channel's members of this domain, from its events
 
 	stats clusterCounters
 }
@@ -105,8 +106,11 @@ func New(cfg Config) (*Cluster, error) {
 		done:     make(chan struct{}),
 	}
 	go c.runEvents()
-	c.ch.AddMessageListener(c)
 	c.ch.AddMembershipListener(c)
+	c.mu.Lock()
+	c.refreshLiveLocked()
+	c.mu.Unlock()
+	c.ch.AddMessageListener(c)
 	return c, nil
 }
 
@@ -312,14 +316,25 @@ func (c *Cluster) sendFailed(err error) {
 }
 
 // domainMembers returns the channel's members, only those of the local
-// member's domain unless NoSendClusterDomainOnly.
+// member's domain unless NoSendClusterDomainOnly. The slice is shared:
+// callers must not modify it. It is kept from the membership events, so
+// that a request's replication does not copy the member list.
 func (c *Cluster) domainMembers() []*tribes.Member {
+	if p := c.live.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// refreshLiveLocked recomputes the members of this domain from the
+// channel; c.mu is held (it serialises the refreshes).
+func (c *Cluster) refreshLiveLocked() {
 	ms := c.ch.Members()
 	local := c.ch.LocalMember()
-	if c.cfg.Manager.NoSendClusterDomainOnly || local == nil {
-		return ms
+	if !c.cfg.Manager.NoSendClusterDomainOnly && local != nil {
+		ms = slices.DeleteFunc(ms, func(m *tribes.Member) bool { return string(m.Domain) != string(local.Domain) })
 	}
-	return slices.DeleteFunc(ms, func(m *tribes.Member) bool { return string(m.Domain) != string(local.Domain) })
+	c.live.Store(&ms)
 }
 
 // contextMembers returns the live members that announced the app at path,
@@ -327,7 +342,7 @@ func (c *Cluster) domainMembers() []*tribes.Member {
 func (c *Cluster) contextMembers(path string) []*tribes.Member {
 	live := c.domainMembers()
 	c.mu.Lock()
-	out := live[:0]
+	out := make([]*tribes.Member, 0, len(live))
 	for _, m := range live {
 		if p := c.peers[m.UniqueID]; p != nil && p.contexts[path] {
 			out = append(out, m)
@@ -439,9 +454,10 @@ func (c *Cluster) MessageReceived(msg *tribes.Message) error {
 		return h.(func(*tribes.Message, parsed, *reader) error)(msg, p, &r)
 	}
 	c.mu.Lock()
-	m := c.managers[p.path]
+	m := c.managers[string(p.pathB)] // no allocation for the lookup
 	c.mu.Unlock()
 	if m == nil {
+		p.path = string(p.pathB)
 		if p.typ == msgGetAll {
 			// Tell the asker at once that this member lacks the app.
 			r := reader{b: p.body}
@@ -460,7 +476,7 @@ func (c *Cluster) MessageReceived(msg *tribes.Message) error {
 	if err := m.handle(context.Background(), msg, p); err != nil {
 		if errors.Is(err, ErrBadMessage) || errors.Is(err, session.ErrCorrupt) {
 			c.stats.bad.Add(1)
-			c.log.Warn("bad cluster message dropped", "from", msg.Source, "type", p.typ, "context", p.path, "err", err)
+			c.log.Warn("bad cluster message dropped", "from", msg.Source, "type", p.typ, "context", string(p.pathB), "err", err)
 			return nil
 		}
 		return err
@@ -530,6 +546,9 @@ func (c *Cluster) helloReceived(src *tribes.Member, h hello) {
 // MemberAdded implements tribes.MembershipListener: the new member hears
 // this member's route and apps (and answers with its own).
 func (c *Cluster) MemberAdded(m *tribes.Member) {
+	c.mu.Lock()
+	c.refreshLiveLocked()
+	c.mu.Unlock()
 	m = m.Clone()
 	c.later(func() {
 		h := hello{wantReply: true, route: c.cfg.JvmRoute, contexts: c.localContexts()}
@@ -542,6 +561,7 @@ func (c *Cluster) MemberAdded(m *tribes.Member) {
 func (c *Cluster) MemberDisappeared(m *tribes.Member) {
 	uid := m.UniqueID
 	c.mu.Lock()
+	c.refreshLiveLocked()
 	p := c.peers[uid]
 	delete(c.peers, uid)
 	c.rebuildRoutesLocked()

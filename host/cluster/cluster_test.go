@@ -36,17 +36,17 @@ type counterJSON struct {
 func cacheDir() string { return filepath.Join(os.TempDir(), "wasmfarm-test-cache") }
 
 // startNode starts a member with the counter app at /counter.
-func startNode(t *testing.T, net *tribestest.Network, route string, mc cluster.ManagerConfig) *node {
+func startNode(t testing.TB, net *tribestest.Network, route string, mc cluster.ManagerConfig) *node {
 	t.Helper()
 	return startNodeWith(t, net, route, mc, nil, nil)
 }
 
-func startNodeWithFilter(t *testing.T, net *tribestest.Network, route string, mc cluster.ManagerConfig, filter string) *node {
+func startNodeWithFilter(t testing.TB, net *tribestest.Network, route string, mc cluster.ManagerConfig, filter string) *node {
 	t.Helper()
 	return startNodeWith(t, net, route, mc, &cluster.ReplicationValveConfig{Filter: filter}, nil)
 }
 
-func startNodeWith(t *testing.T, net *tribestest.Network, route string, mc cluster.ManagerConfig,
+func startNodeWith(t testing.TB, net *tribestest.Network, route string, mc cluster.ManagerConfig,
 	rv *cluster.ReplicationValveConfig, bc *cluster.JvmRouteBinderConfig) *node {
 	t.Helper()
 	n := &node{route: route, nd: net.NewNode()}
@@ -83,7 +83,7 @@ func (n *node) stop() {
 
 // get requests /counter/json with the cookie and returns the answer and
 // the session cookie set, if any.
-func (n *node) get(t *testing.T, path, cookie string) (counterJSON, string) {
+func (n *node) get(t testing.TB, path, cookie string) (counterJSON, string) {
 	t.Helper()
 	req := httptest.NewRequest("GET", path, nil)
 	if cookie != "" {
@@ -109,7 +109,7 @@ func (n *node) get(t *testing.T, path, cookie string) (counterJSON, string) {
 	return out, set
 }
 
-func (n *node) manager(t *testing.T) cluster.Replicator {
+func (n *node) manager(t testing.TB) cluster.Replicator {
 	t.Helper()
 	c, ok := n.m.Server.Engine().Context("/counter")
 	if !ok {

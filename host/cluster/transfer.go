@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,7 +122,7 @@ func (x *xfer) transfer(ctx context.Context) {
 		x.dur.Store(int64(time.Since(start)))
 		x.isReady.Store(true)
 	}()
-	members := x.c.domainMembers()
+	members := slices.Clone(x.c.domainMembers())
 	sortOldestFirst(members)
 	for _, to := range members {
 		got, err := x.askAll(ctx, to)

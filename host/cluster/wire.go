@@ -212,9 +212,10 @@ func (r *reader) end() {
 // parsed is a decoded message header; body is the rest (aliasing the
 // message's bytes).
 type parsed struct {
-	typ  msgType
-	path string
-	body []byte
+	typ   msgType
+	pathB []byte // the context path, aliasing the message
+	body  []byte
+	path  string // set by the managers that need it as a string
 }
 
 // parse decodes the header of a cluster message. ok is false (and err
@@ -232,7 +233,7 @@ func parse(data []byte) (p parsed, ok bool, err error) {
 	if r.err == nil && (p.typ == 0 || p.typ >= msgTypes) {
 		r.fail("unknown message type %d", byte(p.typ))
 	}
-	p.path = string(r.raw(maxPathBytes, "context path"))
+	p.pathB = r.raw(maxPathBytes, "context path")
 	p.body = r.rest()
 	return p, true, r.err
 }

@@ -81,11 +81,19 @@ func (d *Delta) HasChanges() bool {
 // applyLocked applies the attribute, idle-limit and access-time parts of d
 // to s (not creation, id change or invalidation, which the manager handles).
 // Values are copied, so d may be reused afterwards.
-func (d *Delta) applyLocked(s *Session) {
+func (d *Delta) applyLocked(s *Session) { d.apply(s, false) }
+
+// apply is applyLocked; with owned, d's values are stored without a copy
+// (the caller hands them over).
+func (d *Delta) apply(s *Session, owned bool) {
 	for _, op := range d.Ops {
 		switch op.Kind {
 		case OpSet:
-			s.setLocked(op.Key, append([]byte(nil), op.Value...))
+			v := op.Value
+			if !owned {
+				v = append([]byte(nil), v...)
+			}
+			s.setLocked(op.Key, v)
 		case OpRemove:
 			s.removeLocked(op.Key)
 		}

@@ -44,7 +44,9 @@ type ReplicaEvent struct {
 // Commit it ignores MaxActiveSessions (a replica is never refused: that
 // would lose data), applies a creation of an id it already holds as an
 // update (a resent message), and calls no listener. It returns ErrNotFound
-// for a delta on a session it does not hold.
+// for a delta on a session it does not hold. The session keeps d's values
+// without copying them: d must not be changed afterwards (a delta decoded
+// by UnmarshalDelta owns its values).
 func (m *StandardManager) ApplyRemote(d *Delta) (ReplicaEvent, error) {
 	var ev ReplicaEvent
 	m.mu.Lock()
@@ -66,7 +68,7 @@ func (m *StandardManager) ApplyRemote(d *Delta) (ReplicaEvent, error) {
 		ev.Created = s
 	}
 	s.mu.Lock()
-	d.applyLocked(s)
+	d.apply(s, true)
 	if d.NewID != "" && !d.Invalidated && d.NewID != s.id {
 		delete(m.sessions, s.id)
 		s.id = d.NewID
