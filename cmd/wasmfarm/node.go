@@ -19,6 +19,7 @@ import (
 	"github.com/wasmfarm/wasmfarm/host/cluster"
 	"github.com/wasmfarm/wasmfarm/host/serverconfig"
 	"github.com/wasmfarm/wasmfarm/tribes"
+	"github.com/wasmfarm/wasmfarm/tribes/interceptors"
 	"github.com/wasmfarm/wasmfarm/wasmapps"
 )
 
@@ -225,7 +226,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		maxSessions = fs.Int("max-sessions", 0, "maxActiveSessions per app (0 = unlimited)")
 		timeout     = fs.Duration("session-timeout", def.Sessions.MaxInactiveInterval, "default maxInactiveInterval of sessions")
 		expireEvery = fs.Duration("session-expire-interval", def.Sessions.ExpireInterval, "how often idle sessions are expired (Tomcat's background processing)")
-		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
+		logLevel    = fs.String("log-level", "info", `debug, info, warn or error; "messages" also logs every cluster message sent and received (Tomcat's org.apache.catalina.tribes.MESSAGES)`)
 		shutdown    = fs.Duration("shutdown-timeout", 10*time.Second, "how long to wait for running requests at shutdown")
 	)
 	dataDir := fs.String("data-dir", "", "the node's state directory: farm temp and deploy dirs, admin token (default: the user cache dir's wasmfarm/<jvm-route>)")
@@ -247,10 +248,17 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+	if *logLevel == "messages" {
+		level = interceptors.LevelMessages // Tomcat's org.apache.catalina.tribes.MESSAGES
+	} else if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return fmt.Errorf("-log-level: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.LevelKey && a.Value.Any() == interceptors.LevelMessages {
+			a.Value = slog.StringValue("MESSAGES")
+		}
+		return a
+	}}))
 
 	spec := nodeSpec{httpAddr: *addr, adminAddr: *admin, shutdown: *shutdown, dataDir: *dataDir, adminToken: *adminToken}
 	spec.farm = farm.DefaultConfig()
@@ -458,6 +466,13 @@ func serveNode(ctx context.Context, spec nodeSpec, log *slog.Logger, stdout io.W
 		n.spec.dataDir = spec.dataDir
 	}
 	if spec.cluster {
+		if log.Enabled(ctx, interceptors.LevelMessages) {
+			ics := spec.channel.Interceptors
+			if ics == nil {
+				ics = tribes.DefaultInterceptors()
+			}
+			spec.channel.Interceptors = append([]tribes.Interceptor{interceptors.NewMessageLog(log)}, ics...)
+		}
 		ch, err := tribes.New(spec.channel)
 		if err != nil {
 			return err
