@@ -207,6 +207,15 @@ func New(cfg Config) (*Balancer, error) {
 			},
 			Transport:    b.transport,
 			ErrorHandler: b.proxyError,
+			// A draining member refuses new sessions with 503 and
+			// DrainingHeader: that is a failure to retry elsewhere.
+			ModifyResponse: func(resp *http.Response) error {
+				if resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get(DrainingHeader) != "" {
+					resp.Body.Close()
+					return ErrDraining
+				}
+				return nil
+			},
 		}
 		b.members = append(b.members, mem)
 		b.byRoute[m.Route] = mem
@@ -356,6 +365,16 @@ func (b *Balancer) markUp(m *member, why string) {
 		b.log.Info("member up", "route", m.route, "url", m.url.String(), "by", why)
 	}
 }
+
+// DrainingHeader marks a member's 503 answer to a request that would have
+// created a session while the member is being drained (wasmfarm's admin
+// POST /drain): the balancer sends the request to another member and rests
+// the draining one.
+const DrainingHeader = "X-Wasmfarm-Draining"
+
+// ErrDraining is the error recorded for a member that refused a request
+// because it is being drained.
+var ErrDraining = errors.New("balance: member is draining")
 
 // attemptWriter wraps the client's ResponseWriter during one attempt, so
 // that a transport failure before anything was written can be retried.

@@ -209,6 +209,11 @@ func (c *Context) invoke(x *Exchange) {
 		}
 		return
 	}
+	if d != nil && d.Created && s.draining.Load() {
+		x.Fail(http.StatusServiceUnavailable, ErrDraining)
+		x.Header.Set(DrainingHeader, "1")
+		return
+	}
 	if d != nil {
 		if err := c.manager.Commit(d); err != nil {
 			if errors.Is(err, session.ErrTooManySessions) {

@@ -33,6 +33,7 @@ type Server struct {
 	httpMu   sync.Mutex
 	httpSrvs []*http.Server
 	closed   atomic.Bool
+	draining atomic.Bool
 
 	pool sync.Pool // *Exchange
 }
@@ -104,6 +105,15 @@ func New(cfg Config) (*Server, error) {
 	s.pool.New = func() any { return new(Exchange) }
 	return s, nil
 }
+
+// SetDraining turns draining on or off. A draining server serves the
+// sessions it has but creates none: a request that would create one gets
+// 503 with DrainingHeader (the app's work is discarded), which a balancer
+// takes as a cue to send it to another member.
+func (s *Server) SetDraining(on bool) { s.draining.Store(on) }
+
+// Draining reports whether the server is draining.
+func (s *Server) Draining() bool { return s.draining.Load() }
 
 // Engine returns the server's engine.
 func (s *Server) Engine() *Engine { return s.engine }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/wasmfarm/wasmfarm/farm"
 	"github.com/wasmfarm/wasmfarm/host/cluster"
@@ -40,10 +42,19 @@ type valveJSON struct {
 	Rewrites int64  `json:"jvmRouteRewrites"`
 }
 
+// authorized checks the admin bearer token (constant time).
+func (n *node) authorized(r *http.Request) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && n.spec.adminToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(n.spec.adminToken)) == 1
+}
+
 func (n *node) isReady() bool {
 	select {
 	case <-n.ready:
 	default:
+		return false
+	}
+	if n.srv.Draining() {
 		return false
 	}
 	return n.member == nil || n.member.Cluster.Ready()
@@ -81,13 +92,20 @@ func (n *node) status() nodeStatus {
 
 // adminHandler serves the node's admin endpoint: /ready (200 once the
 // node took its sessions and opened its HTTP port, else 503: for a
-// balancer or a Kubernetes readiness probe), /health, /status (JSON) and
-// /session?app=/path&id=ID (whether this member holds a session).
+// balancer or a Kubernetes readiness probe), /health, /status (JSON),
+// /session?app=/path&id=ID (whether this member holds a session), and with
+// the bearer token POST /drain (take no new sessions, hand the sessions a
+// BackupManager serves here to other members; then stop the member) and
+// /apps (the farm).
 func (n *node) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
 		if !n.isReady() {
-			http.Error(w, "not ready: receiving sessions or deploying apps", http.StatusServiceUnavailable)
+			why := "not ready: receiving sessions or deploying apps"
+			if n.srv.Draining() {
+				why = "draining: takes no new sessions"
+			}
+			http.Error(w, why, http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ready\n"))
@@ -107,6 +125,26 @@ func (n *node) adminHandler() http.Handler {
 			http.Error(w, "this node is not a cluster member: no farm (start it with -cluster or a <Cluster>)", http.StatusNotFound)
 		})
 	}
+	mux.HandleFunc("POST /drain", func(w http.ResponseWriter, r *http.Request) {
+		if !n.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="wasmfarm admin"`)
+			http.Error(w, "missing or wrong bearer token", http.StatusUnauthorized)
+			return
+		}
+		n.srv.SetDraining(true)
+		handed := 0
+		var err error
+		if n.member != nil {
+			handed, err = n.member.Cluster.HandOff(r.Context())
+		}
+		w.Header().Set("Content-Type", "application/json")
+		out := map[string]any{"draining": true, "handedOff": handed}
+		if err != nil {
+			out["error"] = err.Error()
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+		json.NewEncoder(w).Encode(out)
+	})
 	mux.HandleFunc("GET /session", func(w http.ResponseWriter, r *http.Request) {
 		c, ok := n.srv.Engine().Context(r.FormValue("app"))
 		if !ok {

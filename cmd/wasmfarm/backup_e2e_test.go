@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -47,4 +49,70 @@ func TestBackupManagerTwoFailures(t *testing.T) {
 			t.Fatalf("session %d on C after B died: %+v", i, j)
 		}
 	}
+}
+
+// TestDrain drains a member behind the balancer: new clients go to the
+// other member without an error, the drained member's sessions move on,
+// and after it stops every session continues.
+func TestDrain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes; skipped with -short")
+	}
+	const token = "drain-token"
+	args := append(clusterArgs(t), "-manager", "backup", "-admin-token", token, "-log-level", "warn")
+	a := startClusterNode(t, "jvm_a", args...)
+	b := startClusterNode(t, "jvm_b", args...)
+	waitFor(t, "A sees B", 5*time.Second, func() bool { return len(a.status(t).Members) == 1 })
+	front := startBalance(t, a, b)
+	var onA []string
+	for len(onA) < 3 {
+		j, _ := getThrough(t, front, "")
+		if j.Node == "jvm_a" {
+			onA = append(onA, j.Session)
+		}
+	}
+	req, _ := http.NewRequest("POST", a.admin+"/drain", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("drain: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	if r, _ := http.Get(a.admin + "/ready"); r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a draining member reports ready: %d", r.StatusCode)
+	}
+	for range 6 {
+		if j, _ := getThrough(t, front, ""); j.Node != "jvm_b" {
+			t.Fatalf("a new client went to the draining member: %+v", j)
+		}
+	}
+	a.stop(t)
+	for _, id := range onA {
+		if j, _ := getThrough(t, front, id); j.Counter != 2 || j.Node != "jvm_b" {
+			t.Fatalf("session %s after the drained member stopped: %+v", id, j)
+		}
+	}
+}
+
+// getThrough requests /counter/json through the balancer.
+func getThrough(t *testing.T, front, id string) (counterState, int) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", front+"/counter/json", nil)
+	if id != "" {
+		req.Header.Set("Cookie", "JSESSIONID="+id)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st counterState
+	if resp.StatusCode == 200 {
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		t.Fatalf("through the balancer: %s", resp.Status)
+	}
+	return st, resp.StatusCode
 }

@@ -146,9 +146,16 @@ func (m *BackupManager) promote(ctx context.Context, id string, s *session.Sessi
 // own sessions. prefer, if it runs the app, wins (the former primary after
 // a takeover keeps a copy).
 func (m *BackupManager) chooseBackup(id string, prefer tribes.UniqueID) tribes.UniqueID {
+	return m.chooseBackupExcept(id, prefer, tribes.UniqueID{})
+}
+
+func (m *BackupManager) chooseBackupExcept(id string, prefer, except tribes.UniqueID) tribes.UniqueID {
 	var best tribes.UniqueID
 	var bestScore uint64
 	for _, mb := range m.c.contextMembers(m.ctx) {
+		if mb.UniqueID == except {
+			continue
+		}
 		if mb.UniqueID == prefer {
 			return prefer
 		}
@@ -657,6 +664,58 @@ func (m *BackupManager) memberLeft(uid tribes.UniqueID) {
 	if len(promote)+len(rebackup) > 0 {
 		m.log.Info("sessions taken over from a member that left", "promoted", len(promote), "new backups", len(rebackup))
 	}
+}
+
+// handOff makes other members the primaries of every session this member
+// serves (a drain before stopping): each session's backup member becomes
+// its primary and a new backup is chosen; this member keeps a pointer.
+// It returns how many sessions it handed on.
+func (m *BackupManager) handOff(ctx context.Context) (int, error) {
+	local := m.c.localID()
+	var ids []string
+	m.mu.Lock()
+	for id, e := range m.entries {
+		if e.primary == local {
+			ids = append(ids, id)
+		}
+	}
+	m.mu.Unlock()
+	n := 0
+	var errs []error
+	for _, id := range ids {
+		s, ok := m.store.Peek(id)
+		if !ok {
+			continue
+		}
+		e, _ := m.role(id)
+		np := e.backup
+		if np == (tribes.UniqueID{}) || m.c.member(np) == nil {
+			np = m.chooseBackup(id, tribes.UniqueID{})
+		}
+		if np == (tribes.UniqueID{}) {
+			errs = append(errs, fmt.Errorf("%s: no other member runs %s", id, m.ctx))
+			continue
+		}
+		ne := entry{primary: np, backup: m.chooseBackupExcept(id, tribes.UniqueID{}, np)}
+		st := s.Snapshot()
+		b := header(nil, msgBackup, m.ctx)
+		b = append(b, ne.primary[:]...)
+		b = append(b, ne.backup[:]...)
+		b, _ = st.AppendBinary(b)
+		to := []*tribes.Member{m.c.member(np)}
+		if bm := m.c.member(ne.backup); bm != nil {
+			to = append(to, bm)
+		}
+		if err := m.send(ctx, to, b, SyncOptions); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", id, err))
+			continue
+		}
+		m.setEntry(id, ne)
+		m.sendProxy(id, ne)
+		m.store.Remove(id)
+		n++
+	}
+	return n, errors.Join(errs...)
 }
 
 // Stats returns the manager's counters.

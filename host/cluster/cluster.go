@@ -75,6 +75,7 @@ type replicator interface {
 	memberJoined(uid tribes.UniqueID)
 	memberLeft(uid tribes.UniqueID)
 	transfer(ctx context.Context)
+	handOff(ctx context.Context) (int, error)
 	ready() bool
 	Stats() ManagerStats
 }
@@ -204,6 +205,30 @@ func (c *Cluster) removeManager(r replicator) {
 	}
 	c.mu.Unlock()
 	c.announce()
+}
+
+// HandOff prepares this member to stop without losing a session: the
+// sessions a BackupManager serves here get another member as primary (a
+// DeltaManager's sessions are on every member already). It returns how
+// many sessions it handed on. Call it after host.Server.SetDraining(true),
+// so that no new session starts here meanwhile.
+func (c *Cluster) HandOff(ctx context.Context) (int, error) {
+	c.mu.Lock()
+	rs := make([]replicator, 0, len(c.managers))
+	for _, r := range c.managers {
+		rs = append(rs, r)
+	}
+	c.mu.Unlock()
+	total := 0
+	var errs []error
+	for _, r := range rs {
+		n, err := r.handOff(ctx)
+		total += n
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.path(), err))
+		}
+	}
+	return total, errors.Join(errs...)
 }
 
 // Manager returns the replicating manager of the app at contextPath.

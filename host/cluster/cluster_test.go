@@ -327,3 +327,40 @@ func TestBackupManagerFetchesOnThirdMember(t *testing.T) {
 		t.Fatalf("third member stats %+v", st)
 	}
 }
+
+// TestBackupManagerHandOff: a drained member hands its sessions on, then
+// stops; the others serve every session with its state.
+func TestBackupManagerHandOff(t *testing.T) {
+	net := tribestest.NewNetwork()
+	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
+	nodes := []*node{startNode(t, net, "jvm_a", mc), startNode(t, net, "jvm_b", mc), startNode(t, net, "jvm_c", mc)}
+	a := nodes[0]
+	var ids []string
+	for range 10 {
+		_, id := a.get(t, "/counter/json", "")
+		a.get(t, "/counter/json", id)
+		ids = append(ids, id)
+	}
+	a.m.Server.SetDraining(true)
+	n, err := a.m.Cluster.HandOff(context.Background())
+	if err != nil || n != 10 {
+		t.Fatalf("HandOff: %d, %v", n, err)
+	}
+	if st := a.m.Cluster.Managers()["/counter"]; st.PrimarySessions != 0 {
+		t.Fatalf("a still serves %d sessions after the hand-off", st.PrimarySessions)
+	}
+	// A new session is refused while draining.
+	req := httptest.NewRequest("GET", "/counter/json", nil)
+	rec := httptest.NewRecorder()
+	a.m.Server.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get(host.DrainingHeader) == "" {
+		t.Fatalf("new session on a draining member: %d %v", rec.Code, rec.Header())
+	}
+	a.nd.Crash()
+	for i, id := range ids {
+		j, _ := nodes[1+i%2].get(t, "/counter/json", id)
+		if j.Counter != 3 {
+			t.Fatalf("session %d after the drained member stopped: %+v", i, j)
+		}
+	}
+}
