@@ -386,7 +386,7 @@ func TestDashboard(t *testing.T) {
 // (the SVG namespace aside), so the page works offline.
 func TestDashboardSelfContained(t *testing.T) {
 	url := regexp.MustCompile(`(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}`)
-	for _, name := range []string{"index.html", "dashboard.js", "dashboard.css"} {
+	for _, name := range []string{"index.html", "dashboard.js", "dashboard.css", "favicon.svg"} {
 		f, err := assetsFS.Open("assets/" + name)
 		if err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@
 (function () {
   const POLL_MS = 1000;
   const WINDOW_MS = 5 * 60 * 1000; // what the charts show and history keeps
+  const MIN_SPAN_MS = 60 * 1000; // the shortest time axis
   const FETCH_TIMEOUT_MS = 5000;
   const SVG = "http://www.w3.org/2000/svg";
 
@@ -45,7 +46,7 @@
     const units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let i = 0;
     while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-    return (i === 0 ? nf.format(Math.round(v)) : nf1.format(v)) + " " + units[i];
+    return (i === 0 && Math.abs(v) >= 10 ? nf.format(Math.round(v)) : nf1.format(v)) + " " + units[i];
   }
   function rate(v, unit) {
     v = num(v);
@@ -67,6 +68,11 @@
     if (h > 0) return h + "h " + m + "m";
     if (m > 0) return m + "m " + s + "s";
     return s + "s";
+  }
+  function ago(ms) {
+    const s = Math.round(ms / 1000);
+    if (s < 60) return "−" + s + " s";
+    return "−" + nf1.format(s / 60) + " min";
   }
   function clock(t) {
     const d = new Date(t);
@@ -155,12 +161,15 @@
     const pw = W - padL - padR, ph = H - padT - padB;
     const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": fig.querySelector("figcaption span").textContent });
 
+    // The axis spans the history kept, at least a minute, at most the
+    // window, so a page just opened is not an empty five minutes.
     const tEnd = samples.length ? samples[samples.length - 1].t : Date.now();
-    const tStart = tEnd - WINDOW_MS;
+    const span = Math.min(WINDOW_MS, Math.max(MIN_SPAN_MS, samples.length ? tEnd - samples[0].t : 0));
+    const tStart = tEnd - span;
     let max = 0;
     for (const p of sent.concat(recv)) if (p.t >= tStart && p.v > max) max = p.v;
     max = niceMax(max);
-    const x = (t) => padL + ((t - tStart) / WINDOW_MS) * pw;
+    const x = (t) => padL + ((t - tStart) / span) * pw;
     const y = (v) => padT + ph - (v / max) * ph;
 
     for (const f of [0, 0.5, 1]) {
@@ -170,7 +179,7 @@
       label.textContent = rate(max * f, unit).replace("/s", "");
       svg.append(label);
     }
-    for (const [t, text, anchor] of [[tStart, "−5 min", "start"], [tStart + WINDOW_MS / 2, "−2.5 min", "middle"], [tEnd, "now", "end"]]) {
+    for (const [t, text, anchor] of [[tStart, ago(span), "start"], [tStart + span / 2, ago(span / 2), "middle"], [tEnd, "now", "end"]]) {
       const label = svgEl("text", { class: "axis", x: x(t), y: H - 4, "text-anchor": anchor });
       label.textContent = text;
       svg.append(label);
@@ -188,7 +197,7 @@
     }
     if (vs.length < 2 && vr.length < 2) {
       const w = svgEl("text", { class: "waiting", x: padL + pw / 2, y: padT + ph / 2, "text-anchor": "middle" });
-      w.textContent = "gathering data…";
+      w.textContent = source.startsWith("standalone") ? "no cluster traffic" : "gathering data…";
       svg.append(w);
     }
     plot.replaceChildren(svg);
@@ -205,10 +214,12 @@
     const W = 110, H = 22;
     const svg = svgEl("svg", { class: "spark", viewBox: `0 0 ${W} ${H}`, "data-points": h.length, "aria-hidden": "true" });
     if (h.length >= 2) {
-      const tEnd = h[h.length - 1].t, tStart = tEnd - WINDOW_MS;
+      const tEnd = h[h.length - 1].t;
+      const span = Math.min(WINDOW_MS, Math.max(MIN_SPAN_MS, tEnd - h[0].t));
+      const tStart = tEnd - span;
       let max = 1;
       for (const p of h) if (p.n > max) max = p.n;
-      const pts = h.map((p) => `${(((p.t - tStart) / WINDOW_MS) * (W - 2) + 1).toFixed(1)},${(H - 2 - (p.n / max) * (H - 4)).toFixed(1)}`);
+      const pts = h.map((p) => `${(((p.t - tStart) / span) * (W - 2) + 1).toFixed(1)},${(H - 2 - (p.n / max) * (H - 4)).toFixed(1)}`);
       svg.append(svgEl("polyline", { points: pts.join(" ") }));
     }
     return svg;
@@ -309,7 +320,7 @@
         ["failures", count(v.failures), v.failures ? "bad" : ""],
         ["bytes", bytes(v.bytes)],
         ["time waited", seconds(v.timeNanos)],
-        ["filter", v.filter || "none"],
+        ["filter", v.filter || "none", "mono left"],
         ["jvmRoute rewrites", count(v.jvmRouteRewrites)],
       ]));
     }
