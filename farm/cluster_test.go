@@ -389,7 +389,13 @@ func TestWatchDir(t *testing.T) {
 	os.WriteFile(filepath.Join(watch, "x.wasm"), other, 0o644)
 	os.WriteFile(filepath.Join(watch, "x.wasm.json"), []byte(`{"path": "/store/v2"}`), 0o644)
 	waitFor(t, "deploys", func() bool {
-		return ms[2].digestAt("/shop") == hexDigest(mod) && ms[2].digestAt("/store/v2") == hexDigest(other)
+		// Each member applies deploys on its own goroutine: wait for all.
+		for _, m := range ms {
+			if m.digestAt("/shop") != hexDigest(mod) || m.digestAt("/store/v2") != hexDigest(other) {
+				return false
+			}
+		}
+		return true
 	})
 	mustServe(t, ms, "/shop", hexDigest(mod))
 	mustServe(t, ms, "/store/v2", hexDigest(other))
