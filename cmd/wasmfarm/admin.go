@@ -5,42 +5,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/wasmfarm/wasmfarm/farm"
 	"github.com/wasmfarm/wasmfarm/host/cluster"
+	"github.com/wasmfarm/wasmfarm/host/monitor"
 	"github.com/wasmfarm/wasmfarm/host/session"
 )
-
-// nodeStatus is the JSON of the admin endpoint's /status: the objects
-// Tomcat exposes as cluster MBeans.
-type nodeStatus struct {
-	JvmRoute string         `json:"jvmRoute"`
-	Ready    bool           `json:"ready"`
-	Member   string         `json:"member,omitempty"`
-	Members  []peerJSON     `json:"members"`
-	Apps     []appJSON      `json:"apps"`
-	Valve    *valveJSON     `json:"replicationValve,omitempty"`
-	Cluster  *cluster.Stats `json:"cluster,omitempty"`
-}
-
-type peerJSON struct {
-	Name     string   `json:"name"`
-	JvmRoute string   `json:"jvmRoute"`
-	Apps     []string `json:"apps"`
-}
-
-type appJSON struct {
-	Path           string                `json:"path"`
-	Digest         string                `json:"digest"`
-	ActiveSessions int                   `json:"activeSessions"`
-	Manager        *cluster.ManagerStats `json:"manager,omitempty"`
-}
-
-type valveJSON struct {
-	cluster.ValveStats
-	Filter   string `json:"filter"`
-	Rewrites int64  `json:"jvmRouteRewrites"`
-}
 
 // authorized checks the admin bearer token (constant time).
 func (n *node) authorized(r *http.Request) bool {
@@ -60,28 +31,36 @@ func (n *node) isReady() bool {
 	return n.member == nil || n.member.Cluster.Ready()
 }
 
-func (n *node) status() nodeStatus {
-	st := nodeStatus{JvmRoute: n.spec.host.JvmRoute, Ready: n.isReady(), Members: []peerJSON{}, Apps: []appJSON{}}
+// status is the node's monitoring snapshot (admin /status, /metrics and
+// the dashboard).
+func (n *node) status() monitor.Snapshot {
+	st := monitor.Snapshot{Time: time.Now(), Members: []monitor.Member{}, Apps: []monitor.App{},
+		Node: monitor.Node{JvmRoute: n.spec.host.JvmRoute, Ready: n.isReady(), StartedAt: n.started}}
 	var mgrs map[string]cluster.ManagerStats
 	if n.member != nil {
 		c := n.member.Cluster
 		if lm := n.ch.LocalMember(); lm != nil {
-			st.Member = lm.String()
+			st.Node.Member = lm.String()
 		}
 		for _, p := range c.Peers() {
-			st.Members = append(st.Members, peerJSON{Name: p.Member.String(), JvmRoute: p.JvmRoute, Apps: p.Contexts})
+			st.Members = append(st.Members, monitor.Member{Name: p.Member.String(), JvmRoute: p.JvmRoute, Apps: p.Contexts})
 		}
 		mgrs = c.Managers()
 		cs := c.Stats()
 		st.Cluster = &cs
-		v := &valveJSON{ValveStats: n.member.Replication.Stats(), Rewrites: n.member.Binder.Rewrites()}
+		v := &monitor.ValveStatus{ValveStats: n.member.Replication.Stats(), JvmRouteRewrites: n.member.Binder.Rewrites()}
 		if re := n.member.Replication.Filter(); re != nil {
 			v.Filter = re.String()
 		}
 		st.Valve = v
+		st.Channel = monitor.NewChannelStatus(n.ch.Interceptors())
+	}
+	if n.farm != nil {
+		fs := n.farm.Stats()
+		st.Deployer = &fs
 	}
 	for _, c := range n.srv.Engine().Contexts() {
-		a := appJSON{Path: c.Path(), Digest: c.Digest(), ActiveSessions: c.Manager().Len()}
+		a := monitor.App{Path: c.Path(), Digest: c.Digest(), ActiveSessions: c.Manager().Len()}
 		if m, ok := mgrs[c.Path()]; ok {
 			a.Manager = &m
 		}
@@ -92,7 +71,8 @@ func (n *node) status() nodeStatus {
 
 // adminHandler serves the node's admin endpoint: /ready (200 once the
 // node took its sessions and opened its HTTP port, else 503: for a
-// balancer or a Kubernetes readiness probe), /health, /status (JSON),
+// balancer or a Kubernetes readiness probe), /health, the monitoring
+// (/status JSON, /metrics for Prometheus, the dashboard at /),
 // /session?app=/path&id=ID (whether this member holds a session), and with
 // the bearer token POST /drain (take no new sessions, hand the sessions a
 // BackupManager serves here to other members; then stop the member) and
@@ -111,13 +91,8 @@ func (n *node) adminHandler() http.Handler {
 		w.Write([]byte("ready\n"))
 	})
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.Encode(n.status())
-	})
+	// The monitoring: /status (JSON), /metrics (Prometheus), / (dashboard).
+	mux.Handle("/", monitor.NewHandler(monitor.HandlerConfig{Snapshot: n.status, Logger: n.log}))
 	if n.farm != nil {
 		mux.Handle("/apps", farm.NewAdminHandler(n.farm, n.spec.adminToken))
 	} else {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/wasmfarm/wasmfarm/host/monitor"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -166,14 +167,14 @@ func (p *clusterProc) holds(t *testing.T, id string) bool {
 	return s.Found
 }
 
-func (p *clusterProc) status(t *testing.T) nodeStatus {
+func (p *clusterProc) status(t *testing.T) monitor.Snapshot {
 	t.Helper()
 	resp, err := http.Get(p.admin + "/status")
 	if err != nil {
 		t.Fatalf("%s: %v", p.name, err)
 	}
 	defer resp.Body.Close()
-	var st nodeStatus
+	var st monitor.Snapshot
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -440,19 +441,21 @@ func (spec *nodeSpec) fromFile(file *serverconfig.Node, set map[string]bool, cf 
 
 // node is a running node's parts.
 type node struct {
-	spec   nodeSpec
-	srv    *host.Server
-	ch     *tribes.Channel
-	member *cluster.Member
-	farm   *farm.Deployer
-	ready  chan struct{} // closed when the HTTP port opens
+	spec    nodeSpec
+	srv     *host.Server
+	ch      *tribes.Channel
+	member  *cluster.Member
+	farm    *farm.Deployer
+	ready   chan struct{} // closed when the HTTP port opens
+	started time.Time
+	log     *slog.Logger
 }
 
 // serveNode starts the channel (if clustered), the admin endpoint, the
 // apps (receiving their sessions from the other members), and only then
 // the HTTP port; it serves until ctx ends.
 func serveNode(ctx context.Context, spec nodeSpec, log *slog.Logger, stdout io.Writer) error {
-	n := &node{spec: spec, ready: make(chan struct{})}
+	n := &node{spec: spec, ready: make(chan struct{}), started: time.Now(), log: log}
 	if spec.dataDir == "" {
 		base, err := os.UserCacheDir()
 		if err != nil {
@@ -466,13 +469,25 @@ func serveNode(ctx context.Context, spec nodeSpec, log *slog.Logger, stdout io.W
 		n.spec.dataDir = spec.dataDir
 	}
 	if spec.cluster {
-		if log.Enabled(ctx, interceptors.LevelMessages) {
-			ics := spec.channel.Interceptors
-			if ics == nil {
-				ics = tribes.DefaultInterceptors()
-			}
-			spec.channel.Interceptors = append([]tribes.Interceptor{interceptors.NewMessageLog(log)}, ics...)
+		ics := spec.channel.Interceptors
+		if ics == nil {
+			ics = tribes.DefaultInterceptors()
 		}
+		// Count the traffic for the monitoring (messages and bytes per
+		// second on the dashboard), unless the stack counts already.
+		counted := false
+		for _, ic := range ics {
+			if _, ok := ic.(*interceptors.Throughput); ok {
+				counted = true
+			}
+		}
+		if !counted {
+			ics = append([]tribes.Interceptor{interceptors.NewThroughput(interceptors.ThroughputConfig{Interval: math.MaxInt32})}, ics...)
+		}
+		if log.Enabled(ctx, interceptors.LevelMessages) {
+			ics = append([]tribes.Interceptor{interceptors.NewMessageLog(log)}, ics...)
+		}
+		spec.channel.Interceptors = ics
 		ch, err := tribes.New(spec.channel)
 		if err != nil {
 			return err

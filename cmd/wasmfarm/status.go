@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/wasmfarm/wasmfarm/host/monitor"
 	"io"
 	"net/http"
 	"strings"
@@ -38,21 +39,21 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
 		return fmt.Errorf("%s/status: %s: %s", *admin, resp.Status, strings.TrimSpace(string(b)))
 	}
-	var st nodeStatus
+	var st monitor.Snapshot
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&st); err != nil {
 		return fmt.Errorf("%s/status: %w", *admin, err)
 	}
-	if st.JvmRoute == "" && st.Member == "" && len(st.Apps) == 0 {
+	if st.Node.JvmRoute == "" && st.Node.Member == "" && len(st.Apps) == 0 {
 		return errors.New("the answer is not a wasmfarm status")
 	}
 	ready := "ready"
-	if !st.Ready {
+	if !st.Node.Ready {
 		ready = "NOT READY"
 	}
-	fmt.Fprintf(stdout, "member %s (%s) %s\n\n", st.JvmRoute, st.Member, ready)
+	fmt.Fprintf(stdout, "member %s (%s) %s\n\n", st.Node.JvmRoute, st.Node.Member, ready)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MEMBER\tJVMROUTE\tAPPS")
-	fmt.Fprintf(tw, "%s (this one)\t%s\t%s\n", st.Member, st.JvmRoute, appPaths(st.Apps))
+	fmt.Fprintf(tw, "%s (this one)\t%s\t%s\n", st.Node.Member, st.Node.JvmRoute, appPaths(st.Apps))
 	for _, m := range st.Members {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", m.Name, m.JvmRoute, strings.Join(m.Apps, " "))
 	}
@@ -75,12 +76,12 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	tw.Flush()
 	if v := st.Valve; v != nil {
 		fmt.Fprintf(stdout, "\nReplicationValve: %d requests, %d replications (%s), %d filtered, %d failed, %s spent; JvmRouteBinderValve: %d ids rewritten\n",
-			v.Requests, v.Replications, bytesIEC(v.Bytes), v.Filtered, v.Failures, v.Time.Round(time.Millisecond), v.Rewrites)
+			v.Requests, v.Replications, bytesIEC(v.Bytes), v.Filtered, v.Failures, v.Time.Round(time.Millisecond), v.JvmRouteRewrites)
 	}
 	return nil
 }
 
-func appPaths(apps []appJSON) string {
+func appPaths(apps []monitor.App) string {
 	var p []string
 	for _, a := range apps {
 		p = append(p, a.Path)
