@@ -3,6 +3,7 @@ package monitor
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"unicode"
 
@@ -411,4 +413,34 @@ func TestNewHandlerNilSnapshot(t *testing.T) {
 		}
 	}()
 	NewHandler(HandlerConfig{})
+}
+
+// TestConcurrentRequests: scrapes, status and page requests at once, as
+// a Prometheus server and a few open dashboards make them (run with -race).
+func TestConcurrentRequests(t *testing.T) {
+	f := &fakeNode{}
+	h := NewHandler(HandlerConfig{Snapshot: f.Snapshot})
+	const workers, each = 8, 25
+	var wg sync.WaitGroup
+	errs := make(chan string, workers*each)
+	for i := range workers {
+		wg.Go(func() {
+			path := []string{"/metrics", "/status", "/", "/assets/dashboard.js"}[i%4]
+			for range each {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+				if w.Code != http.StatusOK || w.Body.Len() == 0 {
+					errs <- fmt.Sprintf("GET %s: %d, %d bytes", path, w.Code, w.Body.Len())
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if n := f.calls.Load(); n != workers/2*each {
+		t.Errorf("%d snapshots for %d status and metrics requests", n, workers/2*each)
+	}
 }
