@@ -46,8 +46,19 @@ func startNodeWithFilter(t testing.TB, net *tribestest.Network, route string, mc
 	return startNodeWith(t, net, route, mc, &cluster.ReplicationValveConfig{Filter: filter}, nil)
 }
 
+func startNodeWithValves(t testing.TB, net *tribestest.Network, route string, mc cluster.ManagerConfig, valves ...host.Valve) *node {
+	t.Helper()
+	return startNodeFull(t, net, route, mc, nil, nil, valves)
+}
+
 func startNodeWith(t testing.TB, net *tribestest.Network, route string, mc cluster.ManagerConfig,
 	rv *cluster.ReplicationValveConfig, bc *cluster.JvmRouteBinderConfig) *node {
+	t.Helper()
+	return startNodeFull(t, net, route, mc, rv, bc, nil)
+}
+
+func startNodeFull(t testing.TB, net *tribestest.Network, route string, mc cluster.ManagerConfig,
+	rv *cluster.ReplicationValveConfig, bc *cluster.JvmRouteBinderConfig, valves []host.Valve) *node {
 	t.Helper()
 	n := &node{route: route, nd: net.NewNode()}
 	ch, err := tribes.New(tribes.Config{Transport: n.nd.Transport(), Membership: n.nd.Membership(), Interceptors: []tribes.Interceptor{}})
@@ -62,6 +73,7 @@ func startNodeWith(t testing.TB, net *tribestest.Network, route string, mc clust
 	hc.JvmRoute = route
 	hc.CacheDir = cacheDir()
 	hc.PoolSize = 2
+	hc.Valves = valves
 	m, err := cluster.NewMember(cluster.MemberConfig{Host: hc, Cluster: cluster.Config{Channel: ch, Manager: mc},
 		ReplicationValve: rv, JvmRouteBinder: bc})
 	if err != nil {
@@ -362,5 +374,49 @@ func TestBackupManagerHandOff(t *testing.T) {
 		if j.Counter != 3 {
 			t.Fatalf("session %d after the drained member stopped: %+v", i, j)
 		}
+	}
+}
+
+// TestExpireSessionsOnShutdown: with the option, a member that stops
+// expires its sessions everywhere; without it, the others keep them.
+func TestExpireSessionsOnShutdown(t *testing.T) {
+	for _, expire := range []bool{false, true} {
+		t.Run(fmt.Sprint(expire), func(t *testing.T) {
+			net := tribestest.NewNetwork()
+			mc := cluster.DefaultManagerConfig(cluster.KindDelta)
+			mc.SendOptions = cluster.SyncOptions
+			mc.ExpireSessionsOnShutdown = expire
+			a := startNode(t, net, "jvm_a", mc)
+			b := startNode(t, net, "jvm_b", mc)
+			_, id := a.get(t, "/counter/json", "")
+			if _, ok := counterOn(t, b, id); !ok {
+				t.Fatal("b lacks the session")
+			}
+			a.m.Server.Shutdown(context.Background()) // closes the managers
+			if expire {
+				eventually(t, "b drops a's session", func() bool { _, ok := b.manager(t).Find(id); return !ok })
+			} else if _, ok := counterOn(t, b, id); !ok {
+				t.Fatal("b dropped the session although expireSessionsOnShutdown is false")
+			}
+		})
+	}
+}
+
+// TestJvmRouteBinderKeepsOriginalID: after a failover the request carries
+// the id the client sent in the SessionIDAttribute request attribute.
+func TestJvmRouteBinderKeepsOriginalID(t *testing.T) {
+	net := tribestest.NewNetwork()
+	mc := cluster.DefaultManagerConfig(cluster.KindDelta)
+	mc.SendOptions = cluster.SyncOptions
+	a := startNode(t, net, "jvm_a", mc)
+	var seen string
+	b := startNodeWithValves(t, net, "jvm_b", mc, host.ValveFunc(func(x *host.Exchange, next host.Invoker) {
+		seen = x.Attributes[cluster.DefaultSessionIDAttribute]
+		next.Invoke(x)
+	}))
+	_, id := a.get(t, "/counter/json", "")
+	b.get(t, "/counter/json", id)
+	if seen != id {
+		t.Fatalf("%s = %q, want the original id %q", cluster.DefaultSessionIDAttribute, seen, id)
 	}
 }
