@@ -86,7 +86,9 @@ func (v *ReplicationValve) Invoke(x *host.Exchange, next host.Invoker) {
 		return
 	}
 	start := time.Now()
-	n, err := r.Replicate(x.Request.Context(), d)
+	// The change is committed here: it must reach the others even if the
+	// client goes away meanwhile (the sender's own timeouts bound the wait).
+	n, err := r.Replicate(context.WithoutCancel(x.Request.Context()), d)
 	v.nanos.Add(int64(time.Since(start)))
 	if n > 0 {
 		v.replications.Add(1)
@@ -171,7 +173,7 @@ func (v *JvmRouteBinderValve) Invoke(x *host.Exchange, next host.Invoker) {
 		return
 	}
 	newID := session.WithRoute(id, v.route)
-	if err := rn.Rename(x.Request.Context(), id, newID); err != nil {
+	if err := rn.Rename(context.WithoutCancel(x.Request.Context()), id, newID); err != nil {
 		v.log.Warn("session id not rewritten after failover", "session", id, "err", err)
 		next.Invoke(x)
 		return
