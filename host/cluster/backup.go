@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -22,20 +21,11 @@ import (
 // others. When a member leaves, the backups of its sessions are promoted
 // and new backups chosen, so a later second failure loses nothing either.
 type BackupManager struct {
-	c     *Cluster
-	ctx   string
-	cfg   ManagerConfig
-	store *session.StandardManager
-	app   session.Listener
-	log   *slog.Logger
-	lim   session.Limits
+	base
+	xfer
 
 	mu      sync.Mutex
 	entries map[string]*entry
-
-	xfer
-	closeOnce sync.Once
-	k         managerCounters
 }
 
 // entry says where one session lives.
@@ -49,12 +39,9 @@ var (
 )
 
 func newBackupManager(c *Cluster, path string, scfg session.Config) (*BackupManager, error) {
-	m := &BackupManager{c: c, ctx: path, cfg: c.cfg.Manager, app: scfg.Listener, entries: map[string]*entry{}}
-	m.log = scfg.Logger
-	if m.log == nil {
-		m.log = c.log.With("context", path)
-	}
-	m.xfer = xfer{c: c, ctx: path, cfg: m.cfg, log: m.log, apply: m.apply, record: m.putRecord}
+	m := &BackupManager{entries: map[string]*entry{}}
+	m.base.init(c, path, scfg)
+	m.xfer = xfer{b: &m.base, apply: m.apply, record: m.putRecord}
 	scfg.Listener = m
 	scfg.Backup = func(id string) bool {
 		// Called with the store's locks held; entries has its own.
@@ -71,12 +58,6 @@ func newBackupManager(c *Cluster, path string, scfg session.Config) (*BackupMana
 	m.lim = st.Limits()
 	return m, nil
 }
-
-func (m *BackupManager) path() string { return m.ctx }
-
-// Store returns the manager's local session store (primary and backup
-// copies).
-func (m *BackupManager) Store() *session.StandardManager { return m.store }
 
 // role returns the session's entry (a copy) and whether it is known.
 func (m *BackupManager) role(id string) (entry, bool) {
@@ -208,17 +189,6 @@ func (m *BackupManager) sendProxy(id string, e entry) {
 	m.send(context.Background(), to, b, tribes.OptAsynchronous)
 }
 
-func (m *BackupManager) send(ctx context.Context, to []*tribes.Member, data []byte, opts tribes.Options) error {
-	err := m.c.ch.Send(ctx, to, data, opts)
-	m.k.replicated.Add(1)
-	m.k.replicatedBytes.Add(int64(len(data)))
-	if err != nil {
-		m.k.sendErrors.Add(1)
-		m.c.sendFailed(err)
-	}
-	return err
-}
-
 // fetch asks the session's primary, then its backup, for the session, and
 // returns it with the member that answered.
 func (m *BackupManager) fetch(id string, e entry) (session.State, tribes.UniqueID, error) {
@@ -278,12 +248,6 @@ func (m *BackupManager) fetchFrom(to *tribes.Member, id string) (session.State, 
 		return session.State{}, false, ctx.Err()
 	}
 }
-
-// Create implements session.Manager.
-func (m *BackupManager) Create() (*session.Session, error) { return m.store.Create() }
-
-// NewID implements session.Manager.
-func (m *BackupManager) NewID() (string, error) { return m.store.NewID() }
 
 // Commit implements session.Manager: it applies the delta locally, as the
 // session's primary; the ReplicationValve then calls Replicate.
@@ -404,15 +368,6 @@ func (m *BackupManager) Rename(ctx context.Context, id, newID string) error {
 	return nil
 }
 
-// Expire implements session.Manager.
-func (m *BackupManager) Expire(now time.Time) int { return m.store.Expire(now) }
-
-// Len implements session.Manager: the sessions this member holds a copy of.
-func (m *BackupManager) Len() int { return m.store.Len() }
-
-// Range implements session.Manager.
-func (m *BackupManager) Range(fn func(*session.Session) bool) { m.store.Range(fn) }
-
 // Close implements session.Manager.
 func (m *BackupManager) Close() error {
 	m.closeOnce.Do(func() {
@@ -433,13 +388,6 @@ func (m *BackupManager) Close() error {
 	return m.store.Close()
 }
 
-// SessionCreated implements session.Listener for the local store.
-func (m *BackupManager) SessionCreated(s *session.Session) {
-	if m.app != nil {
-		m.app.SessionCreated(s)
-	}
-}
-
 // SessionDestroyed implements session.Listener for the local store.
 func (m *BackupManager) SessionDestroyed(s *session.Session, expired bool) {
 	if expired {
@@ -448,12 +396,6 @@ func (m *BackupManager) SessionDestroyed(s *session.Session, expired bool) {
 		m.sendExpire(s.ID(), reasonExpired)
 	}
 	if m.app != nil {
-		m.app.SessionDestroyed(s, expired)
-	}
-}
-
-func (m *BackupManager) notifyDestroyed(s *session.Session, expired bool) {
-	if m.app != nil && !m.cfg.NoNotifyListenersOnReplication {
 		m.app.SessionDestroyed(s, expired)
 	}
 }

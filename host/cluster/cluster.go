@@ -9,7 +9,6 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/wasmfarm/wasmfarm/host/session"
 	"github.com/wasmfarm/wasmfarm/tribes"
@@ -55,7 +54,7 @@ type Cluster struct {
 	done   chan struct{}
 
 	routes atomic.Pointer[map[string]map[string]bool] // context path → jvmRoutes of the peers running it
-	live   atomic.Pointer[[]*tribes.Member]          // the channel's members of this domain, from its events
+	live   atomic.Pointer[[]*tribes.Member]           // the channel's members of this domain, from its events
 
 	stats clusterCounters
 }
@@ -607,16 +606,4 @@ func (c *Cluster) MemberDisappeared(m *tribes.Member) {
 			r.memberLeft(uid)
 		}
 	})
-}
-
-// wait sleeps for d or until ctx ends.
-func wait(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

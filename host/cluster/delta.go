@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,18 +79,8 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 // it (Tomcat's DeltaManager): creation, attribute deltas, access time, idle
 // limit, id changes, invalidation and expiry.
 type DeltaManager struct {
-	c     *Cluster
-	ctx   string
-	cfg   ManagerConfig
-	store *session.StandardManager
-	app   session.Listener
-	log   *slog.Logger
-	lim   session.Limits
-
+	base
 	xfer
-	closeOnce sync.Once
-
-	k managerCounters
 }
 
 var (
@@ -100,12 +89,9 @@ var (
 )
 
 func newDeltaManager(c *Cluster, path string, scfg session.Config) (*DeltaManager, error) {
-	m := &DeltaManager{c: c, ctx: path, cfg: c.cfg.Manager, app: scfg.Listener, lim: scfg.Limits}
-	m.log = scfg.Logger
-	if m.log == nil {
-		m.log = c.log.With("context", path)
-	}
-	m.xfer = xfer{c: c, ctx: path, cfg: m.cfg, log: m.log, apply: m.apply, record: m.putRecord}
+	m := &DeltaManager{}
+	m.base.init(c, path, scfg)
+	m.xfer = xfer{b: &m.base, apply: m.apply, record: m.putRecord}
 	scfg.Listener = m
 	scfg.Backup = func(id string) bool {
 		r := session.Route(id)
@@ -120,8 +106,6 @@ func newDeltaManager(c *Cluster, path string, scfg session.Config) (*DeltaManage
 	return m, nil
 }
 
-func (m *DeltaManager) path() string { return m.ctx }
-
 // putRecord stores one session of a state-transfer block.
 func (m *DeltaManager) putRecord(rec []byte) error {
 	st, err := session.UnmarshalState(rec, m.lim)
@@ -132,17 +116,8 @@ func (m *DeltaManager) putRecord(rec []byte) error {
 	return err
 }
 
-// Store returns the manager's local session store.
-func (m *DeltaManager) Store() *session.StandardManager { return m.store }
-
 // Find implements session.Manager.
 func (m *DeltaManager) Find(id string) (*session.Session, bool) { return m.store.Find(id) }
-
-// Create implements session.Manager.
-func (m *DeltaManager) Create() (*session.Session, error) { return m.store.Create() }
-
-// NewID implements session.Manager.
-func (m *DeltaManager) NewID() (string, error) { return m.store.NewID() }
 
 // Commit implements session.Manager: it applies the delta locally; the
 // ReplicationValve then calls Replicate.
@@ -190,15 +165,6 @@ func (m *DeltaManager) Rename(ctx context.Context, id, newID string) error {
 	return nil
 }
 
-// Expire implements session.Manager.
-func (m *DeltaManager) Expire(now time.Time) int { return m.store.Expire(now) }
-
-// Len implements session.Manager.
-func (m *DeltaManager) Len() int { return m.store.Len() }
-
-// Range implements session.Manager.
-func (m *DeltaManager) Range(fn func(*session.Session) bool) { m.store.Range(fn) }
-
 // Close implements session.Manager. With ExpireSessionsOnShutdown every
 // session is expired and the other members are told; else they keep them.
 func (m *DeltaManager) Close() error {
@@ -208,7 +174,7 @@ func (m *DeltaManager) Close() error {
 			m.store.Range(func(s *session.Session) bool { ids = append(ids, s.ID()); return true })
 			for _, id := range ids {
 				if s, ok := m.store.Remove(id); ok {
-					m.destroyed(s, true)
+					m.notifyDestroyed(s, true)
 					m.sendExpire(id, reasonExpired)
 				}
 			}
@@ -216,13 +182,6 @@ func (m *DeltaManager) Close() error {
 		m.c.removeManager(m)
 	})
 	return m.store.Close()
-}
-
-// SessionCreated implements session.Listener for the local store.
-func (m *DeltaManager) SessionCreated(s *session.Session) {
-	if m.app != nil {
-		m.app.SessionCreated(s)
-	}
 }
 
 // SessionDestroyed implements session.Listener for the local store: an
@@ -238,12 +197,6 @@ func (m *DeltaManager) SessionDestroyed(s *session.Session, expired bool) {
 	}
 }
 
-func (m *DeltaManager) destroyed(s *session.Session, expired bool) {
-	if m.app != nil && !m.cfg.NoNotifyListenersOnReplication {
-		m.app.SessionDestroyed(s, expired)
-	}
-}
-
 func (m *DeltaManager) sendExpire(id string, reason byte) {
 	to := m.c.domainMembers()
 	if len(to) == 0 {
@@ -253,17 +206,6 @@ func (m *DeltaManager) sendExpire(id string, reason byte) {
 	b = appendStr(b, id)
 	b = append(b, reason)
 	m.send(context.Background(), to, b, m.cfg.SendOptions)
-}
-
-func (m *DeltaManager) send(ctx context.Context, to []*tribes.Member, data []byte, opts tribes.Options) error {
-	err := m.c.ch.Send(ctx, to, data, opts)
-	m.k.replicated.Add(1)
-	m.k.replicatedBytes.Add(int64(len(data)))
-	if err != nil {
-		m.k.sendErrors.Add(1)
-		m.c.sendFailed(err)
-	}
-	return err
 }
 
 // accessInterval is how stale the others' view of s's access time may get.
@@ -378,7 +320,7 @@ func (m *DeltaManager) apply(t msgType, body []byte) error {
 			return r.err
 		}
 		if s, ok := m.store.Remove(id); ok {
-			m.destroyed(s, reason == reasonExpired)
+			m.notifyDestroyed(s, reason == reasonExpired)
 		}
 	}
 	return nil
@@ -388,7 +330,7 @@ func (m *DeltaManager) memberJoined(tribes.UniqueID) {}
 
 // handOff has nothing to do: every member holds every session.
 func (m *DeltaManager) handOff(context.Context) (int, error) { return 0, nil }
-func (m *DeltaManager) memberLeft(tribes.UniqueID)   {}
+func (m *DeltaManager) memberLeft(tribes.UniqueID)           {}
 
 // Stats returns the manager's counters.
 func (m *DeltaManager) Stats() ManagerStats {
@@ -397,9 +339,4 @@ func (m *DeltaManager) Stats() ManagerStats {
 	s.PrimarySessions = s.ActiveSessions
 	m.k.fill(&s)
 	return s
-}
-
-func (m *DeltaManager) countSent(n int) {
-	m.k.replicated.Add(1)
-	m.k.replicatedBytes.Add(int64(n))
 }

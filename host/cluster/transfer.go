@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -17,10 +16,7 @@ import (
 // blocks as they come (each acknowledged after it was applied), queues
 // the messages that arrive meanwhile and applies them afterwards, in order.
 type xfer struct {
-	c   *Cluster
-	ctx string
-	cfg ManagerConfig
-	log *slog.Logger
+	b *base // the manager's
 	// apply applies a live message; record applies one record of a block.
 	apply  func(t msgType, body []byte) error
 	record func(rec []byte) error
@@ -63,11 +59,11 @@ func (x *xfer) live(msg *tribes.Message, p parsed) error {
 func (x *xfer) sendAll(to *tribes.Member, reqID uint64, snap int64, n int, appendRec func(b []byte, i int) []byte, count func(int)) {
 	start := time.Now()
 	dst := []*tribes.Member{to}
-	size := x.cfg.SendAllSessionsSize
+	size := x.b.cfg.SendAllSessionsSize
 	var buf []byte
 	for i := 0; ; i += size {
 		end := min(i+size, n)
-		buf = header(buf[:0], msgAllData, x.ctx)
+		buf = header(buf[:0], msgAllData, x.b.ctx)
 		buf = appendU64(buf, reqID)
 		var flags byte
 		if end == n {
@@ -81,19 +77,19 @@ func (x *xfer) sendAll(to *tribes.Member, reqID uint64, snap int64, n int, appen
 			buf = appendRec(buf, j)
 			buf = fixLen(buf, mark)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), x.cfg.SendAllSessionsWaitTime)
-		err := x.c.ch.Send(ctx, dst, buf, SyncOptions)
+		ctx, cancel := context.WithTimeout(context.Background(), x.b.cfg.SendAllSessionsWaitTime)
+		err := x.b.c.ch.Send(ctx, dst, buf, SyncOptions)
 		cancel()
 		count(len(buf))
 		if err != nil {
-			x.log.Warn("state transfer to a joining member failed", "member", to, "sent", i, "of", n, "err", err)
+			x.b.log.Warn("state transfer to a joining member failed", "member", to, "sent", i, "of", n, "err", err)
 			return
 		}
 		if end == n {
 			break
 		}
 	}
-	x.log.Info("state sent to a joining member", "member", to, "records", n, "took", time.Since(start).Round(time.Millisecond))
+	x.b.log.Info("state sent to a joining member", "member", to, "records", n, "took", time.Since(start).Round(time.Millisecond))
 }
 
 // fixLen turns the 5 bytes reserved at mark into the uvarint length of what
@@ -122,23 +118,23 @@ func (x *xfer) transfer(ctx context.Context) {
 		x.dur.Store(int64(time.Since(start)))
 		x.isReady.Store(true)
 	}()
-	members := slices.Clone(x.c.domainMembers())
+	members := slices.Clone(x.b.c.domainMembers())
 	sortOldestFirst(members)
 	for _, to := range members {
 		got, err := x.askAll(ctx, to)
 		if err != nil {
 			if ctx.Err() != nil {
-				x.log.Warn("state transfer incomplete: starting with what was received",
+				x.b.log.Warn("state transfer incomplete: starting with what was received",
 					"err", fmt.Errorf("%w after %s: %v", ErrStateTransfer, time.Since(start).Round(time.Millisecond), err),
 					"records", x.n.Load())
 				return
 			}
-			x.log.Warn("state transfer from a member failed, asking the next", "member", to, "err", err)
+			x.b.log.Warn("state transfer from a member failed, asking the next", "member", to, "err", err)
 			continue
 		}
 		if got {
 			x.ok.Store(true)
-			x.log.Info("state received", "from", to, "records", x.n.Load(), "took", time.Since(start).Round(time.Millisecond))
+			x.b.log.Info("state received", "from", to, "records", x.n.Load(), "took", time.Since(start).Round(time.Millisecond))
 			return
 		}
 	}
@@ -149,7 +145,7 @@ func (x *xfer) transfer(ctx context.Context) {
 // reports false when the member does not run the app.
 func (x *xfer) askAll(ctx context.Context, to *tribes.Member) (bool, error) {
 	done := make(chan bool, 1) // true: data, false: no such app there
-	id, cancel := x.c.request(func(msg *tribes.Message, p parsed, r *reader) error {
+	id, cancel := x.b.c.request(func(msg *tribes.Message, p parsed, r *reader) error {
 		flags := r.byte()
 		snap := r.varint("snapshot time")
 		n := int(r.uvarint(MaxMessageBytes, "record count"))
@@ -163,7 +159,7 @@ func (x *xfer) askAll(ctx context.Context, to *tribes.Member) (bool, error) {
 			}
 			return nil
 		}
-		x.c.markContext(msg.Source, x.ctx)
+		x.b.c.markContext(msg.Source, x.b.ctx)
 		for i := 0; i < n; i++ {
 			rec := r.raw(MaxMessageBytes, "record")
 			if r.err != nil {
@@ -187,11 +183,11 @@ func (x *xfer) askAll(ctx context.Context, to *tribes.Member) (bool, error) {
 		return r.err
 	})
 	defer cancel()
-	b := header(nil, msgGetAll, x.ctx)
+	b := header(nil, msgGetAll, x.b.ctx)
 	b = appendU64(b, id)
 	b = append(b, 0)
-	sctx, scancel := context.WithTimeout(ctx, x.cfg.SendAllSessionsWaitTime)
-	err := x.c.ch.Send(sctx, []*tribes.Member{to}, b, SyncOptions)
+	sctx, scancel := context.WithTimeout(ctx, x.b.cfg.SendAllSessionsWaitTime)
+	err := x.b.c.ch.Send(sctx, []*tribes.Member{to}, b, SyncOptions)
 	scancel()
 	if err != nil {
 		return false, err
@@ -219,11 +215,11 @@ func (x *xfer) drain() {
 		from, snap := x.from, x.snapTime
 		x.tmu.Unlock()
 		for _, e := range q {
-			if !x.cfg.NoStateTimestampDrop && e.from == from && e.ts < snap {
+			if !x.b.cfg.NoStateTimestampDrop && e.from == from && e.ts < snap {
 				continue
 			}
 			if err := x.apply(e.typ, e.body); err != nil {
-				x.log.Warn("queued message not applied", "type", e.typ, "err", err)
+				x.b.log.Warn("queued message not applied", "type", e.typ, "err", err)
 			}
 		}
 	}
