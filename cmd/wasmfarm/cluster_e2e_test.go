@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -98,16 +97,10 @@ func (p *clusterProc) kill(t *testing.T) {
 func (p *clusterProc) stop(t *testing.T) {
 	select {
 	case <-p.done:
-		return
 	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-		t.Errorf("%s did not stop within 10s of SIGTERM", p.name)
+		if !stopProcess(p.cmd.Process, p.done, 10*time.Second) {
+			t.Errorf("%s did not stop within 10s of SIGTERM", p.name)
+		}
 	}
 	if t.Failed() {
 		t.Logf("%s output:\n%s", p.name, p.out)

@@ -239,17 +239,25 @@ func startDemoMember(ctx context.Context, exe, work, route string, httpPort, adm
 }
 
 // stop ends the member (SIGTERM, then SIGKILL after 10 s) and waits.
-func (m *demoMember) stop() {
+func (m *demoMember) stop() { stopProcess(m.cmd.Process, m.done, 10*time.Second) }
+
+// stopProcess ends a child process we started: SIGTERM, then SIGKILL if it
+// is still running after grace; done is closed once it was waited for. It
+// reports whether the process stopped within grace (false also when it
+// had already exited).
+func stopProcess(p *os.Process, done <-chan struct{}, grace time.Duration) bool {
 	select {
-	case <-m.done:
-		return
+	case <-done:
+		return false
 	default:
 	}
-	m.cmd.Process.Signal(syscall.SIGTERM)
+	p.Signal(syscall.SIGTERM)
 	select {
-	case <-m.done:
-	case <-time.After(10 * time.Second):
-		m.cmd.Process.Kill()
-		<-m.done
+	case <-done:
+		return true
+	case <-time.After(grace):
+		p.Kill()
+		<-done
+		return false
 	}
 }

@@ -500,15 +500,10 @@ func (m *memberProc) kill(t *testing.T) {
 func (m *memberProc) stop(t *testing.T) {
 	select {
 	case <-m.done:
-		return
 	default:
-	}
-	m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-m.done:
-	case <-time.After(5 * time.Second):
-		t.Logf("member %s (pid %d) ignored SIGTERM for 5s; killing it", m.route, m.cmd.Process.Pid)
-		m.kill(t)
+		if !stopProcess(m.cmd.Process, m.done, 5*time.Second) {
+			t.Logf("member %s (pid %d) ignored SIGTERM for 5s; killed it", m.route, m.cmd.Process.Pid)
+		}
 	}
 }
 
