@@ -120,7 +120,7 @@ func (l *Loader) parse(name, dir string, data []byte) (*Node, []serverxml.Warnin
 	ld.finish()
 	serverxml.SortWarnings(ld.ws)
 	ws := append(pws, ld.ws...)
-	if err := sortErrors(ld.errs); err != nil {
+	if err := serverxml.SortErrors(ld.errs); err != nil {
 		return nil, ws, err
 	}
 	return ld.node, ws, nil
@@ -224,43 +224,4 @@ func (ld *loader) finish() {
 			"%s but <%s> has no jvmRoute: session ids carry no route, so a balancer cannot stick sessions to this node and failover has no route to rewrite", what, ld.engineEl.Name)
 		ld.ws = append(ld.ws, w)
 	}
-}
-
-// sortErrors flattens joined errors and joins them again in file order.
-func sortErrors(errs []error) error {
-	var flat []error
-	var walk func(error)
-	walk = func(err error) {
-		if err == nil {
-			return
-		}
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			if _, isPos := err.(*serverxml.Error); !isPos {
-				for _, e := range j.Unwrap() {
-					walk(e)
-				}
-				return
-			}
-		}
-		flat = append(flat, err)
-	}
-	for _, e := range errs {
-		walk(e)
-	}
-	pos := func(err error) (int, int) {
-		var e *serverxml.Error
-		if errors.As(err, &e) {
-			return e.Line, e.Col
-		}
-		return 0, 0
-	}
-	slices.SortStableFunc(flat, func(a, b error) int {
-		la, ca := pos(a)
-		lb, cb := pos(b)
-		if la != lb {
-			return la - lb
-		}
-		return ca - cb
-	})
-	return errors.Join(flat...)
 }

@@ -3,6 +3,7 @@ package serverxml
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -132,4 +133,44 @@ func ErrorAt(el *Element, attr string, err error, format string, args ...any) *E
 func WarningAt(el *Element, attr string, level Level, format string, args ...any) Warning {
 	e := ErrorAt(el, attr, nil, format, args...)
 	return Warning{File: e.File, Line: e.Line, Col: e.Col, Element: e.Element, Attr: e.Attr, Msg: e.Msg, Level: level}
+}
+
+// SortErrors flattens joined errors and joins them again in file order,
+// so that the first one reported is the first one in the file.
+func SortErrors(errs []error) error {
+	var flat []error
+	var walk func(error)
+	walk = func(err error) {
+		if err == nil {
+			return
+		}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			if _, isPos := err.(*Error); !isPos {
+				for _, e := range j.Unwrap() {
+					walk(e)
+				}
+				return
+			}
+		}
+		flat = append(flat, err)
+	}
+	for _, e := range errs {
+		walk(e)
+	}
+	pos := func(err error) (int, int) {
+		var e *Error
+		if errors.As(err, &e) {
+			return e.Line, e.Col
+		}
+		return 0, 0
+	}
+	slices.SortStableFunc(flat, func(a, b error) int {
+		la, ca := pos(a)
+		lb, cb := pos(b)
+		if la != lb {
+			return la - lb
+		}
+		return ca - cb
+	})
+	return errors.Join(flat...)
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/wasmfarm/wasmfarm/internal/serverxml"
@@ -245,45 +244,5 @@ func (l *Loader) FromElement(channel *serverxml.Element) (tribes.Config, []serve
 	errs = append(errs, err)
 	all := append(cw, ws...)
 	serverxml.SortWarnings(all)
-	return cfg, all, sortErrors(errs)
-}
-
-// sortErrors flattens joined errors and joins them again in file order,
-// so that the first one reported is the first one in the file.
-func sortErrors(errs []error) error {
-	var flat []error
-	var walk func(error)
-	walk = func(err error) {
-		if err == nil {
-			return
-		}
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			if _, isPos := err.(*serverxml.Error); !isPos {
-				for _, e := range j.Unwrap() {
-					walk(e)
-				}
-				return
-			}
-		}
-		flat = append(flat, err)
-	}
-	for _, e := range errs {
-		walk(e)
-	}
-	pos := func(err error) (int, int) {
-		var e *serverxml.Error
-		if errors.As(err, &e) {
-			return e.Line, e.Col
-		}
-		return 0, 0
-	}
-	slices.SortStableFunc(flat, func(a, b error) int {
-		la, ca := pos(a)
-		lb, cb := pos(b)
-		if la != lb {
-			return la - lb
-		}
-		return ca - cb
-	})
-	return errors.Join(flat...)
+	return cfg, all, serverxml.SortErrors(errs)
 }
