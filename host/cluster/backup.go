@@ -40,7 +40,15 @@ var (
 
 func newBackupManager(c *Cluster, path string, scfg session.Config) (*BackupManager, error) {
 	m := &BackupManager{entries: map[string]*entry{}}
-	m.base.init(c, path, scfg)
+	m.base.init(c, path, scfg, managerHooks{
+		replicate:  m.Replicate,
+		expireOpts: tribes.OptAsynchronous,
+		renamed:    m.renameEntry,
+		forget:     m.dropEntry,
+		// On shutdown only the sessions served here expire: the others
+		// belong to their primaries.
+		owns: func(id string) bool { e, _ := m.role(id); return e.primary == m.c.localID() },
+	})
 	m.xfer = xfer{b: &m.base, apply: m.apply, record: m.putRecord}
 	scfg.Listener = m
 	scfg.Backup = func(id string) bool {
@@ -73,6 +81,16 @@ func (m *BackupManager) role(id string) (entry, bool) {
 func (m *BackupManager) setEntry(id string, e entry) {
 	m.mu.Lock()
 	m.entries[id] = &e
+	m.mu.Unlock()
+}
+
+// renameEntry moves the entry of a session whose id changed.
+func (m *BackupManager) renameEntry(oldID, newID string) {
+	m.mu.Lock()
+	if e := m.entries[oldID]; e != nil {
+		delete(m.entries, oldID)
+		m.entries[newID] = e
+	}
 	m.mu.Unlock()
 }
 
@@ -262,12 +280,7 @@ func (m *BackupManager) Commit(d *session.Delta) error {
 		m.k.created.Add(1)
 		m.setEntry(d.FinalID(), entry{primary: m.c.localID()})
 	case d.NewID != "":
-		m.mu.Lock()
-		if e := m.entries[d.ID]; e != nil {
-			delete(m.entries, d.ID)
-			m.entries[d.NewID] = e
-		}
-		m.mu.Unlock()
+		m.renameEntry(d.ID, d.NewID)
 	}
 	return nil
 }
@@ -318,88 +331,6 @@ func (m *BackupManager) Replicate(ctx context.Context, d *session.Delta) (int, e
 	return len(b), err
 }
 
-// Invalidate implements session.Manager and tells the other members.
-func (m *BackupManager) Invalidate(id string) bool {
-	if !m.store.Invalidate(id) {
-		return false
-	}
-	m.dropEntry(id)
-	m.sendExpire(id, reasonInvalidated)
-	return true
-}
-
-func (m *BackupManager) sendExpire(id string, reason byte) {
-	to := m.c.domainMembers()
-	if len(to) == 0 {
-		return
-	}
-	b := header(nil, msgExpire, m.ctx)
-	b = appendStr(b, id)
-	b = append(b, reason)
-	m.send(context.Background(), to, b, tribes.OptAsynchronous)
-}
-
-// ChangeID implements session.Manager.
-func (m *BackupManager) ChangeID(id string) (string, error) {
-	newID, err := m.store.NewID()
-	if err != nil {
-		return "", err
-	}
-	return newID, m.Rename(context.Background(), id, newID)
-}
-
-// Rename gives the session a new id and tells the others.
-func (m *BackupManager) Rename(ctx context.Context, id, newID string) error {
-	s, err := m.store.Rename(id, newID)
-	if err != nil {
-		return err
-	}
-	d := session.Delta{ID: id, NewID: newID, Accessed: s.LastAccessedTime().UnixMilli()}
-	m.mu.Lock()
-	if e := m.entries[id]; e != nil {
-		delete(m.entries, id)
-		m.entries[newID] = e
-	}
-	m.mu.Unlock()
-	if _, err := m.Replicate(ctx, &d); err != nil {
-		// Renamed here; a member that missed it is down or leaving.
-		m.log.Warn("session id change not replicated to every member", "session", newID, "err", err)
-	}
-	return nil
-}
-
-// Close implements session.Manager.
-func (m *BackupManager) Close() error {
-	m.closeOnce.Do(func() {
-		if m.cfg.ExpireSessionsOnShutdown {
-			var ids []string
-			m.store.Range(func(s *session.Session) bool { ids = append(ids, s.ID()); return true })
-			for _, id := range ids {
-				if e, _ := m.role(id); e.primary == m.c.localID() {
-					if s, ok := m.store.Remove(id); ok {
-						m.notifyDestroyed(s, true)
-						m.sendExpire(id, reasonExpired)
-					}
-				}
-			}
-		}
-		m.c.removeManager(m)
-	})
-	return m.store.Close()
-}
-
-// SessionDestroyed implements session.Listener for the local store.
-func (m *BackupManager) SessionDestroyed(s *session.Session, expired bool) {
-	if expired {
-		m.k.expired.Add(1)
-		m.dropEntry(s.ID())
-		m.sendExpire(s.ID(), reasonExpired)
-	}
-	if m.app != nil {
-		m.app.SessionDestroyed(s, expired)
-	}
-}
-
 // putRecord stores one proxy record of a state-transfer block.
 func (m *BackupManager) putRecord(rec []byte) error {
 	r := reader{b: rec}
@@ -437,22 +368,15 @@ func (m *BackupManager) handle(ctx context.Context, msg *tribes.Message, p parse
 		m.send(ctx, []*tribes.Member{msg.Source.Clone()}, b, tribes.OptAsynchronous)
 		return nil
 	case msgGetAll:
-		id, err := getAllRequest(p.body)
-		if err != nil {
-			return err
-		}
-		src := msg.Source.Clone()
-		m.c.markContext(src, m.ctx)
-		snap := time.Now().UnixMilli()
-		m.mu.Lock()
-		recs := make([]proxyRec, 0, len(m.entries))
-		for id, e := range m.entries {
-			recs = append(recs, proxyRec{id: id, primary: e.primary, backup: e.backup})
-		}
-		m.mu.Unlock()
-		go m.sendAll(src, id, snap, len(recs), func(b []byte, i int) []byte { return recs[i].appendBody(b) },
-			func(n int) { m.k.replicated.Add(1); m.k.replicatedBytes.Add(int64(n)) })
-		return nil
+		return m.serveGetAll(msg, p, func() (int, func(b []byte, i int) []byte) {
+			m.mu.Lock()
+			recs := make([]proxyRec, 0, len(m.entries))
+			for id, e := range m.entries {
+				recs = append(recs, proxyRec{id: id, primary: e.primary, backup: e.backup})
+			}
+			m.mu.Unlock()
+			return len(recs), func(b []byte, i int) []byte { return recs[i].appendBody(b) }
+		})
 	}
 	m.c.stats.ignored.Add(1)
 	return nil
@@ -494,12 +418,7 @@ func (m *BackupManager) apply(t msgType, body []byte) error {
 			return err
 		}
 		if d.NewID != "" {
-			m.mu.Lock()
-			if e := m.entries[d.ID]; e != nil {
-				delete(m.entries, d.ID)
-				m.entries[d.NewID] = e
-			}
-			m.mu.Unlock()
+			m.renameEntry(d.ID, d.NewID)
 		}
 		if ev.Destroyed != nil {
 			m.dropEntry(d.FinalID())
@@ -532,12 +451,7 @@ func (m *BackupManager) apply(t msgType, body []byte) error {
 		if r.err != nil {
 			return r.err
 		}
-		m.mu.Lock()
-		if e := m.entries[oldID]; e != nil {
-			delete(m.entries, oldID)
-			m.entries[newID] = e
-		}
-		m.mu.Unlock()
+		m.renameEntry(oldID, newID)
 		m.store.Rename(oldID, newID)
 	}
 	return nil

@@ -21,13 +21,23 @@ type base struct {
 	log   *slog.Logger
 	lim   session.Limits
 
+	hooks     managerHooks
 	closeOnce sync.Once
 	k         managerCounters
 }
 
+// managerHooks are where the two managers differ in the shared methods.
+type managerHooks struct {
+	replicate  func(ctx context.Context, d *session.Delta) (int, error)
+	expireOpts tribes.Options            // send options of an expiry outside a request
+	renamed    func(oldID, newID string) // after a local rename; nil: nothing
+	forget     func(id string)           // after a session ended here; nil: nothing
+	owns       func(id string) bool      // whether this member expires id at shutdown; nil: every session
+}
+
 // init fills the fields of a new manager's base.
-func (m *base) init(c *Cluster, path string, scfg session.Config) {
-	m.c, m.ctx, m.cfg, m.app, m.lim, m.log = c, path, c.cfg.Manager, scfg.Listener, scfg.Limits, scfg.Logger
+func (m *base) init(c *Cluster, path string, scfg session.Config, h managerHooks) {
+	m.c, m.ctx, m.cfg, m.app, m.lim, m.log, m.hooks = c, path, c.cfg.Manager, scfg.Listener, scfg.Limits, scfg.Logger, h
 	if m.log == nil {
 		m.log = c.log.With("context", path)
 	}
@@ -82,4 +92,97 @@ func (m *base) send(ctx context.Context, to []*tribes.Member, data []byte, opts 
 func (m *base) countSent(n int) {
 	m.k.replicated.Add(1)
 	m.k.replicatedBytes.Add(int64(n))
+}
+
+// Invalidate implements session.Manager and tells the other members.
+func (m *base) Invalidate(id string) bool {
+	if !m.store.Invalidate(id) {
+		return false
+	}
+	if m.hooks.forget != nil {
+		m.hooks.forget(id)
+	}
+	m.sendExpire(id, reasonInvalidated)
+	return true
+}
+
+// ChangeID implements session.Manager: a fresh id, replicated.
+func (m *base) ChangeID(id string) (string, error) {
+	newID, err := m.store.NewID()
+	if err != nil {
+		return "", err
+	}
+	if err := m.Rename(context.Background(), id, newID); err != nil {
+		return "", err
+	}
+	return newID, nil
+}
+
+// Rename gives the session id the new id and replicates the change (the
+// JvmRouteBinderValve's route rewrite). The rename stands when a member
+// misses it (it is down or leaving); that is logged.
+func (m *base) Rename(ctx context.Context, id, newID string) error {
+	s, err := m.store.Rename(id, newID)
+	if err != nil {
+		return err
+	}
+	if m.hooks.renamed != nil {
+		m.hooks.renamed(id, newID)
+	}
+	d := session.Delta{ID: id, NewID: newID, Accessed: s.LastAccessedTime().UnixMilli()}
+	if _, err := m.hooks.replicate(ctx, &d); err != nil {
+		m.log.Warn("session id change not replicated to every member", "session", newID, "err", err)
+	}
+	return nil
+}
+
+// Close implements session.Manager. With ExpireSessionsOnShutdown the
+// sessions this member serves are expired and the others told; else they
+// keep them.
+func (m *base) Close() error {
+	m.closeOnce.Do(func() {
+		if m.cfg.ExpireSessionsOnShutdown {
+			var ids []string
+			m.store.Range(func(s *session.Session) bool { ids = append(ids, s.ID()); return true })
+			for _, id := range ids {
+				if m.hooks.owns != nil && !m.hooks.owns(id) {
+					continue
+				}
+				if s, ok := m.store.Remove(id); ok {
+					m.notifyDestroyed(s, true)
+					m.sendExpire(id, reasonExpired)
+				}
+			}
+		}
+		m.c.removeManager(m.path())
+	})
+	return m.store.Close()
+}
+
+// SessionDestroyed implements session.Listener for the local store: an
+// expiry on this member is told to the others (an invalidation by a
+// request travels with its delta).
+func (m *base) SessionDestroyed(s *session.Session, expired bool) {
+	if expired {
+		m.k.expired.Add(1)
+		if m.hooks.forget != nil {
+			m.hooks.forget(s.ID())
+		}
+		m.sendExpire(s.ID(), reasonExpired)
+	}
+	if m.app != nil {
+		m.app.SessionDestroyed(s, expired)
+	}
+}
+
+// sendExpire tells every member that the session ended here.
+func (m *base) sendExpire(id string, reason byte) {
+	to := m.c.domainMembers()
+	if len(to) == 0 {
+		return
+	}
+	b := header(nil, msgExpire, m.ctx)
+	b = appendStr(b, id)
+	b = append(b, reason)
+	m.send(context.Background(), to, b, m.hooks.expireOpts)
 }

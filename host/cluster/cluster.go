@@ -196,12 +196,11 @@ func (c *Cluster) NewManager(contextPath string, scfg session.Config) (session.M
 	return r, nil
 }
 
-// removeManager forgets a closed manager and tells the others.
-func (c *Cluster) removeManager(r replicator) {
+// removeManager forgets the closed manager of the app at path and tells
+// the others.
+func (c *Cluster) removeManager(path string) {
 	c.mu.Lock()
-	if c.managers[r.path()] == r {
-		delete(c.managers, r.path())
-	}
+	delete(c.managers, path)
 	c.mu.Unlock()
 	c.announce()
 }

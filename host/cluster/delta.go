@@ -90,7 +90,7 @@ var (
 
 func newDeltaManager(c *Cluster, path string, scfg session.Config) (*DeltaManager, error) {
 	m := &DeltaManager{}
-	m.base.init(c, path, scfg)
+	m.base.init(c, path, scfg, managerHooks{replicate: m.Replicate, expireOpts: c.cfg.Manager.SendOptions})
 	m.xfer = xfer{b: &m.base, apply: m.apply, record: m.putRecord}
 	scfg.Listener = m
 	scfg.Backup = func(id string) bool {
@@ -127,85 +127,6 @@ func (m *DeltaManager) Commit(d *session.Delta) error {
 		m.k.created.Add(1)
 	}
 	return err
-}
-
-// Invalidate implements session.Manager and tells the other members.
-func (m *DeltaManager) Invalidate(id string) bool {
-	if !m.store.Invalidate(id) {
-		return false
-	}
-	m.sendExpire(id, reasonInvalidated)
-	return true
-}
-
-// ChangeID implements session.Manager and tells the other members.
-func (m *DeltaManager) ChangeID(id string) (string, error) {
-	newID, err := m.store.NewID()
-	if err != nil {
-		return "", err
-	}
-	if err := m.Rename(context.Background(), id, newID); err != nil {
-		return "", err
-	}
-	return newID, nil
-}
-
-// Rename gives the session id the new id and replicates the change (the
-// JvmRouteBinderValve's route rewrite).
-func (m *DeltaManager) Rename(ctx context.Context, id, newID string) error {
-	s, err := m.store.Rename(id, newID)
-	if err != nil {
-		return err
-	}
-	d := session.Delta{ID: id, NewID: newID, Accessed: s.LastAccessedTime().UnixMilli()}
-	if _, err := m.Replicate(ctx, &d); err != nil {
-		// Renamed here; a member that missed it is down or leaving.
-		m.log.Warn("session id change not replicated to every member", "session", newID, "err", err)
-	}
-	return nil
-}
-
-// Close implements session.Manager. With ExpireSessionsOnShutdown every
-// session is expired and the other members are told; else they keep them.
-func (m *DeltaManager) Close() error {
-	m.closeOnce.Do(func() {
-		if m.cfg.ExpireSessionsOnShutdown {
-			var ids []string
-			m.store.Range(func(s *session.Session) bool { ids = append(ids, s.ID()); return true })
-			for _, id := range ids {
-				if s, ok := m.store.Remove(id); ok {
-					m.notifyDestroyed(s, true)
-					m.sendExpire(id, reasonExpired)
-				}
-			}
-		}
-		m.c.removeManager(m)
-	})
-	return m.store.Close()
-}
-
-// SessionDestroyed implements session.Listener for the local store: an
-// expiry on this member is told to the others (an invalidation travels
-// with the request's delta).
-func (m *DeltaManager) SessionDestroyed(s *session.Session, expired bool) {
-	if expired {
-		m.k.expired.Add(1)
-		m.sendExpire(s.ID(), reasonExpired)
-	}
-	if m.app != nil {
-		m.app.SessionDestroyed(s, expired)
-	}
-}
-
-func (m *DeltaManager) sendExpire(id string, reason byte) {
-	to := m.c.domainMembers()
-	if len(to) == 0 {
-		return
-	}
-	b := header(nil, msgExpire, m.ctx)
-	b = appendStr(b, id)
-	b = append(b, reason)
-	m.send(context.Background(), to, b, m.cfg.SendOptions)
 }
 
 // accessInterval is how stale the others' view of s's access time may get.
@@ -259,21 +180,15 @@ func (m *DeltaManager) handle(ctx context.Context, msg *tribes.Message, p parsed
 	case msgDelta, msgExpire:
 		return m.live(msg, p)
 	case msgGetAll:
-		id, err := getAllRequest(p.body)
-		if err != nil {
-			return err
-		}
-		src := msg.Source.Clone()
-		m.c.markContext(src, m.ctx)
-		snap := time.Now().UnixMilli()
-		var all []*session.Session
-		m.store.Range(func(s *session.Session) bool { all = append(all, s); return true })
-		go m.sendAll(src, id, snap, len(all), func(b []byte, i int) []byte {
-			st := all[i].Snapshot()
-			b, _ = st.AppendBinary(b)
-			return b
-		}, m.countSent)
-		return nil
+		return m.serveGetAll(msg, p, func() (int, func(b []byte, i int) []byte) {
+			var all []*session.Session
+			m.store.Range(func(s *session.Session) bool { all = append(all, s); return true })
+			return len(all), func(b []byte, i int) []byte {
+				st := all[i].Snapshot()
+				b, _ = st.AppendBinary(b)
+				return b
+			}
+		})
 	}
 	m.c.stats.ignored.Add(1)
 	return nil

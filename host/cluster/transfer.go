@@ -54,9 +54,25 @@ func (x *xfer) live(msg *tribes.Message, p parsed) error {
 	return x.apply(p.typ, p.body)
 }
 
-// sendAll answers a GET_ALL with n records in acknowledged blocks;
-// appendRec appends record i.
-func (x *xfer) sendAll(to *tribes.Member, reqID uint64, snap int64, n int, appendRec func(b []byte, i int) []byte, count func(int)) {
+// serveGetAll answers a joiner's GET_ALL: the joiner is marked as running
+// the app before the snapshot (so no later change misses it), then
+// snapshot's records go in acknowledged blocks from another goroutine.
+func (x *xfer) serveGetAll(msg *tribes.Message, p parsed, snapshot func() (int, func(b []byte, i int) []byte)) error {
+	id, err := getAllRequest(p.body)
+	if err != nil {
+		return err
+	}
+	src := msg.Source.Clone()
+	x.b.c.markContext(src, x.b.ctx)
+	snap := time.Now().UnixMilli()
+	n, appendRec := snapshot()
+	go x.sendAll(src, id, snap, n, appendRec)
+	return nil
+}
+
+// sendAll sends n records in acknowledged blocks; appendRec appends
+// record i.
+func (x *xfer) sendAll(to *tribes.Member, reqID uint64, snap int64, n int, appendRec func(b []byte, i int) []byte) {
 	start := time.Now()
 	dst := []*tribes.Member{to}
 	size := x.b.cfg.SendAllSessionsSize
@@ -80,7 +96,7 @@ func (x *xfer) sendAll(to *tribes.Member, reqID uint64, snap int64, n int, appen
 		ctx, cancel := context.WithTimeout(context.Background(), x.b.cfg.SendAllSessionsWaitTime)
 		err := x.b.c.ch.Send(ctx, dst, buf, SyncOptions)
 		cancel()
-		count(len(buf))
+		x.b.countSent(len(buf))
 		if err != nil {
 			x.b.log.Warn("state transfer to a joining member failed", "member", to, "sent", i, "of", n, "err", err)
 			return
