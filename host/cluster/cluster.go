@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -54,6 +55,7 @@ type Cluster struct {
 	done   chan struct{}
 
 	routes atomic.Pointer[map[string]map[string]bool] // context path → jvmRoutes of the peers running it
+	byPath atomic.Pointer[map[string]replicator]      // a copy of managers for the message path
 	live   atomic.Pointer[[]*tribes.Member]           // the channel's members of this domain, from its events
 
 	stats clusterCounters
@@ -188,6 +190,7 @@ func (c *Cluster) NewManager(contextPath string, scfg session.Config) (session.M
 	}
 	c.mu.Lock()
 	c.managers[contextPath] = r
+	c.publishManagersLocked()
 	c.mu.Unlock()
 	c.announce()
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Manager.StateTransferTimeout)
@@ -196,11 +199,19 @@ func (c *Cluster) NewManager(contextPath string, scfg session.Config) (session.M
 	return r, nil
 }
 
+// publishManagersLocked stores a copy of managers for MessageReceived;
+// c.mu is held.
+func (c *Cluster) publishManagersLocked() {
+	m := maps.Clone(c.managers)
+	c.byPath.Store(&m)
+}
+
 // removeManager forgets the closed manager of the app at path and tells
 // the others.
 func (c *Cluster) removeManager(path string) {
 	c.mu.Lock()
 	delete(c.managers, path)
+	c.publishManagersLocked()
 	c.mu.Unlock()
 	c.announce()
 }
@@ -476,9 +487,10 @@ func (c *Cluster) MessageReceived(msg *tribes.Message) error {
 		}
 		return h.(func(*tribes.Message, parsed, *reader) error)(msg, p, &r)
 	}
-	c.mu.Lock()
-	m := c.managers[string(p.pathB)] // no allocation for the lookup
-	c.mu.Unlock()
+	var m replicator
+	if ms := c.byPath.Load(); ms != nil {
+		m = (*ms)[string(p.pathB)] // no lock, no allocation for the lookup
+	}
 	if m == nil {
 		p.path = string(p.pathB)
 		if p.typ == msgGetAll {

@@ -213,9 +213,7 @@ func (m *DeltaManager) apply(t msgType, body []byte) error {
 		if err != nil {
 			return err
 		}
-		if s := m.store.PeekSession(d.FinalID()); s != nil {
-			s.SetReplicatedAccess(d.Accessed)
-		}
+		ev.Session.SetReplicatedAccess(d.Accessed)
 		if !m.cfg.NoNotifyListenersOnReplication && m.app != nil {
 			if ev.Created != nil {
 				if rl, ok := m.app.(ReplicaListener); ok {

@@ -34,6 +34,9 @@ func WithRoute(id, route string) string {
 // ReplicaEvent tells what [StandardManager.ApplyRemote] did, so that the
 // caller can run the app's session hooks.
 type ReplicaEvent struct {
+	// Session is the session the delta applied to (invalid if it was
+	// invalidated).
+	Session *Session
 	// Created is the session the delta created, or nil.
 	Created *Session
 	// Destroyed is the session the delta invalidated, or nil.
@@ -67,6 +70,7 @@ func (m *StandardManager) ApplyRemote(d *Delta) (ReplicaEvent, error) {
 		m.sessions[d.ID] = s
 		ev.Created = s
 	}
+	ev.Session = s
 	s.mu.Lock()
 	d.apply(s, true)
 	if d.NewID != "" && !d.Invalidated && d.NewID != s.id {
@@ -157,9 +161,3 @@ func (s *Session) ReplicatedAccess() int64 { return s.repl.Load() }
 
 // SetReplicatedAccess records the access time sent to the other members.
 func (s *Session) SetReplicatedAccess(ms int64) { s.repl.Store(ms) }
-
-// PeekSession is Peek without the ok result: nil if there is no session.
-func (m *StandardManager) PeekSession(id string) *Session {
-	s, _ := m.Peek(id)
-	return s
-}
