@@ -64,18 +64,8 @@ func runBenchHTTP(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if parts["throughput"] {
 		cfg := httpbench.Config{Rounds: *rounds, AlsoNoDeadlines: *noDL, Connections: *conns, Duration: *dur, Warmup: *warmup, PoolSize: *pool, Deadline: *deadline,
 			Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-		if *useWrk {
-			p, err := exec.LookPath("wrk")
-			if err != nil {
-				return errors.New("-wrk: wrk is not on the PATH")
-			}
-			cfg.Wrk = p
-		} else if !*inProcess {
-			exe, err := os.Executable()
-			if err != nil {
-				return err
-			}
-			cfg.LoadCommand = []string{exe, "bench", "http", "-role=load"}
+		if err := setLoadDriver(&cfg, *useWrk, *inProcess); err != nil {
+			return err
 		}
 		rep, err := httpbench.Run(ctx, cfg)
 		if err != nil {
@@ -139,4 +129,25 @@ func us(v float64) string {
 		return fmt.Sprintf("%.2f ms", v/1000)
 	}
 	return fmt.Sprintf("%.0f µs", v)
+}
+
+// setLoadDriver chooses what drives the HTTP load: wrk, this process, or
+// (the default) this binary as a separate load process, so that the
+// server's CPU per request is measured alone.
+func setLoadDriver(cfg *httpbench.Config, useWrk, inProcess bool) error {
+	switch {
+	case useWrk:
+		p, err := exec.LookPath("wrk")
+		if err != nil {
+			return errors.New("-wrk: wrk is not on the PATH")
+		}
+		cfg.Wrk = p
+	case !inProcess:
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		cfg.LoadCommand = []string{exe, "bench", "http", "-role=load"}
+	}
+	return nil
 }

@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"runtime/pprof"
 	"strings"
 
@@ -67,18 +65,8 @@ func runBenchReplication(ctx context.Context, args []string, stdout, stderr io.W
 	}
 	if parts["throughput"] {
 		lc := httpbench.Config{Connections: *conns, Duration: *dur, Warmup: *warmup, Rounds: *rounds}
-		if *useWrk {
-			p, err := exec.LookPath("wrk")
-			if err != nil {
-				return errors.New("-wrk: wrk is not on the PATH")
-			}
-			lc.Wrk = p
-		} else {
-			exe, err := os.Executable()
-			if err != nil {
-				return err
-			}
-			lc.LoadCommand = []string{exe, "bench", "http", "-role=load"}
+		if err := setLoadDriver(&lc, *useWrk, false); err != nil {
+			return err
 		}
 		cfg := replbench.Config{Load: lc, Logger: log}
 		if *targets != "" {
