@@ -26,8 +26,9 @@ type Config struct {
 	// guest past it is stopped and the client gets a 503.
 	RequestDeadline time.Duration
 	// NoDeadlines turns deadline enforcement off for every app, for
-	// trusted code only: guests then run about five times faster, but one
-	// that loops forever is never stopped (see wasm.Config.NoDeadlines).
+	// trusted code only: guests then run a few percent faster, but one
+	// that loops forever is never stopped and stalls the host's garbage
+	// collector (see wasm.Config.NoDeadlines).
 	NoDeadlines bool
 
 	// MaxRequestBodyBytes caps request bodies (10 MiB); larger ones get

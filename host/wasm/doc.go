@@ -1,13 +1,15 @@
 // Package wasm is the wazero glue of the wasmfarm host: one [Runtime] per
-// server (compilation cache on disk, memory limit, close on context done),
+// server (compilation cache on disk, memory limit, deadline checks),
 // a [Module] compiled once per app version and checked against the app ABI
 // (docs/abi.md, constants in package host/abi), and a [Pool] of instances
 // per module that serves one request per instance at a time.
 //
 // # Sandbox
 //
-// Every call runs under a deadline; wazero closes an instance whose context
-// is done, so a guest looping forever ends with [ErrDeadline]. Memory is
+// Every call runs under a deadline: Compile instruments the module's loops
+// (interrupt.go) so that a guest looping forever traps once its deadline
+// passes, and the call ends with [ErrDeadline]. Compile first checks the
+// module's declared counts against limits (limits.go). Memory is
 // capped per instance. A trap, a guest exit, a panic inside a host function
 // (e.g. a guest passing a pointer outside its memory) or a deadline leaves
 // the instance unusable: the pool discards it and instantiates a new one on

@@ -66,28 +66,49 @@ type instance struct {
 	ctx                        *instanceCtx
 }
 
-// instanceCtx is the context of every call on one instance. Its Done
-// channel closes when a call runs past its deadline: a per-instance timer,
-// reset for each call, so enforcing the deadline allocates nothing per
-// request. wazero then stops the guest (the runtime closes modules on
-// context done), and the pool discards the instance, so a fired context is
-// never reused. Value carries the current Call to the host functions.
+// instanceCtx is the context of every call on one instance. When a call
+// runs past its deadline, a per-instance timer (reset for each call, so
+// enforcing the deadline allocates nothing per request) sets the
+// instance's deadline global, which makes the guest trap at its next loop
+// iteration (interrupt.go), and closes Done, which wakes a guest sleeping
+// in the host. The pool discards the instance, so a fired context is never
+// reused. Value carries the current Call to the host functions.
 type instanceCtx struct {
 	done  chan struct{}
 	fired atomic.Bool
 	call  *Call
 	timer *time.Timer
+	stop  api.MutableGlobal // the module's deadline global; nil without deadlines
 }
 
 func newInstanceCtx() *instanceCtx {
 	c := &instanceCtx{done: make(chan struct{})}
-	c.timer = time.AfterFunc(time.Hour, func() {
-		if c.fired.CompareAndSwap(false, true) {
-			close(c.done)
-		}
-	})
+	c.timer = time.AfterFunc(time.Hour, c.expire)
 	c.timer.Stop()
 	return c
+}
+
+// expire stops the running call. It runs on the timer's goroutine: the
+// store into the global is seen by the guest's machine code at its next
+// loop iteration.
+func (c *instanceCtx) expire() {
+	if c.fired.CompareAndSwap(false, true) {
+		if c.stop != nil {
+			c.stop.Set(1)
+		}
+		close(c.done)
+	}
+}
+
+// nanosleep is the guest's sleep (WASI clock subscriptions): it ends early
+// when the call's deadline passes.
+func (c *instanceCtx) nanosleep(ns int64) {
+	t := time.NewTimer(time.Duration(ns))
+	select {
+	case <-t.C:
+	case <-c.done:
+		t.Stop()
+	}
 }
 
 func (c *instanceCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
@@ -193,14 +214,13 @@ func (w logWriter) Write(b []byte) (int, error) {
 }
 
 func (p *Pool) newInstance(ctx context.Context) (*instance, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.InitDeadline)
-	defer cancel()
+	ictx := newInstanceCtx()
 	mc := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions(). // a reactor's _initialize is called below
 		WithSysWalltime().
 		WithSysNanotime().
-		WithSysNanosleep().
+		WithNanosleep(ictx.nanosleep).
 		WithRandSource(rand.Reader).
 		WithStdout(logWriter{p.log, slog.LevelInfo, "stdout"}).
 		WithStderr(logWriter{p.log, slog.LevelWarn, "stderr"})
@@ -209,22 +229,42 @@ func (p *Pool) newInstance(ctx context.Context) (*instance, error) {
 		return nil, &ModuleError{Module: p.m.name, Reason: "instantiation failed: " + err.Error(), Err: fmt.Errorf("%w: %w", ErrInstantiate, err)}
 	}
 	fail := func(sentinel error, reason string) (*instance, error) {
+		ictx.timer.Stop()
 		mod.Close(context.Background())
 		return nil, &ModuleError{Module: p.m.name, Reason: reason, Err: fmt.Errorf("%w: %s", sentinel, reason)}
 	}
+	if !p.m.rt.noDeadlines {
+		g, ok := mod.ExportedGlobal(deadlineGlobal).(api.MutableGlobal)
+		if !ok {
+			return fail(ErrInstantiate, "the deadline global is missing (module not compiled by this runtime?)")
+		}
+		ictx.stop = g
+		ictx.timer.Reset(p.cfg.InitDeadline)
+	}
+	// init runs an export during instantiation, under InitDeadline.
+	init := func(export string) ([]uint64, error) {
+		res, err := mod.ExportedFunction(export).Call(ictx)
+		if err != nil && ictx.fired.Load() {
+			return nil, fmt.Errorf("ran past its %v deadline", p.cfg.InitDeadline)
+		}
+		return res, err
+	}
 	if p.m.hasInit {
-		if _, err := mod.ExportedFunction(abi.ExportInitialize).Call(ctx); err != nil {
+		if _, err := init(abi.ExportInitialize); err != nil {
 			return fail(ErrInstantiate, "_initialize failed: "+err.Error())
 		}
 	}
-	res, err := mod.ExportedFunction(abi.ExportVersion).Call(ctx)
+	res, err := init(abi.ExportVersion)
 	if err != nil {
 		return fail(ErrInstantiate, abi.ExportVersion+" failed: "+err.Error())
 	}
 	if v := api.DecodeI32(res[0]); v != abi.Version {
 		return fail(ErrABIVersion, fmt.Sprintf("it speaks ABI version %d, this host speaks version %d", v, abi.Version))
 	}
-	in := &instance{mod: mod, handle: mod.ExportedFunction(abi.ExportHandle), ctx: newInstanceCtx()}
+	if !p.m.rt.noDeadlines && !ictx.timer.Stop() {
+		return fail(ErrInstantiate, fmt.Sprintf("initialization ran past its %v deadline", p.cfg.InitDeadline))
+	}
+	in := &instance{mod: mod, handle: mod.ExportedFunction(abi.ExportHandle), ctx: ictx}
 	if p.m.hasCreated {
 		in.created = mod.ExportedFunction(abi.ExportSessionCreated)
 	}
@@ -354,7 +394,7 @@ func (p *Pool) call(ctx context.Context, c *Call, export string) error {
 	ictx.call = nil
 	if err != nil {
 		p.release(in, true)
-		return p.classify(err, c)
+		return p.classify(err, c, ictx.fired.Load())
 	}
 	r := api.DecodeI32(res[0])
 	// A guest that recovered from a panic may have left its globals half
@@ -381,16 +421,13 @@ func exportName(e string) string {
 	return e
 }
 
-func (p *Pool) classify(err error, c *Call) error {
+func (p *Pool) classify(err error, c *Call, fired bool) error {
+	if fired {
+		p.log.Warn("guest ran past its deadline; instance discarded", "deadline", p.cfg.Deadline, "path", c.Path)
+		return fmt.Errorf("%w after %v", ErrDeadline, time.Since(c.started).Round(time.Millisecond))
+	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
-		switch exit.ExitCode() {
-		case sys.ExitCodeDeadlineExceeded:
-			p.log.Warn("guest ran past its deadline; instance discarded", "deadline", p.cfg.Deadline, "path", c.Path)
-			return fmt.Errorf("%w after %v", ErrDeadline, time.Since(c.started).Round(time.Millisecond))
-		case sys.ExitCodeContextCanceled:
-			return fmt.Errorf("%w: request canceled: %w", ErrDeadline, err)
-		}
 		p.log.Error("guest exited; instance discarded", "code", exit.ExitCode(), "path", c.Path)
 		return fmt.Errorf("%w: exited with code %d", ErrTrap, exit.ExitCode())
 	}

@@ -25,14 +25,14 @@ type Config struct {
 	// MemoryLimit caps each instance's linear memory, in bytes (rounded
 	// down to 64 KiB pages); 0 means 64 MiB.
 	MemoryLimit uint64
-	// NoDeadlines compiles guests without wazero's termination checks.
-	// Those checks (WithCloseOnContextDone) are what lets a deadline stop a
-	// guest; they leave the compiled code to call into the Go side at every
-	// loop header, and a Go guest has one in every function, which costs
-	// a small Go app about four fifths of its time (measured: about 50 µs
-	// per counter request with them, 10 µs without). Without them a guest
-	// that loops forever keeps its instance and an OS thread until the
-	// process ends: use it only for trusted apps.
+	// NoDeadlines compiles guests without the deadline checks that Compile
+	// puts at the top of every loop (see interrupt.go). Those checks are
+	// what lets a deadline stop a guest; they cost a load and a branch per
+	// loop iteration. Without them a guest that loops forever keeps its
+	// instance and an OS thread until the process ends: use it only for
+	// trusted apps, or to measure what the checks cost. Such a guest
+	// also holds up the process's garbage collector (machine code cannot
+	// be preempted), and with it every other request.
 	NoDeadlines bool
 	// Logger receives the guests' log calls and stderr; nil discards.
 	Logger *slog.Logger
@@ -74,8 +74,9 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	// WithCloseOnContextDone stays off: deadlines are enforced by the
+	// checks Compile inserts, which cost far less (interrupt.go).
 	rc := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(!cfg.NoDeadlines).
 		WithMemoryLimitPages(uint32(pages))
 	var cache wazero.CompilationCache
 	if cfg.CacheDir != "-" {
@@ -152,14 +153,31 @@ var (
 // logs. Refusals are *ModuleError.
 func (rt *Runtime) Compile(ctx context.Context, name string, wasm []byte) (*Module, error) {
 	sum := sha256.Sum256(wasm)
-	cm, err := rt.r.CompileModule(ctx, wasm)
+	invalid := func(err error) error {
+		return &ModuleError{Module: name, Reason: "not a valid WebAssembly module: " + err.Error(), Err: fmt.Errorf("%w: %w", ErrInvalidModule, err)}
+	}
+	// The structure is checked before wazero decodes it (limits.go), and
+	// the loops are instrumented for the deadline (interrupt.go).
+	code, _, err := prepareModule(wasm, !rt.noDeadlines)
+	noMemory := errors.Is(err, errNoMemory)
+	switch {
+	case noMemory:
+		code = wasm // compiled as is, for the ABI check's refusal
+	case err != nil:
+		return nil, invalid(err)
+	}
+	cm, err := rt.r.CompileModule(ctx, code)
 	if err != nil {
-		return nil, &ModuleError{Module: name, Reason: "not a valid WebAssembly module: " + err.Error(), Err: fmt.Errorf("%w: %w", ErrInvalidModule, err)}
+		return nil, invalid(err)
 	}
 	m := &Module{rt: rt, name: name, digest: hex.EncodeToString(sum[:]), size: len(wasm), cm: cm}
 	if err := m.check(); err != nil {
 		cm.Close(ctx)
 		return nil, err
+	}
+	if noMemory { // unreachable: check requires an exported memory
+		cm.Close(ctx)
+		return nil, m.refuse(ErrMissingExport, "it has no memory")
 	}
 	return m, nil
 }
