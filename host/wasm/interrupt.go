@@ -58,12 +58,13 @@ import (
 
 const (
 	// fuelRefill is the number of loop iterations between two calls into
-	// Go: a tight loop takes a few microseconds for them, which bounds how
-	// long a runaway guest can delay a stop-the-world and its deadline.
-	fuelRefill = 1024
+	// Go: a tight loop takes about 10 µs for them, which bounds how long a
+	// runaway guest can delay a stop-the-world and its deadline. (At 1024,
+	// the counter app called into Go about once per request.)
+	fuelRefill = 8192
 	// bulkFuel is what a memory.copy, fill or init costs: one of 64 MiB
 	// takes about 10 ms here, so at most 16 run between two calls into Go.
-	bulkFuel = 64
+	bulkFuel = 512
 )
 
 // deadlineGlobal is the export name of the global that Compile adds.

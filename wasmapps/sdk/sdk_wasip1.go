@@ -102,6 +102,8 @@ var (
 	curNode string
 	calls   uint32
 	headBuf []byte
+	// lastInfo is the previous request's request_info list.
+	lastInfo []byte
 )
 
 // yieldEvery is how often (in calls) handle yields to the Go scheduler so
@@ -126,7 +128,15 @@ func handle() (result int32) {
 		}
 	}()
 	info, _ := pull(hostRequestInfo)
-	decodeRequestInfo(info, r, &prev)
+	if string(info) == string(lastInfo) {
+		// The same method, path, query, context path and node as the
+		// previous request (common under load): one comparison instead of
+		// one per field.
+		r.Method, r.Path, r.RawQuery, r.ContextPath = prev.Method, prev.Path, prev.RawQuery, prev.ContextPath
+	} else {
+		decodeRequestInfo(info, r, &prev)
+		lastInfo = append(lastInfo[:0], info...)
+	}
 	handler.ServeWasm(w, r, s)
 	w.flush()
 	return abi.ResultOK
@@ -397,16 +407,13 @@ func (w *response) WriteString(s string) (int, error) {
 }
 
 func (w *response) flush() {
-	// The response_head list, encoded in place: the status, then names
-	// and values.
-	n := 1
-	for _, vs := range w.header {
-		n += 2 * len(vs)
-	}
-	if w.status == 0 && n == 1 {
+	// The response_head list, encoded in place in one pass over the
+	// headers: the count first as a placeholder, then the status, then
+	// names and values.
+	if w.status == 0 && len(w.header) == 0 {
 		return
 	}
-	b := appendU32(headBuf[:0], uint32(n))
+	b := append(headBuf[:0], 0, 0, 0, 0)
 	if w.status != 0 {
 		var d [3]byte
 		st := strconv.AppendInt(d[:0], int64(w.status), 10)
@@ -415,6 +422,7 @@ func (w *response) flush() {
 	} else {
 		b = appendU32(b, 0)
 	}
+	n := 1
 	for k, vs := range w.header {
 		for _, v := range vs {
 			b = appendU32(b, uint32(len(k)))
@@ -423,10 +431,15 @@ func (w *response) flush() {
 			b = append(b, v...)
 		}
 		if len(vs) > 0 {
+			n += 2 * len(vs)
 			w.header[k] = vs[:0] // empty for the next request, keeping the slice
 		}
 	}
 	headBuf = b
+	if w.status == 0 && n == 1 {
+		return
+	}
+	b[0], b[1], b[2], b[3] = byte(n), byte(n>>8), byte(n>>16), byte(n>>24)
 	p, l := bytesPtr(b)
 	if code := hostResponseHead(p, l); code != 0 {
 		Log(LevelWarn, "response head refused: "+statusErr(code).Error())
