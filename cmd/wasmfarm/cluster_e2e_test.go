@@ -148,6 +148,12 @@ type counterState struct {
 // holds reports whether the member holds the session (admin /session).
 func (p *clusterProc) holds(t *testing.T, id string) bool {
 	t.Helper()
+	return p.session(t, id).Found
+}
+
+// session is the member's view of a session (admin /session).
+func (p *clusterProc) session(t *testing.T, id string) sessionJSON {
+	t.Helper()
 	resp, err := http.Get(p.admin + "/session?app=/counter&id=" + id)
 	if err != nil {
 		t.Fatalf("%s: %v", p.name, err)
@@ -157,7 +163,7 @@ func (p *clusterProc) holds(t *testing.T, id string) bool {
 	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
 		t.Fatal(err)
 	}
-	return s.Found
+	return s
 }
 
 func (p *clusterProc) status(t *testing.T) monitor.Snapshot {
@@ -222,11 +228,18 @@ func TestNineSteps(t *testing.T) {
 
 	// 3. A creates S1.
 	j, s1 := a.counter(t, "json", "")
+	time.Sleep(20 * time.Millisecond) // a later access time for the second request
 	a.counter(t, "json", s1)
 	if j.Counter != 1 || !strings.HasSuffix(s1, ".jvm_a") {
 		t.Fatalf("S1 on A: %+v %q", j, s1)
 	}
-	waitFor(t, "B holds S1", 2*time.Second, func() bool { return b.holds(t, s1) })
+	// Replication is asynchronous: wait until B has S1 as A left it (the
+	// same last access), not merely created, before A is killed.
+	onA := a.session(t, s1)
+	waitFor(t, "B holds S1 as A left it", 2*time.Second, func() bool {
+		onB := b.session(t, s1)
+		return onB.Found && onB.LastAccessed == onA.LastAccessed
+	})
 
 	// wasmfarm status shows B's view: both members, the app, its manager.
 	if code, out := farmCLI(t, "status", "-admin", b.admin); code != 0 || !strings.Contains(out, "jvm_a") ||
