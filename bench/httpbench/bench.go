@@ -342,6 +342,19 @@ type MemoryReport struct {
 	RSSPer10kSessionsKiB      float64 `json:"rssPer10kSessionsKiB"`
 }
 
+// settle runs the garbage collector until the finalizers of earlier
+// phases have run (wazero unmaps the machine code of a closed runtime's
+// modules in finalizers: without this, the throughput phase's servers
+// were unmapped in the middle of the instance measurement, which then
+// came out negative) and returns the freed memory to the OS.
+func settle() {
+	for range 3 {
+		runtime.GC()
+		time.Sleep(20 * time.Millisecond) // the finalizer goroutine runs
+	}
+	debug.FreeOSMemory()
+}
+
 func rss() int64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
@@ -370,12 +383,12 @@ func MeasureMemory(ctx context.Context, instances, sessions int, cacheDir string
 	}
 	c, _ := srv.Engine().Context("/counter")
 	rep := &MemoryReport{Instances: instances, Sessions: sessions, AttributeBytes: len("counter") + 1}
-	debug.FreeOSMemory() // return what earlier phases freed, so RSS deltas are this phase's
+	settle() // return what earlier phases freed, so RSS deltas are this phase's
 	r0 := rss()
 	if err := c.Warm(ctx, instances+1); err != nil {
 		return nil, err
 	}
-	debug.FreeOSMemory()
+	settle()
 	rep.RSSPerInstanceKiB = float64(rss()-r0) / float64(instances) / 1024
 
 	req := httptest.NewRequest("GET", appPath, nil)
