@@ -53,6 +53,11 @@ type Result struct {
 	Target
 	httpbench.Result
 	Ratio float64 `json:"ratio"` // req/s ÷ plain's req/s
+	// ReplicatedPerRequest is the cluster messages the other members
+	// received per request driven (warmups included): about 1 with one
+	// other member, 2 with two; 0 for plain. A replicated target that
+	// shows none is an error, not a figure.
+	ReplicatedPerRequest float64 `json:"replicatedPerRequest"`
 }
 
 // group is one target's running members.
@@ -212,6 +217,16 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	for i, t := range cfg.Targets {
 		out[i] = Result{Target: t, Result: httpbench.Combine(per[i])}
 		out[i].Result.Target = t.Name
+		var received int64
+		for _, m := range groups[i].members[min(1, len(groups[i].members)):] {
+			received += m.Cluster.Stats().Received
+		}
+		if n := out[i].AllRequests; n > 0 {
+			out[i].ReplicatedPerRequest = float64(received) / float64(n)
+		}
+		if len(groups[i].members) > 1 && out[i].ReplicatedPerRequest < 0.5 {
+			return nil, fmt.Errorf("replbench: %s: the other members received %d messages for %d requests: replication is not happening", t.Name, received, out[i].AllRequests)
+		}
 	}
 	for i := range out {
 		if out[0].ReqPerSec > 0 {

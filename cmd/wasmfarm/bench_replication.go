@@ -87,16 +87,17 @@ func runBenchReplication(ctx context.Context, args []string, stdout, stderr io.W
 		out["throughput"] = res
 		text("counter app on member 0, members in this process on loopback channels: %d connections, %v per target in %d alternating rounds, load: %s\n",
 			*conns, *dur, *rounds, res[0].Tool)
-		text("  %-14s %10s %8s %9s %9s %9s %8s %12s %9s\n", "target", "req/s", "errors", "p50", "p99", "/plain", "Tomcat", "/Tomcat", "CPU/req")
+		text("  %-14s %10s %8s %9s %9s %9s %8s %12s %9s %9s\n", "target", "req/s", "errors", "p50", "p99", "/plain", "Tomcat", "/Tomcat", "CPU/req", "msgs/req")
 		for _, r := range res {
 			tc := tomcatReqPerSec[r.Name]
 			cpu := "-"
 			if r.ServerCPUus > 0 {
 				cpu = fmt.Sprintf("%.0f µs", r.ServerCPUus)
 			}
-			text("  %-14s %10.0f %8d %9s %9s %8.0f%% %8.0f %11.1fx %9s\n", r.Name, r.ReqPerSec, r.Errors, us(r.P50us), us(r.P99us), r.Ratio*100, tc, r.ReqPerSec/tc, cpu)
+			text("  %-14s %10.0f %8d %9s %9s %8.0f%% %8.0f %11.1fx %9s %9.2f\n", r.Name, r.ReqPerSec, r.Errors, us(r.P50us), us(r.P99us), r.Ratio*100, tc, r.ReqPerSec/tc, cpu, r.ReplicatedPerRequest)
 		}
-		text("  (CPU/req: this process's CPU time per request, every member of the target included)\n")
+		text("  (CPU/req: this process's CPU time per request, every member of the target included;\n")
+		text("   msgs/req: replication messages the other members received per request driven)\n")
 		text("  targets: delta async >= 90%% of plain, sync >= 70%%, both >= 2x Tomcat\n")
 	}
 	if parts["transfer"] {
