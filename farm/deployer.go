@@ -334,13 +334,23 @@ func (d *Deployer) deployFile(ctx context.Context, path, name, tmp string, dg di
 		}
 	}
 	if d.hostDigest(path) != dg {
-		module, err := readModule(tmp, d.cfg.MaxModuleBytes)
-		if err != nil {
-			drop()
-			return err
+		// Compiling allocates several times the module's code in garbage
+		// (wazero: about 48 MiB for the 2.3 MB counter app). Collecting
+		// it early keeps the member's memory near its idle level during
+		// the deploy, for a little more GC work while it lasts.
+		defer debug.SetGCPercent(debug.SetGCPercent(10))
+		var err error
+		if sh, ok := d.host.(StreamHost); ok {
+			err = deployFrom(ctx, sh, tmp, path, name, d.cfg.MaxModuleBytes)
+		} else {
+			var module []byte
+			if module, err = readModule(tmp, d.cfg.MaxModuleBytes); err != nil {
+				drop()
+				return err
+			}
+			err = d.host.DeployApp(ctx, path, module, name)
+			module = nil
 		}
-		err = d.host.DeployApp(ctx, path, module, name)
-		module = nil
 		if size > 8<<20 {
 			// Give the module's bytes and the compiler's garbage back to
 			// the OS now: a deploy is rare, a member's idle RSS matters.
@@ -363,6 +373,22 @@ func (d *Deployer) deployFile(ctx context.Context, path, name, tmp string, dg di
 	d.index[path] = appRecord{digest: dg, size: size}
 	d.mu.Unlock()
 	return nil
+}
+
+// deployFrom deploys the module file at name through h, reading it as the
+// host compiles it.
+func deployFrom(ctx context.Context, h StreamHost, file, path, name string, limit int64) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return fmt.Errorf("farm: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return fmt.Errorf("farm: %w", err)
+	} else if fi.Size() > limit {
+		return fmt.Errorf("%w: %s is over %d bytes", ErrModuleTooLarge, file, limit)
+	}
+	return h.DeployAppFrom(ctx, path, f, limit, name)
 }
 
 // readModule reads a module file of at most limit bytes.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/wasmfarm/wasmfarm/host"
 )
@@ -23,6 +24,13 @@ type Host interface {
 	Apps() []App
 }
 
+// StreamHost is implemented by a [Host] that deploys a module read from a
+// reader, without holding all of it in memory ([ServerHost] does); the
+// farm then deploys from the received file. limit bounds what is read.
+type StreamHost interface {
+	DeployAppFrom(ctx context.Context, path string, module io.Reader, limit int64, name string) error
+}
+
 // App is an app a [Host] serves.
 type App struct {
 	Path   string // context path, "/" for the root
@@ -36,6 +44,10 @@ type serverHost struct{ s *host.Server }
 
 func (h serverHost) DeployApp(ctx context.Context, path string, module []byte, name string) error {
 	return h.s.DeployApp(ctx, path, module, host.AppConfig{Name: name})
+}
+
+func (h serverHost) DeployAppFrom(ctx context.Context, path string, module io.Reader, limit int64, name string) error {
+	return h.s.DeployAppFrom(ctx, path, module, limit, host.AppConfig{Name: name})
 }
 
 func (h serverHost) Undeploy(ctx context.Context, path string) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -142,6 +143,23 @@ func (s *Server) Deploy(ctx context.Context, path string, module []byte) error {
 
 // DeployApp is Deploy with per-app settings.
 func (s *Server) DeployApp(ctx context.Context, path string, module []byte, app AppConfig) error {
+	return s.deploy(ctx, path, app, func(name string) (*wasm.Module, error) {
+		return s.rt.Compile(ctx, name, module)
+	})
+}
+
+// DeployAppFrom is DeployApp for a module read from r (at most limit
+// bytes; 0 means no limit of its own), which is not held in memory whole:
+// custom sections other than the name section (padding, debug
+// information) are hashed and skipped as they are read (see
+// wasm.Runtime.CompileFrom). The farm deploys this way.
+func (s *Server) DeployAppFrom(ctx context.Context, path string, r io.Reader, limit int64, app AppConfig) error {
+	return s.deploy(ctx, path, app, func(name string) (*wasm.Module, error) {
+		return s.rt.CompileFrom(ctx, name, r, limit)
+	})
+}
+
+func (s *Server) deploy(ctx context.Context, path string, app AppConfig, compile func(name string) (*wasm.Module, error)) error {
 	if s.closed.Load() {
 		return ErrServerClosed
 	}
@@ -154,7 +172,7 @@ func (s *Server) DeployApp(ctx context.Context, path string, module []byte, app 
 		name = path
 	}
 	start := time.Now()
-	mod, err := s.rt.Compile(ctx, name, module)
+	mod, err := compile(name)
 	if err != nil {
 		return fmt.Errorf("host: deploy %s: %w", path, err)
 	}
@@ -202,7 +220,7 @@ func (s *Server) DeployApp(ctx context.Context, path string, module []byte, app 
 	} else {
 		c.swap(v)
 	}
-	s.log.Info("app deployed", "context", c.Path(), "module", name, "bytes", len(module),
+	s.log.Info("app deployed", "context", c.Path(), "module", name, "bytes", mod.Size(),
 		"sha256", mod.Digest()[:16], "compile", compiled.Round(time.Millisecond), "ready", time.Since(start).Round(time.Millisecond),
 		"replaced", ok)
 	return nil

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // Deadline enforcement by instrumentation.
@@ -52,9 +51,9 @@ import (
 // The rewrite decodes every instruction of every function body, as it must
 // to find the loop opcodes, but validates nothing else: wazero validates
 // the result. It refuses opcodes outside CoreFeaturesV2 with
-// ErrInvalidModule, as wazero would. DWARF sections are dropped, since
-// their code offsets no longer hold; the name section stays valid (no
-// index changes).
+// ErrInvalidModule, as wazero would. Custom sections other than the name
+// section are dropped (DWARF's code offsets no longer hold, and wazero
+// uses no other); the name section stays valid (no index changes).
 
 const (
 	// fuelRefill is the number of loop iterations between two calls into
@@ -213,8 +212,10 @@ func prepareModule(bin []byte, instrument bool) (out []byte, loops int, err erro
 		}
 		switch s.id {
 		case 0: // custom
-			name, _ := customName(s.payload)
-			if strings.HasPrefix(name, ".debug_") {
+			// Only the name section is of use to wazero (stack traces);
+			// DWARF's code offsets no longer hold, and the rest (a
+			// producers section, padding) would only be copied.
+			if name, _ := customName(s.payload); name != "name" {
 				continue
 			}
 			appendSection(0, s.payload)

@@ -152,7 +152,12 @@ var (
 // Compile compiles and checks a module. name identifies it in errors and
 // logs. Refusals are *ModuleError.
 func (rt *Runtime) Compile(ctx context.Context, name string, wasm []byte) (*Module, error) {
-	sum := sha256.Sum256(wasm)
+	return rt.compile(ctx, name, wasm, sha256.Sum256(wasm), len(wasm))
+}
+
+// compile compiles wasm, the module whose digest is sum and size is size
+// (wasm may lack custom sections of the original: see CompileFrom).
+func (rt *Runtime) compile(ctx context.Context, name string, wasm []byte, sum [32]byte, size int) (*Module, error) {
 	invalid := func(err error) error {
 		return &ModuleError{Module: name, Reason: "not a valid WebAssembly module: " + err.Error(), Err: fmt.Errorf("%w: %w", ErrInvalidModule, err)}
 	}
@@ -170,7 +175,7 @@ func (rt *Runtime) Compile(ctx context.Context, name string, wasm []byte) (*Modu
 	if err != nil {
 		return nil, invalid(err)
 	}
-	m := &Module{rt: rt, name: name, digest: hex.EncodeToString(sum[:]), size: len(wasm), cm: cm}
+	m := &Module{rt: rt, name: name, digest: hex.EncodeToString(sum[:]), size: size, cm: cm}
 	if err := m.check(); err != nil {
 		cm.Close(ctx)
 		return nil, err
