@@ -23,21 +23,7 @@ func BenchmarkCounterGuest(b *testing.B) {
 		noDeadlines bool
 	}{{"deadlines", false}, {"nodeadlines", true}} {
 		b.Run(tc.name, func(b *testing.B) {
-			rt, err := NewRuntime(context.Background(), Config{CacheDir: os.TempDir() + "/wasmfarm-test-cache", NoDeadlines: tc.noDeadlines})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer rt.Close(context.Background())
-			m, err := rt.Compile(context.Background(), "counter", wasm)
-			if err != nil {
-				b.Fatal(err)
-			}
-			p, err := NewPool(context.Background(), m, PoolConfig{Size: 1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			mgr, _ := session.NewStandardManager(session.Config{ExpireInterval: -1, JvmRoute: "jvm_a"})
-			defer mgr.Close()
+			p, mgr := counterPool(b, wasm, tc.noDeadlines)
 			var call Call
 			var txn session.Txn
 			id := ""
@@ -71,21 +57,7 @@ func BenchmarkCounterGuestColdCache(b *testing.B) {
 	}
 	for _, kib := range []int{0, 256, 1024, 4096} {
 		b.Run(strconv.Itoa(kib)+"KiB", func(b *testing.B) {
-			rt, err := NewRuntime(context.Background(), Config{CacheDir: os.TempDir() + "/wasmfarm-test-cache"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer rt.Close(context.Background())
-			m, err := rt.Compile(context.Background(), "counter", wasm)
-			if err != nil {
-				b.Fatal(err)
-			}
-			p, err := NewPool(context.Background(), m, PoolConfig{Size: 1})
-			if err != nil {
-				b.Fatal(err)
-			}
-			mgr, _ := session.NewStandardManager(session.Config{ExpireInterval: -1, JvmRoute: "jvm_a"})
-			defer mgr.Close()
+			p, mgr := counterPool(b, wasm, false)
 			junk := make([]byte, kib<<10)
 			var call Call
 			var txn session.Txn
@@ -112,4 +84,25 @@ func BenchmarkCounterGuestColdCache(b *testing.B) {
 			b.ReportMetric(float64(guest.Nanoseconds())/float64(b.N), "guest-ns/op")
 		})
 	}
+}
+
+// counterPool returns a one-instance pool of the counter module wasm and a
+// session manager, both closed when b ends.
+func counterPool(b *testing.B, wasm []byte, noDeadlines bool) (*Pool, *session.StandardManager) {
+	rt, err := NewRuntime(context.Background(), Config{CacheDir: os.TempDir() + "/wasmfarm-test-cache", NoDeadlines: noDeadlines})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { rt.Close(context.Background()) })
+	m, err := rt.Compile(context.Background(), "counter", wasm)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := NewPool(context.Background(), m, PoolConfig{Size: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mgr, _ := session.NewStandardManager(session.Config{ExpireInterval: -1, JvmRoute: "jvm_a"})
+	b.Cleanup(func() { mgr.Close() })
+	return p, mgr
 }
