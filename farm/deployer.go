@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/wasmfarm/wasmfarm/host/wasm"
 	"github.com/wasmfarm/wasmfarm/tribes"
 )
 
@@ -337,8 +338,11 @@ func (d *Deployer) deployFile(ctx context.Context, path, name, tmp string, dg di
 		// Compiling allocates several times the module's code in garbage
 		// (wazero: about 48 MiB for the 2.3 MB counter app). Collecting
 		// it early keeps the member's memory near its idle level during
-		// the deploy, for a little more GC work while it lasts.
+		// the deploy, for a little more GC work while it lasts; one
+		// compiler goroutine leaves the other cores to the requests the
+		// member keeps serving meanwhile.
 		defer debug.SetGCPercent(debug.SetGCPercent(10))
+		ctx = wasm.WithCompileWorkers(ctx, 1)
 		var err error
 		if sh, ok := d.host.(StreamHost); ok {
 			err = deployFrom(ctx, sh, tmp, path, name, d.cfg.MaxModuleBytes)

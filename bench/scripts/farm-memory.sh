@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# farm-memory.sh [MiB]: the memory of two members during a farm deploy of a
-# module of MiB mebibytes (default 64): the cart sample app padded with a
-# custom section. A compiles the module (an empty compilation cache), B
-# receives it over the channel. Prints each member's RSS before the deploy
-# and its peak, sampled every 5 ms, and compares with the unpadded app.
+# farm-memory.sh [MiB [members]]: the memory of the members during a farm
+# deploy of a module of MiB mebibytes (default 64): the cart sample app
+# padded with a custom section, uploaded to A, which farms it to B (and the
+# other members; default 2 in all). Every member compiles with an empty
+# compilation cache of its own. Prints the deploy's time (until every
+# member serves the app), A's and B's RSS before the deploy and their
+# peaks, sampled every 5 ms, then the same for the unpadded app.
 # Loopback only: multicast bound to 127.0.0.1 with TTL 0.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mib="${1:-64}"
+members="${2:-2}"
 work=$(mktemp -d)
 trap 'kill $(cat "$work"/pids 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
 go build -o "$work/wasmfarm" ./cmd/wasmfarm
@@ -39,6 +42,13 @@ run() { # module
     -data-dir "$work/b" -cache-dir "$work/cache-b" "${common[@]}" >"$work/b.out" 2>&1 &
   local b=$!
   echo "$a $b" >"$work/pids"
+  local i others=""
+  for i in $(seq 3 "$members"); do
+    "$work/wasmfarm" node -http 127.0.0.1:0 -admin 127.0.0.1:0 -jvm-route "jvm_$i" -app /counter=builtin:counter \
+      -data-dir "$work/m$i" -cache-dir "$work/cache-m$i" "${common[@]}" >"$work/m$i.out" 2>&1 &
+    others="$others $!"
+    echo "$a $b$others" >"$work/pids"
+  done
   local admin=""
   for _ in $(seq 100); do
     admin=$(grep -o 'admin on http://[0-9.:]*' "$work/a.out" | head -1 | cut -d' ' -f3 || true)
@@ -58,8 +68,9 @@ run() { # module
   pb=$(awk '{print $2}' "$work/samples" | sort -n | tail -1)
   printf '  %-10s A (compiles): %6d KiB before, peak %6d KiB (%+d)   B (receives): %6d KiB before, peak %6d KiB (%+d)\n' \
     "$(basename "$1")" "$ia" "$pa" $((pa - ia)) "$ib" "$pb" $((pb - ib))
-  kill "$a" "$b"; wait "$a" "$b" 2>/dev/null || true
+  kill "$a" "$b" $others; wait "$a" "$b" $others 2>/dev/null || true
+  rm -rf "$work"/m* "$work"/cache-m*
 }
-echo "farm deploy memory, two members on loopback (RSS sampled every 5 ms):"
+echo "farm deploy of a $mib MiB module to $members members on loopback (RSS sampled every 5 ms):"
 run "$work/padded.wasm"
 run "$work/plain.wasm"

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -597,6 +598,9 @@ func serveNode(ctx context.Context, spec nodeSpec, log *slog.Logger, stdout io.W
 		n.srv.Shutdown(context.Background())
 		return errors.New("no app could be deployed")
 	}
+	// The compiler's garbage (tens of MiB for a Go app) goes back to the
+	// OS before serving: an idle member's RSS is then what it holds.
+	debug.FreeOSMemory()
 	l, err := net.Listen("tcp", spec.httpAddr)
 	if err != nil {
 		n.srv.Shutdown(context.Background())

@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/wasmfarm/wasmfarm/host/abi"
@@ -149,6 +151,16 @@ var (
 	i64 = api.ValueTypeI64
 )
 
+type workersKey struct{}
+
+// WithCompileWorkers returns a context under which Compile and CompileFrom
+// compile with n goroutines (default: one per core). A member deploying in
+// the background while it serves uses 1, leaving the other cores, and the
+// memory of the other compilers, to its requests.
+func WithCompileWorkers(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, workersKey{}, n)
+}
+
 // Compile compiles and checks a module. name identifies it in errors and
 // logs. Refusals are *ModuleError.
 func (rt *Runtime) Compile(ctx context.Context, name string, wasm []byte) (*Module, error) {
@@ -171,7 +183,15 @@ func (rt *Runtime) compile(ctx context.Context, name string, wasm []byte, sum [3
 	case err != nil:
 		return nil, invalid(err)
 	}
-	cm, err := rt.r.CompileModule(ctx, code)
+	// Functions compile in parallel, one worker per core unless the
+	// context says otherwise (WithCompileWorkers): a cold compile of the
+	// 2.3 MB counter app took 0.8-1 s with wazero's default of one, 0.5 s
+	// with two.
+	workers := runtime.GOMAXPROCS(0)
+	if n, ok := ctx.Value(workersKey{}).(int); ok && n > 0 {
+		workers = n
+	}
+	cm, err := rt.r.CompileModule(experimental.WithCompilationWorkers(ctx, workers), code)
 	if err != nil {
 		return nil, invalid(err)
 	}
