@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/wasmfarm/wasmfarm/host/wasm"
 	"github.com/wasmfarm/wasmfarm/tribes"
 )
 
@@ -335,14 +334,6 @@ func (d *Deployer) deployFile(ctx context.Context, path, name, tmp string, dg di
 		}
 	}
 	if d.hostDigest(path) != dg {
-		// Compiling allocates several times the module's code in garbage
-		// (wazero: about 48 MiB for the 2.3 MB counter app). Collecting
-		// it early keeps the member's memory near its idle level during
-		// the deploy, for a little more GC work while it lasts; one
-		// compiler goroutine leaves the other cores to the requests the
-		// member keeps serving meanwhile.
-		defer debug.SetGCPercent(debug.SetGCPercent(10))
-		ctx = wasm.WithCompileWorkers(ctx, 1)
 		var err error
 		if sh, ok := d.host.(StreamHost); ok {
 			err = deployFrom(ctx, sh, tmp, path, name, d.cfg.MaxModuleBytes)
@@ -355,11 +346,12 @@ func (d *Deployer) deployFile(ctx context.Context, path, name, tmp string, dg di
 			err = d.host.DeployApp(ctx, path, module, name)
 			module = nil
 		}
-		if size > 8<<20 {
-			// Give the module's bytes and the compiler's garbage back to
-			// the OS now: a deploy is rare, a member's idle RSS matters.
-			debug.FreeOSMemory()
-		}
+		// Give the compiler's garbage (tens of MiB for a Go app, whatever
+		// the module's size) back to the OS now: a deploy is rare, a
+		// member's idle RSS matters. Keeping the garbage down while it
+		// compiles (GOGC 10) saved about 10 MiB of peak and cost a third
+		// more time ("wasmfarm bench farm"), so the compiler runs as is.
+		debug.FreeOSMemory()
 		if err != nil {
 			drop()
 			d.st.deployFailures.Add(1)

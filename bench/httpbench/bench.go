@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wasmfarm/wasmfarm/bench"
 	"github.com/wasmfarm/wasmfarm/host"
 	"github.com/wasmfarm/wasmfarm/wasmapps"
 )
@@ -355,19 +356,7 @@ func settle() {
 	debug.FreeOSMemory()
 }
 
-func rss() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
+func rss() int64 { return bench.RSS(0) }
 
 // MeasureMemory instantiates instances of the counter app and creates
 // sessions through it (10,000 requests without a cookie, in-process), and

@@ -11,6 +11,7 @@ var benchCommands = map[string]command{
 	"transport":   {"Tribes transport throughput and ack latency (separate processes on loopback)", runBenchTransport},
 	"http":        {"HTTP requests/s of a wasm app against a native Go handler", runBenchHTTP},
 	"replication": {"requests/s with session replication (delta async/sync, backup) and state transfer", runBenchReplication},
+	"farm":        {"a farmed deploy: time by phase and the members' memory (separate processes on loopback)", runBenchFarm},
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -23,7 +24,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	c, ok := benchCommands[args[0]]
 	if !ok {
-		return fmt.Errorf("unknown benchmark %q (have: transport, http, replication)", args[0])
+		return fmt.Errorf("unknown benchmark %q (have: transport, http, replication, farm)", args[0])
 	}
 	return c.run(ctx, args[1:], stdout, stderr)
 }

@@ -176,9 +176,9 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// startDemoMember starts "wasmfarm node" for one member and waits until
-// its HTTP port is open.
-func startDemoMember(ctx context.Context, exe, work, route string, httpPort, adminPort int, token, manager string, mcastPort int, domain string) (*demoMember, error) {
+// startDemoMember starts "wasmfarm node" for one member, with extra flags
+// after the demo's, and waits until its HTTP port is open.
+func startDemoMember(ctx context.Context, exe, work, route string, httpPort, adminPort int, token, manager string, mcastPort int, domain string, extra ...string) (*demoMember, error) {
 	m := &demoMember{route: route, logFile: filepath.Join(work, route+".log"), done: make(chan struct{})}
 	logf, err := os.Create(m.logFile)
 	if err != nil {
@@ -190,6 +190,7 @@ func startDemoMember(ctx context.Context, exe, work, route string, httpPort, adm
 		"-mcast-bind", "127.0.0.1", "-mcast-port", strconv.Itoa(mcastPort), "-domain", domain,
 		"-mcast-frequency", "200ms", "-mcast-droptime", "1500ms",
 		"-manager", manager, "-send-options", "sync")
+	m.cmd.Args = append(m.cmd.Args, extra...)
 	m.cmd.Stderr = logf
 	// The members are this demo's children: they die with it.
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}

@@ -191,3 +191,27 @@ func TestFarmEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchFarm runs "wasmfarm bench farm" small: two member processes, a
+// 3 MiB module, one round; it must report every phase and a memory line.
+func TestBenchFarm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes; skipped with -short")
+	}
+	t.Setenv("WASMFARM_TEST_MAIN", "1") // the members run this test binary
+	code, out := farmCLI(t, "bench", "farm", "-members", "2", "-size", "3", "-rounds", "1")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	for _, want := range []string{"3.0 MiB module to 2 members", "round 1: ", "first member ", "transfer ", "MB/s", "median", "memory: "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	t.Log("\n" + out)
+	for flag, want := range map[string]string{"-cache=warm": `-cache: "cold" or "shared"`, "-size=1": "the counter app alone is"} {
+		if code, out := farmCLI(t, "bench", "farm", flag); code == 0 || !strings.Contains(out, want) {
+			t.Errorf("%s accepted: %d %s", flag, code, out)
+		}
+	}
+}

@@ -151,16 +151,6 @@ var (
 	i64 = api.ValueTypeI64
 )
 
-type workersKey struct{}
-
-// WithCompileWorkers returns a context under which Compile and CompileFrom
-// compile with n goroutines (default: one per core). A member deploying in
-// the background while it serves uses 1, leaving the other cores, and the
-// memory of the other compilers, to its requests.
-func WithCompileWorkers(ctx context.Context, n int) context.Context {
-	return context.WithValue(ctx, workersKey{}, n)
-}
-
 // Compile compiles and checks a module. name identifies it in errors and
 // logs. Refusals are *ModuleError.
 func (rt *Runtime) Compile(ctx context.Context, name string, wasm []byte) (*Module, error) {
@@ -183,15 +173,10 @@ func (rt *Runtime) compile(ctx context.Context, name string, wasm []byte, sum [3
 	case err != nil:
 		return nil, invalid(err)
 	}
-	// Functions compile in parallel, one worker per core unless the
-	// context says otherwise (WithCompileWorkers): a cold compile of the
-	// 2.3 MB counter app took 0.8-1 s with wazero's default of one, 0.5 s
-	// with two.
-	workers := runtime.GOMAXPROCS(0)
-	if n, ok := ctx.Value(workersKey{}).(int); ok && n > 0 {
-		workers = n
-	}
-	cm, err := rt.r.CompileModule(experimental.WithCompilationWorkers(ctx, workers), code)
+	// Functions compile in parallel, one worker per core: a cold compile
+	// of the 2.3 MB counter app took 0.8-1 s with wazero's default of
+	// one, 0.5 s with two.
+	cm, err := rt.r.CompileModule(experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0)), code)
 	if err != nil {
 		return nil, invalid(err)
 	}
