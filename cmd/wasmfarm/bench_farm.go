@@ -116,13 +116,19 @@ func runBenchFarm(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 // farmDeployRound starts the members, deploys module once and stops them.
-func farmDeployRound(ctx context.Context, exe string, n int, cache string, module []byte) (farmRound, error) {
-	var r farmRound
+// A failed round keeps the members' logs and says where.
+func farmDeployRound(ctx context.Context, exe string, n int, cache string, module []byte) (r farmRound, err error) {
 	work, err := os.MkdirTemp("", "wasmfarm-bench-farm-")
 	if err != nil {
 		return r, err
 	}
-	defer os.RemoveAll(work)
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("%w (the members' logs are in %s)", err, work)
+		} else {
+			os.RemoveAll(work)
+		}
+	}()
 	token := randomHex(16)
 	mcastPort, domain := 45600+rand.IntN(1000), "benchfarm-"+randomHex(4)
 	var dms []*demoMember
@@ -138,7 +144,7 @@ func farmDeployRound(ctx context.Context, exe string, n int, cache string, modul
 			dir = filepath.Join(work, "cache-"+route)
 		}
 		m, err := startDemoMember(ctx, exe, work, route, 0, 0, token, "delta", mcastPort, domain,
-			"-cache-dir", dir, "-log-level", "warn")
+			"-cache-dir", dir)
 		if err != nil {
 			return r, fmt.Errorf("member %s: %w", route, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/wasmfarm/wasmfarm/host/session"
 	"github.com/wasmfarm/wasmfarm/tribes"
@@ -66,6 +67,7 @@ type peer struct {
 	m        *tribes.Member
 	route    string
 	contexts map[string]bool
+	greeted  bool // its hello arrived (route and contexts are its own word)
 }
 
 // replicator is what a replicating manager does for the cluster.
@@ -82,7 +84,7 @@ type replicator interface {
 }
 
 type clusterCounters struct {
-	received, bad, ignored, sendErrors atomic.Int64
+	received, bad, ignored, sendErrors, helloRetries atomic.Int64
 }
 
 // New returns a cluster on cfg.Channel and adds its listeners to the
@@ -113,6 +115,13 @@ func New(cfg Config) (*Cluster, error) {
 	c.refreshLiveLocked()
 	c.mu.Unlock()
 	c.ch.AddMessageListener(c)
+	// Members the channel knew before the listeners were added raised no
+	// MemberAdded here, and their hellos may have arrived before anyone
+	// listened: greet them now.
+	for _, m := range c.domainMembers() {
+		m := m.Clone()
+		c.later(func() { c.greet(m, 0) })
+	}
 	return c, nil
 }
 
@@ -306,12 +315,15 @@ type Stats struct {
 	Bad        int64 // messages that failed to decode (dropped)
 	Ignored    int64 // messages for an app this member does not run
 	SendErrors int64 // sends that failed for at least one member
+	// HelloRetries counts hellos sent again to a member whose own had not
+	// arrived (see greetRetries).
+	HelloRetries int64
 }
 
 // Stats returns the cluster's counters.
 func (c *Cluster) Stats() Stats {
 	return Stats{Received: c.stats.received.Load(), Bad: c.stats.bad.Load(),
-		Ignored: c.stats.ignored.Load(), SendErrors: c.stats.sendErrors.Load()}
+		Ignored: c.stats.ignored.Load(), SendErrors: c.stats.sendErrors.Load(), HelloRetries: c.stats.helloRetries.Load()}
 }
 
 // localContexts returns the paths of the local managers.
@@ -538,6 +550,7 @@ func (c *Cluster) helloReceived(src *tribes.Member, h hello) {
 	}
 	p.m = src
 	p.route = h.route
+	p.greeted = true
 	var joined []replicator
 	now := map[string]bool{}
 	for _, ctx := range h.contexts {
@@ -585,10 +598,43 @@ func (c *Cluster) MemberAdded(m *tribes.Member) {
 	c.refreshLiveLocked()
 	c.mu.Unlock()
 	m = m.Clone()
-	c.later(func() {
-		h := hello{wantReply: true, route: c.cfg.JvmRoute, contexts: c.localContexts()}
-		c.sendAsync([]*tribes.Member{m}, h.append(nil))
+	c.later(func() { c.greet(m, 0) })
+}
+
+// greetRetries are the pauses after which a member that has not said
+// hello is greeted again. Hellos go asynchronously, without an ack, and a
+// lost one would leave the two members unaware that they run the same
+// apps (no replication between them), so they are repeated until the
+// answer arrives, the member leaves, or the retries run out (a Tribes
+// member that is not wasmfarm never answers).
+var greetRetries = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}
+
+// greet sends m this member's hello, asking for m's, and checks later that
+// it came. It runs on the event goroutine.
+func (c *Cluster) greet(m *tribes.Member, attempt int) {
+	h := hello{wantReply: true, route: c.cfg.JvmRoute, contexts: c.localContexts()}
+	c.sendAsync([]*tribes.Member{m}, h.append(nil))
+	if attempt >= len(greetRetries) {
+		return
+	}
+	time.AfterFunc(greetRetries[attempt], func() {
+		c.later(func() {
+			if c.member(m.UniqueID) == nil || c.greetedBy(m.UniqueID) {
+				return
+			}
+			c.stats.helloRetries.Add(1)
+			c.log.Debug("no hello from a member yet: greeting it again", "member", m, "attempt", attempt+2)
+			c.greet(m, attempt+1)
+		})
 	})
+}
+
+// greetedBy reports whether the member's hello arrived.
+func (c *Cluster) greetedBy(uid tribes.UniqueID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.peers[uid]
+	return p != nil && p.greeted
 }
 
 // MemberDisappeared implements tribes.MembershipListener: the managers

@@ -420,3 +420,77 @@ func TestJvmRouteBinderKeepsOriginalID(t *testing.T) {
 		t.Fatalf("%s = %q, want the original id %q", cluster.DefaultSessionIDAttribute, seen, id)
 	}
 }
+
+// startChannel starts a bare channel on the in-memory network.
+func startChannel(t *testing.T, nd *tribestest.Node) *tribes.Channel {
+	t.Helper()
+	ch, err := tribes.New(tribes.Config{Transport: nd.Transport(), Membership: nd.Membership(), Interceptors: []tribes.Interceptor{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ch.Stop(context.Background()) })
+	return ch
+}
+
+func newCluster(t *testing.T, ch *tribes.Channel, route string) *cluster.Cluster {
+	t.Helper()
+	c, err := cluster.New(cluster.Config{Channel: ch, JvmRoute: route})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func peerRoutes(c *cluster.Cluster) string {
+	var rs []string
+	for _, p := range c.Peers() {
+		rs = append(rs, p.JvmRoute)
+	}
+	return strings.Join(rs, ",")
+}
+
+// TestClusterGreetsMembersPresentAtStart: the channels started (and met)
+// before their clusters were created, as "wasmfarm node" does, and no app
+// announces anything: each cluster still learns the other's route.
+func TestClusterGreetsMembersPresentAtStart(t *testing.T) {
+	net := tribestest.NewNetwork()
+	cha, chb := startChannel(t, net.NewNode()), startChannel(t, net.NewNode())
+	eventually(t, "the channels meet", func() bool { return len(cha.Members()) == 1 && len(chb.Members()) == 1 })
+	a := newCluster(t, cha, "jvm_a")
+	b := newCluster(t, chb, "jvm_b")
+	eventually(t, "each knows the other's route", func() bool { return peerRoutes(a) == "jvm_b" && peerRoutes(b) == "jvm_a" })
+}
+
+// TestClusterRepeatsLostHello: the hellos both ways are lost (messages
+// dropped, membership intact) while B joins; once the link carries
+// messages again, the repeated hellos make the members known to each
+// other, and replication between them works.
+func TestClusterRepeatsLostHello(t *testing.T) {
+	net := tribestest.NewNetwork()
+	a := startNode(t, net, "jvm_a", cluster.ManagerConfig{})
+	nb := net.NewNode()
+	net.DropMessages(a.nd, nb, true)
+	net.DropMessages(nb, a.nd, true)
+	chb := startChannel(t, nb)
+	b := newCluster(t, chb, "jvm_b")
+	eventually(t, "the channels meet", func() bool { return len(a.ch.Members()) == 1 && len(chb.Members()) == 1 })
+	time.Sleep(100 * time.Millisecond) // the first hellos are sent, and lost
+	if got := peerRoutes(b); got != "" {
+		t.Fatalf("B knows %q through a link that drops every message", got)
+	}
+	net.DropMessages(a.nd, nb, false)
+	net.DropMessages(nb, a.nd, false)
+	eventually(t, "each knows the other's route", func() bool {
+		return peerRoutes(a.m.Cluster) == "jvm_b" && peerRoutes(b) == "jvm_a"
+	})
+	if a.m.Cluster.Stats().HelloRetries+b.Stats().HelloRetries == 0 {
+		t.Error("no hello was repeated")
+	}
+	if got := strings.Join(b.Peers()[0].Contexts, ","); got != "/counter" {
+		t.Errorf("B learned A's apps %q, want /counter", got)
+	}
+}

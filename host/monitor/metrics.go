@@ -21,7 +21,7 @@ type collector struct {
 	valveRequests, valveFiltered, valveReplications        *prometheus.Desc
 	valveFailures, valveBytes, valveSeconds, rewrites      *prometheus.Desc
 	clusterReceived, clusterBad, clusterIgnored            *prometheus.Desc
-	clusterSendErrors                                      *prometheus.Desc
+	clusterSendErrors, clusterHelloRetries                 *prometheus.Desc
 	interceptor, channelMessages, channelBytes             *prometheus.Desc
 	farmMessages, farmTransfers, farmDeploys, farmUndeploy *prometheus.Desc
 	farmBytes                                              *prometheus.Desc
@@ -68,6 +68,7 @@ func newCollector(snapshot func() Snapshot) *collector {
 	c.clusterBad = d("cluster_messages_bad_total", "Cluster messages that failed to decode (dropped).")
 	c.clusterIgnored = d("cluster_messages_ignored_total", "Cluster messages for an app this member does not run.")
 	c.clusterSendErrors = d("cluster_send_errors_total", "Cluster sends that failed for at least one member.")
+	c.clusterHelloRetries = d("cluster_hello_retries_total", "Hellos sent again to a member whose own had not arrived.")
 
 	c.interceptor = d("channel_interceptor_info", "The channel's interceptors, position 0 at the top (always 1).", "position", "type")
 	c.channelMessages = d("channel_messages_total", "Messages through the channel's Throughput interceptor.", "direction")
@@ -148,6 +149,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.clusterBad, cs.Bad)
 		counter(c.clusterIgnored, cs.Ignored)
 		counter(c.clusterSendErrors, cs.SendErrors)
+		counter(c.clusterHelloRetries, cs.HelloRetries)
 	}
 	if chs := s.Channel; chs != nil {
 		for i, name := range chs.Interceptors {

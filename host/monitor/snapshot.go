@@ -129,10 +129,11 @@ type valveJSON struct {
 }
 
 type clusterJSON struct {
-	Received   int64 `json:"received"`
-	Bad        int64 `json:"bad"`
-	Ignored    int64 `json:"ignored"`
-	SendErrors int64 `json:"sendErrors"`
+	Received     int64 `json:"received"`
+	Bad          int64 `json:"bad"`
+	Ignored      int64 `json:"ignored"`
+	SendErrors   int64 `json:"sendErrors"`
+	HelloRetries int64 `json:"helloRetries"`
 }
 
 type deployerJSON struct {
