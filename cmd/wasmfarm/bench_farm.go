@@ -35,6 +35,7 @@ type farmRound struct {
 	remote   time.Duration // the others' verification and deploy, and the report
 	serve    time.Duration // report until every member answered GET
 	growth   []int64       // per member: peak RSS during the deploy minus before
+	kept     []int64       // per member: RSS a second after the deploy minus before
 	before   []int64       // per member: RSS before the deploy
 }
 
@@ -87,8 +88,8 @@ func runBenchFarm(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return fmt.Errorf("round %d: %w", i+1, err)
 		}
-		fmt.Fprintf(stdout, "  round %d: %s (first member %s, transfer %s at %.0f MB/s, the others' deploy %s, serving %s); RSS growth %s\n",
-			i+1, ms(r.total), ms(r.local), ms(r.transfer), mbps(len(module), r.transfer), ms(r.remote), ms(r.serve), kibs(r.growth))
+		fmt.Fprintf(stdout, "  round %d: %s (first member %s, transfer %s at %.0f MB/s, the others' deploy %s, serving %s); RSS growth at the peak %s, a second later %s\n",
+			i+1, ms(r.total), ms(r.local), ms(r.transfer), mbps(len(module), r.transfer), ms(r.remote), ms(r.serve), kibs(r.growth), kibs(r.kept))
 		rs = append(rs, r)
 	}
 	med := func(f func(farmRound) time.Duration) time.Duration {
@@ -106,12 +107,13 @@ func runBenchFarm(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		ms(med(func(r farmRound) time.Duration { return r.local })), ms(tr), mbps(len(module), tr),
 		ms(med(func(r farmRound) time.Duration { return r.remote + r.serve })))
 	tw.Flush()
-	var worst int64
+	var worst, kept int64
 	for _, r := range rs {
 		worst = max(worst, slices.Max(r.growth))
+		kept = max(kept, slices.Max(r.kept))
 	}
-	fmt.Fprintf(stdout, "memory: the largest growth of a member's RSS during a deploy: %s (chunks are %s)\n",
-		mib(worst), mib(farm.DefaultChunkSize))
+	fmt.Fprintf(stdout, "memory: the largest growth of a member's RSS during a deploy %s, a second after it %s (chunks are %s)\n",
+		mib(worst), mib(kept), mib(farm.DefaultChunkSize))
 	return nil
 }
 
@@ -185,6 +187,11 @@ func farmDeployRound(ctx context.Context, exe string, n int, cache string, modul
 	r.growth = make([]int64, n)
 	for i := range dms {
 		r.growth[i] = peak[i] - r.before[i]
+	}
+	time.Sleep(time.Second)
+	r.kept = make([]int64, n)
+	for i, m := range dms {
+		r.kept[i] = bench.RSS(m.cmd.Process.Pid) - r.before[i]
 	}
 	return r, nil
 }
