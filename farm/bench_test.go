@@ -56,8 +56,12 @@ func loopbackCluster(tb testing.TB, n int, edit func(*Config), fake bool) []*mem
 
 // BenchmarkDeploy10MiB deploys a 10 MiB module (the counter app padded
 // with a custom section) on 3 members, alternating two versions so that
-// every member compiles each time: deploy here, transfer to two members,
+// every member deploys each time: deploy here, transfer to two members,
 // their verification and deploy, results. MB/s counts the module once.
+// The versions differ only in the padding, which is not compiled, so after
+// the first deploy the code comes from the shared compilation cache: this
+// measures the farm, not the compiler ("wasmfarm bench farm" measures cold
+// deploys of separate processes).
 func BenchmarkDeploy10MiB(b *testing.B) {
 	const size = 10 << 20
 	mods := [2][]byte{counterModule(size, 1), counterModule(size, 2)}
