@@ -316,7 +316,7 @@ type Stats struct {
 	Ignored    int64 // messages for an app this member does not run
 	SendErrors int64 // sends that failed for at least one member
 	// HelloRetries counts hellos sent again to a member whose own had not
-	// arrived (see greetRetries).
+	// arrived (see greetPauses).
 	HelloRetries int64
 }
 
@@ -601,25 +601,33 @@ func (c *Cluster) MemberAdded(m *tribes.Member) {
 	c.later(func() { c.greet(m, 0) })
 }
 
-// greetRetries are the pauses after which a member that has not said
-// hello is greeted again. Hellos go asynchronously, without an ack, and a
-// lost one would leave the two members unaware that they run the same
-// apps (no replication between them), so they are repeated until the
-// answer arrives, the member leaves, or the retries run out (a Tribes
-// member that is not wasmfarm never answers).
-var greetRetries = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}
+// greetPauses are how long a member waits for a hello after greeting
+// another, before it greets it again (or, after the last, gives up with a
+// warning). Hellos go asynchronously, without an ack, and a lost one would
+// leave the two members unaware that they run the same apps (no
+// replication between them), so they are repeated until the answer
+// arrives or the member leaves. A Tribes member that is not wasmfarm never
+// answers.
+var greetPauses atomic.Pointer[[]time.Duration] // a pointer so that tests may set it
+
+func init() {
+	greetPauses.Store(&[]time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second})
+}
 
 // greet sends m this member's hello, asking for m's, and checks later that
 // it came. It runs on the event goroutine.
 func (c *Cluster) greet(m *tribes.Member, attempt int) {
 	h := hello{wantReply: true, route: c.cfg.JvmRoute, contexts: c.localContexts()}
 	c.sendAsync([]*tribes.Member{m}, h.append(nil))
-	if attempt >= len(greetRetries) {
-		return
-	}
-	time.AfterFunc(greetRetries[attempt], func() {
+	pauses := *greetPauses.Load()
+	time.AfterFunc(pauses[min(attempt, len(pauses)-1)], func() {
 		c.later(func() {
 			if c.member(m.UniqueID) == nil || c.greetedBy(m.UniqueID) {
+				return
+			}
+			if attempt+1 >= len(pauses) {
+				c.log.Warn("a member never answered this member's hellos: it is not a wasmfarm member, or messages to it are lost; no sessions are replicated with it",
+					"member", m, "hellos", attempt+1)
 				return
 			}
 			c.stats.helloRetries.Add(1)

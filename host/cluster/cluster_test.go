@@ -1,14 +1,17 @@
 package cluster_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -493,4 +496,48 @@ func TestClusterRepeatsLostHello(t *testing.T) {
 	if got := strings.Join(b.Peers()[0].Contexts, ","); got != "/counter" {
 		t.Errorf("B learned A's apps %q, want /counter", got)
 	}
+}
+
+// TestClusterGivesUpGreetingWithWarning: a member that never answers (all
+// messages to and from it lost) is greeted as often as there are pauses,
+// then a warning says that nothing is replicated with it.
+func TestClusterGivesUpGreetingWithWarning(t *testing.T) {
+	defer cluster.SetGreetPauses([]time.Duration{time.Millisecond, time.Millisecond, time.Millisecond})()
+	net := tribestest.NewNetwork()
+	na, nb := net.NewNode(), net.NewNode()
+	net.DropMessages(na, nb, true)
+	net.DropMessages(nb, na, true)
+	var logs syncBuffer
+	cha := startChannel(t, na)
+	a, err := cluster.New(cluster.Config{Channel: cha, JvmRoute: "jvm_a", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	startChannel(t, nb)
+	eventually(t, "the warning", func() bool { return strings.Contains(logs.String(), "never answered this member's hellos") })
+	if got := a.Stats().HelloRetries; got != 2 {
+		t.Errorf("%d hellos repeated, want 2 (three pauses)", got)
+	}
+	if got := peerRoutes(a); got != "" {
+		t.Errorf("A knows %q", got)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -1,5 +1,7 @@
 package cluster
 
+import "time"
+
 // Encoders for the fuzz seeds.
 
 func SeedMessages() [][]byte {
@@ -24,4 +26,11 @@ func SeedMessages() [][]byte {
 	b = append(b, make([]byte, 32)...)
 	out = append(out, append(b, 1, 3, 'A', '.', 'a', 2, 2, 2, 0))
 	return out
+}
+
+// SetGreetPauses replaces the pauses between hellos for a test and returns
+// the function that restores them.
+func SetGreetPauses(p []time.Duration) (restore func()) {
+	old := greetPauses.Swap(&p)
+	return func() { greetPauses.Store(old) }
 }
