@@ -868,6 +868,13 @@ func TestInteropChannelCrash(t *testing.T) {
 		<-java.Done()
 		gone := goNode.waitEvent(t, false, jk, chanJoinWait)
 		lat := gone.at.Sub(t0).Round(time.Millisecond)
+		// The detector may remove the node before the sender's next try
+		// (it sends every 20 ms): wait for a try after the removal, which
+		// must fail too.
+		tries := sent.Load() + failed.Load()
+		for deadline := time.Now().Add(5 * time.Second); sent.Load()+failed.Load() == tries && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
 		var ff time.Duration
 		if f := firstFail.Load(); f != 0 {
 			ff = time.Unix(0, f).Sub(t0).Round(time.Millisecond)
