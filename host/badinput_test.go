@@ -17,6 +17,7 @@ import (
 	"github.com/wasmfarm/wasmfarm/host/internal/wasmtest"
 	"github.com/wasmfarm/wasmfarm/host/session"
 	"github.com/wasmfarm/wasmfarm/host/wasm"
+	"github.com/wasmfarm/wasmfarm/internal/syncbuf"
 	"github.com/wasmfarm/wasmfarm/wasmapps"
 )
 
@@ -314,26 +315,8 @@ func TestSecureCookieOverTLS(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink for tests.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestSessionDestroyedHook(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	srv, base := newServer(t, host.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, map[string][]byte{"/f": faulty(t)})
 	c := &client{t: t, base: base}
 	c.get("/f/ok")

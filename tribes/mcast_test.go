@@ -15,6 +15,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/wasmfarm/wasmfarm/internal/syncbuf"
 )
 
 // mcFakeGroup is an in-memory multicast group: a datagram sent by one
@@ -117,22 +119,7 @@ func mcLocal(n byte) *Member {
 }
 
 // mcLogs is a slog handler target that tests can search.
-type mcLogs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *mcLogs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *mcLogs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type mcLogs struct{ syncbuf.Buffer }
 
 func (l *mcLogs) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmfarm/wasmfarm/internal/syncbuf"
 )
 
 // TestBalanceCommand runs "wasmfarm balance" in front of two fake members:
@@ -25,7 +27,7 @@ func TestBalanceCommand(t *testing.T) {
 	a, b := member("jvm_a"), member("jvm_b")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	exit := make(chan int, 1)
 	go func() {
 		exit <- run(ctx, []string{"balance", "-http", "127.0.0.1:0",
@@ -95,7 +97,7 @@ func TestBalanceFlagErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var stdout, stderr syncBuffer
+			var stdout, stderr syncbuf.Buffer
 			if code := run(context.Background(), tc.args, &stdout, &stderr); code == 0 {
 				t.Fatalf("exit 0, want failure")
 			}

@@ -6,28 +6,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/wasmfarm/wasmfarm/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // loopbackGroup returns channel flags that keep multicast on this host, on
 // a group and port of the test's own.
@@ -45,7 +28,7 @@ func TestChannelTools(t *testing.T) {
 	g := loopbackGroup()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var listenOut, listenErr syncBuffer
+	var listenOut, listenErr syncbuf.Buffer
 	done := make(chan int)
 	go func() {
 		done <- run(ctx, append([]string{"channel", "listen", "-count", "2"}, g...), &listenOut, &listenErr)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"github.com/wasmfarm/wasmfarm/host/monitor"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -15,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmfarm/wasmfarm/host/monitor"
+	"github.com/wasmfarm/wasmfarm/internal/syncbuf"
 )
 
 // clusterProc is a "wasmfarm node -cluster" process (this test binary
@@ -23,8 +25,8 @@ type clusterProc struct {
 	name        string
 	http, admin string // base URLs
 	cmd         *exec.Cmd
-	out         *syncBuffer // stdout and stderr
-	lines       []string    // stdout, in order
+	out         *syncbuf.Buffer // stdout and stderr
+	lines       []string        // stdout, in order
 	done        chan struct{}
 }
 
@@ -46,7 +48,7 @@ func startClusterNode(t *testing.T, name string, args ...string) *clusterProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &clusterProc{name: name, out: new(syncBuffer), done: make(chan struct{})}
+	p := &clusterProc{name: name, out: new(syncbuf.Buffer), done: make(chan struct{})}
 	p.cmd = exec.Command(exe, append([]string{"node", "-http", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-jvm-route", name,
 		"-app", "/counter=builtin:counter"}, args...)...)
 	p.cmd.Env = append(os.Environ(), "WASMFARM_TEST_MAIN=1")

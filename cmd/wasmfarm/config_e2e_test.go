@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wasmfarm/wasmfarm/internal/syncbuf"
 )
 
 // TestSeedConfigsRun starts a node from each seed document's <Cluster>
@@ -53,7 +55,7 @@ func TestNodeCheck(t *testing.T) {
 		t.Fatalf("found only %d configs", len(files))
 	}
 	for _, f := range files {
-		var stdout, stderr syncBuffer
+		var stdout, stderr syncbuf.Buffer
 		if code := run(t.Context(), []string{"node", "-config", f, "-check"}, &stdout, &stderr); code != 0 {
 			t.Fatalf("%s: exit %d\n%s", f, code, stderr.String())
 		}
@@ -67,7 +69,7 @@ func TestNodeCheck(t *testing.T) {
 			t.Errorf("%s: no warning naming the misspelt selectorTimeout:\n%s", f, stderr.String())
 		}
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	if code := run(t.Context(), []string{"node", "-check"}, &stdout, &stderr); code == 0 {
 		t.Error("-check without -config succeeded")
 	}

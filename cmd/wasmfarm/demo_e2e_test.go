@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wasmfarm/wasmfarm/internal/syncbuf"
 )
 
 // TestDemo drives "wasmfarm demo" as a user would: start it, use the
@@ -27,7 +29,7 @@ func TestDemo(t *testing.T) {
 	}
 	cmd := exec.Command(exe, "demo", "-http", "127.0.0.1:0", "-member-port", "0", "-admin-port", "0")
 	cmd.Env = append(os.Environ(), "WASMFARM_TEST_MAIN=1")
-	out := new(syncBuffer)
+	out := new(syncbuf.Buffer)
 	cmd.Stderr = out
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {

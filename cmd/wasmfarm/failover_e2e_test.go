@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wasmfarm/wasmfarm/internal/syncbuf"
 )
 
 // startBalance runs "wasmfarm balance" in this process in front of the
@@ -22,7 +24,7 @@ func startBalance(t *testing.T, members ...*clusterProc) string {
 	for _, m := range members {
 		args = append(args, "-member", m.name+"="+m.http)
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	exit := make(chan int, 1)
 	go func() { exit <- run(ctx, args, &stdout, &stderr) }()
 	t.Cleanup(func() { cancel(); <-exit })

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmfarm/wasmfarm/internal/syncbuf"
 	"github.com/wasmfarm/wasmfarm/wasmapps"
 )
 
@@ -31,7 +32,7 @@ func withCustomSection(mod []byte, tag string) []byte {
 // farmCLI runs "wasmfarm <args>" in this process and returns its exit
 // code and output.
 func farmCLI(t *testing.T, args ...string) (int, string) {
-	var stdout, stderr syncBuffer
+	var stdout, stderr syncbuf.Buffer
 	code := run(t.Context(), args, &stdout, &stderr)
 	return code, stdout.String() + stderr.String()
 }

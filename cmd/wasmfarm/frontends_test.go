@@ -18,6 +18,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/wasmfarm/wasmfarm/internal/syncbuf"
 )
 
 // The configurations below are the ones docs/frontends.md explains; keep
@@ -435,7 +437,7 @@ type memberProc struct {
 	route, addr string
 	cmd         *exec.Cmd
 	done        chan struct{} // closed when the process has been waited for
-	out         *syncBuffer
+	out         *syncbuf.Buffer
 }
 
 // startMember starts a member serving the counter app on a port of its own
@@ -446,7 +448,7 @@ func startMember(t *testing.T, route, cacheDir string, extra ...string) *memberP
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &memberProc{route: route, done: make(chan struct{}), out: new(syncBuffer)}
+	m := &memberProc{route: route, done: make(chan struct{}), out: new(syncbuf.Buffer)}
 	args := []string{"node", "-http", "127.0.0.1:0", "-jvm-route", route,
 		"-app", "/counter=builtin:counter", "-cache-dir", cacheDir, "-log-level", "warn",
 		"-shutdown-timeout", "2s"}
@@ -512,7 +514,7 @@ type frontendProc struct {
 	name, dir, base string
 	cmd             *exec.Cmd
 	done            chan struct{}
-	out             *syncBuffer
+	out             *syncbuf.Buffer
 }
 
 // logs returns the front end's output and log files, for failure messages.
@@ -547,7 +549,7 @@ func startFrontend(t *testing.T, fe frontend, bin string, cfg frontendConfig) *f
 			t.Fatalf("%s config test: %v\n%s\n--- config:\n%s", fe.name, err, out, text.String())
 		}
 	}
-	f := &frontendProc{name: fe.name, dir: cfg.Dir, base: "http://" + cfg.Listen, done: make(chan struct{}), out: new(syncBuffer)}
+	f := &frontendProc{name: fe.name, dir: cfg.Dir, base: "http://" + cfg.Listen, done: make(chan struct{}), out: new(syncbuf.Buffer)}
 	f.cmd = exec.Command(bin, fe.args(conf, cfg.Dir)...)
 	f.cmd.Stdout, f.cmd.Stderr = f.out, f.out
 	f.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -6,12 +6,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/wasmfarm/wasmfarm/host/monitor"
 	"io"
 	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/wasmfarm/wasmfarm/host/monitor"
 )
 
 // runStatus prints a member's view of the cluster as tables: the members

@@ -1,7 +1,6 @@
 package cluster_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,12 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wasmfarm/wasmfarm/host"
 	"github.com/wasmfarm/wasmfarm/host/cluster"
+	"github.com/wasmfarm/wasmfarm/internal/syncbuf"
 	"github.com/wasmfarm/wasmfarm/tribes"
 	"github.com/wasmfarm/wasmfarm/tribes/tribestest"
 	"github.com/wasmfarm/wasmfarm/wasmapps"
@@ -507,7 +506,7 @@ func TestClusterGivesUpGreetingWithWarning(t *testing.T) {
 	na, nb := net.NewNode(), net.NewNode()
 	net.DropMessages(na, nb, true)
 	net.DropMessages(nb, na, true)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	cha := startChannel(t, na)
 	a, err := cluster.New(cluster.Config{Channel: cha, JvmRoute: "jvm_a", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
@@ -522,22 +521,4 @@ func TestClusterGivesUpGreetingWithWarning(t *testing.T) {
 	if got := peerRoutes(a); got != "" {
 		t.Errorf("A knows %q", got)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

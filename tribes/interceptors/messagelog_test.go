@@ -1,29 +1,16 @@
 package interceptors_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/wasmfarm/wasmfarm/internal/syncbuf"
 	"github.com/wasmfarm/wasmfarm/tribes"
 	"github.com/wasmfarm/wasmfarm/tribes/interceptors"
 	"github.com/wasmfarm/wasmfarm/tribes/tribestest"
 )
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // TestMessageLog: at LevelMessages every message is logged both ways; at
 // debug none is.
@@ -35,7 +22,7 @@ func TestMessageLog(t *testing.T) {
 	}{{"messages level", interceptors.LevelMessages, true}, {"debug level", slog.LevelDebug, false}} {
 		t.Run(tc.name, func(t *testing.T) {
 			net := tribestest.NewNetwork()
-			var buf lockedBuf
+			var buf syncbuf.Buffer
 			log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: tc.level}))
 			var chans []*tribes.Channel
 			got := make(chan struct{}, 1)
