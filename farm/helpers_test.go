@@ -3,6 +3,7 @@ package farm
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -169,26 +170,14 @@ func counterModule(n int, tag byte) []byte {
 // payload bytes to mod; wasm allows custom sections anywhere.
 func padModule(mod []byte, n int, tag byte) []byte {
 	name := "wasmfarm.pad"
-	content := appendULEB(nil, uint64(len(name)))
+	content := binary.AppendUvarint(nil, uint64(len(name)))
 	content = append(content, name...)
 	content = append(content, tag)
 	content = append(content, make([]byte, n)...)
 	out := append([]byte(nil), mod...)
 	out = append(out, 0)
-	out = appendULEB(out, uint64(len(content)))
+	out = binary.AppendUvarint(out, uint64(len(content)))
 	return append(out, content...)
-}
-
-func appendULEB(b []byte, v uint64) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v != 0 {
-			b = append(b, c|0x80)
-			continue
-		}
-		return append(b, c)
-	}
 }
 
 // mustServe checks that every member answers 200 at path+"/json".

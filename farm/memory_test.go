@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"io"
 	"runtime"
@@ -39,10 +40,10 @@ func (s *streamHost) DeployAppFrom(_ context.Context, path string, r io.Reader, 
 // (padModule without holding the padding in memory).
 func paddedReader(mod []byte, n int) io.Reader {
 	name := "wasmfarm.pad"
-	content := appendULEB(nil, uint64(len(name)))
+	content := binary.AppendUvarint(nil, uint64(len(name)))
 	content = append(content, name...)
 	head := append(append([]byte(nil), mod...), 0)
-	head = appendULEB(head, uint64(len(content)+n))
+	head = binary.AppendUvarint(head, uint64(len(content)+n))
 	head = append(head, content...)
 	return io.MultiReader(bytes.NewReader(head), io.LimitReader(zeros{}, int64(n)))
 }

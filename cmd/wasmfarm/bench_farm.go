@@ -298,15 +298,20 @@ func awaitMembers(ctx context.Context, admin string, n int) error {
 }
 
 // padModule returns mod followed by a custom section named
-// "wasmfarm.pad" so that the whole is size bytes (at least mod plus the
-// section's header). Custom sections change the digest, not the code.
+// "wasmfarm.pad" so that the whole is about size bytes (at least mod plus
+// the section's header). Custom sections change the digest, not the code.
 func padModule(mod []byte, size int) []byte {
 	const name = "wasmfarm.pad"
-	head := binary.AppendUvarint(nil, uint64(len(name)))
-	head = append(head, name...)
-	n := max(0, size-len(mod)-1-binary.MaxVarintLen32-len(head))
-	content := append(head, make([]byte, n)...)
-	out := append(append([]byte(nil), mod...), 0)
+	n := max(0, size-len(mod)-1-2*binary.MaxVarintLen32-len(name))
+	return appendCustomSection(mod, name, make([]byte, n))
+}
+
+// appendCustomSection returns a copy of mod with a custom section (id 0)
+// named name holding payload; wasm allows custom sections anywhere.
+func appendCustomSection(mod []byte, name string, payload []byte) []byte {
+	content := binary.AppendUvarint(nil, uint64(len(name)))
+	content = append(append(content, name...), payload...)
+	out := append(append(make([]byte, 0, len(mod)+len(content)+6), mod...), 0)
 	out = binary.AppendUvarint(out, uint64(len(content)))
 	return append(out, content...)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,15 +17,7 @@ import (
 // withCustomSection returns mod with a custom section appended, which
 // changes the module's digest and nothing else (a new "version").
 func withCustomSection(mod []byte, tag string) []byte {
-	name := "wasmfarm.version"
-	var payload []byte
-	payload = binary.AppendUvarint(payload, uint64(len(name)))
-	payload = append(payload, name...)
-	payload = append(payload, tag...)
-	out := append([]byte(nil), mod...)
-	out = append(out, 0)
-	out = binary.AppendUvarint(out, uint64(len(payload)))
-	return append(out, payload...)
+	return appendCustomSection(mod, "wasmfarm.version", []byte(tag))
 }
 
 // farmCLI runs "wasmfarm <args>" in this process and returns its exit

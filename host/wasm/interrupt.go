@@ -2,8 +2,11 @@ package wasm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/wasmfarm/wasmfarm/host/internal/leb"
 )
 
 // Deadline enforcement by instrumentation.
@@ -187,7 +190,7 @@ func prepareModule(bin []byte, instrument bool) (out []byte, loops int, err erro
 	}
 	// $stop and $fuel: i32, mutable, i32.const 0 / fuelRefill, end
 	newGlobals := []byte{0x7F, 0x01, 0x41, 0x00, 0x0B, 0x7F, 0x01, 0x41}
-	newGlobals = appendSLEB(newGlobals, fuelRefill)
+	newGlobals = leb.AppendSigned(newGlobals, fuelRefill)
 	newGlobals = append(newGlobals, 0x0B)
 	newExport := appendLEB(nil, uint32(len(deadlineGlobal)))
 	newExport = append(newExport, deadlineGlobal...)
@@ -277,19 +280,19 @@ func customName(payload []byte) (string, bool) {
 // fuelCheck is the sequence inserted at a loop or bulk operation costing
 // k (see the top of this file).
 func fuelCheck(stop, fuel uint32, k int32) []byte {
-	b := appendLEB([]byte{0x23}, fuel) // global.get $fuel
-	b = appendSLEB(append(b, 0x41), k) // i32.const k
-	b = append(b, 0x6B, 0x24)          // i32.sub, global.set
-	b = appendLEB(b, fuel)             // $fuel
+	b := appendLEB([]byte{0x23}, fuel)              // global.get $fuel
+	b = leb.AppendSigned(append(b, 0x41), int64(k)) // i32.const k
+	b = append(b, 0x6B, 0x24)                       // i32.sub, global.set
+	b = appendLEB(b, fuel)                          // $fuel
 	b = appendLEB(append(b, 0x23), fuel)
-	b = append(b, 0x41, 0x00, 0x4C)             // i32.const 0, i32.le_s
-	b = append(b, 0x04, 0x40)                   // if
-	b = append(b, 0x41, 0x00, 0x40, 0x00, 0x1A) // i32.const 0, memory.grow 0, drop
-	b = appendLEB(append(b, 0x23), stop)        // global.get $stop
-	b = append(b, 0x04, 0x40, 0x00, 0x0B)       // if unreachable end
-	b = appendSLEB(append(b, 0x41), fuelRefill) // i32.const fuelRefill
-	b = appendLEB(append(b, 0x24), fuel)        // global.set $fuel
-	return append(b, 0x0B)                      // end
+	b = append(b, 0x41, 0x00, 0x4C)                   // i32.const 0, i32.le_s
+	b = append(b, 0x04, 0x40)                         // if
+	b = append(b, 0x41, 0x00, 0x40, 0x00, 0x1A)       // i32.const 0, memory.grow 0, drop
+	b = appendLEB(append(b, 0x23), stop)              // global.get $stop
+	b = append(b, 0x04, 0x40, 0x00, 0x0B)             // if unreachable end
+	b = leb.AppendSigned(append(b, 0x41), fuelRefill) // i32.const fuelRefill
+	b = appendLEB(append(b, 0x24), fuel)              // global.set $fuel
+	return append(b, 0x0B)                            // end
 }
 
 // countImports returns the numbers of imported globals and memories.
@@ -594,23 +597,5 @@ func (r *reader) memarg() {
 	r.u32()
 }
 
-// appendSLEB appends v as a signed LEB128 number.
-func appendSLEB(b []byte, v int32) []byte {
-	for {
-		c := byte(v & 0x7F)
-		v >>= 7
-		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
-
 // appendLEB appends v as an unsigned LEB128 number.
-func appendLEB(b []byte, v uint32) []byte {
-	for v >= 0x80 {
-		b = append(b, byte(v)|0x80)
-		v >>= 7
-	}
-	return append(b, byte(v))
-}
+func appendLEB(b []byte, v uint32) []byte { return binary.AppendUvarint(b, uint64(v)) }

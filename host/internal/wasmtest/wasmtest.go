@@ -3,6 +3,12 @@
 // host need no Go guest.
 package wasmtest
 
+import (
+	"encoding/binary"
+
+	"github.com/wasmfarm/wasmfarm/host/internal/leb"
+)
+
 // Module returns a module exporting memory (one page),
 // wasmfarm_abi_version returning version and handle returning result;
 // loop makes handle loop forever instead.
@@ -52,27 +58,6 @@ func section(id byte, content []byte) []byte {
 
 func name(s string) []byte { return append(uleb(uint64(len(s))), s...) }
 
-func uleb(v uint64) []byte {
-	var b []byte
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v != 0 {
-			b = append(b, c|0x80)
-			continue
-		}
-		return append(b, c)
-	}
-}
+func uleb(v uint64) []byte { return binary.AppendUvarint(nil, v) }
 
-func sleb(v int64) []byte {
-	var b []byte
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
+func sleb(v int64) []byte { return leb.AppendSigned(nil, v) }
