@@ -356,8 +356,6 @@ func settle() {
 	debug.FreeOSMemory()
 }
 
-func rss() int64 { return bench.RSS(0) }
-
 // MeasureMemory instantiates instances of the counter app and creates
 // sessions through it (10,000 requests without a cookie, in-process), and
 // reports the resident memory per instance and the heap per session.
@@ -373,12 +371,12 @@ func MeasureMemory(ctx context.Context, instances, sessions int, cacheDir string
 	c, _ := srv.Engine().Context("/counter")
 	rep := &MemoryReport{Instances: instances, Sessions: sessions, AttributeBytes: len("counter") + 1}
 	settle() // return what earlier phases freed, so RSS deltas are this phase's
-	r0 := rss()
+	r0 := bench.RSS(0)
 	if err := c.Warm(ctx, instances+1); err != nil {
 		return nil, err
 	}
 	settle()
-	rep.RSSPerInstanceKiB = float64(rss()-r0) / float64(instances) / 1024
+	rep.RSSPerInstanceKiB = float64(bench.RSS(0)-r0) / float64(instances) / 1024
 
 	req := httptest.NewRequest("GET", appPath, nil)
 	w := &discardWriter{h: http.Header{}}
@@ -388,7 +386,7 @@ func MeasureMemory(ctx context.Context, instances, sessions int, cacheDir string
 	var ms0, ms1, ms2 runtime.MemStats
 	debug.FreeOSMemory()
 	runtime.ReadMemStats(&ms0)
-	r0 = rss()
+	r0 = bench.RSS(0)
 	g0 := c.GuestMemory()
 	n0 := c.Manager().Len()
 	for range sessions {
@@ -403,7 +401,7 @@ func MeasureMemory(ctx context.Context, instances, sessions int, cacheDir string
 	}
 	debug.FreeOSMemory()
 	runtime.ReadMemStats(&ms1)
-	r1 := rss()
+	r1 := bench.RSS(0)
 	g1 := c.GuestMemory()
 	rep.GuestMemoryPerInstanceKiB = float64(g1) / float64(instances+1) / 1024
 	// The guests' linear memories live on the Go heap and may have grown

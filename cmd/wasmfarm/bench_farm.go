@@ -36,7 +36,6 @@ type farmRound struct {
 	serve    time.Duration // report until every member answered GET
 	growth   []int64       // per member: peak RSS during the deploy minus before
 	kept     []int64       // per member: RSS a second after the deploy minus before
-	before   []int64       // per member: RSS before the deploy
 }
 
 // runBenchFarm measures a farmed deploy: members as separate processes on
@@ -156,11 +155,11 @@ func farmDeployRound(ctx context.Context, exe string, n int, cache string, modul
 		return r, err
 	}
 	time.Sleep(500 * time.Millisecond) // let the startup's garbage be collected
-	r.before = make([]int64, n)
+	before := make([]int64, n)
 	peak := make([]int64, n)
 	for i, m := range dms {
-		r.before[i] = bench.RSS(m.cmd.Process.Pid)
-		peak[i] = r.before[i]
+		before[i] = bench.RSS(m.cmd.Process.Pid)
+		peak[i] = before[i]
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -186,12 +185,12 @@ func farmDeployRound(ctx context.Context, exe string, n int, cache string, modul
 	}
 	r.growth = make([]int64, n)
 	for i := range dms {
-		r.growth[i] = peak[i] - r.before[i]
+		r.growth[i] = peak[i] - before[i]
 	}
 	time.Sleep(time.Second)
 	r.kept = make([]int64, n)
 	for i, m := range dms {
-		r.kept[i] = bench.RSS(m.cmd.Process.Pid) - r.before[i]
+		r.kept[i] = bench.RSS(m.cmd.Process.Pid) - before[i]
 	}
 	return r, nil
 }

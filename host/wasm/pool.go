@@ -242,7 +242,7 @@ func (p *Pool) newInstance(ctx context.Context) (*instance, error) {
 		ictx.timer.Reset(p.cfg.InitDeadline)
 	}
 	// init runs an export during instantiation, under InitDeadline.
-	init := func(export string) ([]uint64, error) {
+	callInit := func(export string) ([]uint64, error) {
 		res, err := mod.ExportedFunction(export).Call(ictx)
 		if err != nil && ictx.fired.Load() {
 			return nil, fmt.Errorf("ran past its %v deadline", p.cfg.InitDeadline)
@@ -250,11 +250,11 @@ func (p *Pool) newInstance(ctx context.Context) (*instance, error) {
 		return res, err
 	}
 	if p.m.hasInit {
-		if _, err := init(abi.ExportInitialize); err != nil {
+		if _, err := callInit(abi.ExportInitialize); err != nil {
 			return fail(ErrInstantiate, "_initialize failed: "+err.Error())
 		}
 	}
-	res, err := init(abi.ExportVersion)
+	res, err := callInit(abi.ExportVersion)
 	if err != nil {
 		return fail(ErrInstantiate, abi.ExportVersion+" failed: "+err.Error())
 	}
