@@ -25,17 +25,8 @@ import (
 // with it: the whole process would hang (this test would then fail by the
 // test binary's timeout).
 func TestDeadlineDuringGC(t *testing.T) {
-	rt := newRuntime(t)
 	ctx := context.Background()
-	m, err := rt.Compile(ctx, "loop", wasmtest.Module(abi.Version, 0, true))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := NewPool(ctx, m, PoolConfig{Size: 1, Deadline: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close(ctx)
+	p := loopPool(t, 200*time.Millisecond)
 	var stop atomic.Bool
 	var gcs atomic.Int64
 	go func() {
@@ -45,7 +36,7 @@ func TestDeadlineDuringGC(t *testing.T) {
 		}
 	}()
 	start := time.Now()
-	err = p.Handle(ctx, &Call{})
+	err := p.Handle(ctx, &Call{})
 	stop.Store(true)
 	if !errors.Is(err, ErrDeadline) {
 		t.Fatalf("got %v, want ErrDeadline", err)

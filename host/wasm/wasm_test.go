@@ -50,20 +50,28 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
-func TestPoolDeadlineAndReplace(t *testing.T) {
-	rt := newRuntime(t)
+// loopPool returns a pool of one instance of a guest whose handle loops
+// forever, with the deadline; the test closes it.
+func loopPool(t *testing.T, deadline time.Duration) *Pool {
+	t.Helper()
 	ctx := context.Background()
-	loop, err := rt.Compile(ctx, "loop", wasmtest.Module(abi.Version, 0, true))
+	m, err := newRuntime(t).Compile(ctx, "loop", wasmtest.Module(abi.Version, 0, true))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewPool(ctx, loop, PoolConfig{Size: 1, Deadline: 100 * time.Millisecond})
+	p, err := NewPool(ctx, m, PoolConfig{Size: 1, Deadline: deadline})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close(ctx)
+	t.Cleanup(func() { p.Close(ctx) })
+	return p
+}
+
+func TestPoolDeadlineAndReplace(t *testing.T) {
+	ctx := context.Background()
+	p := loopPool(t, 100*time.Millisecond)
 	start := time.Now()
-	err = p.Handle(ctx, &Call{})
+	err := p.Handle(ctx, &Call{})
 	if !errors.Is(err, ErrDeadline) || time.Since(start) > 5*time.Second {
 		t.Fatalf("loop: %v after %v", err, time.Since(start))
 	}
@@ -72,6 +80,7 @@ func TestPoolDeadlineAndReplace(t *testing.T) {
 		t.Fatalf("after a deadline: live %d created %d discarded %d", live, created, discarded)
 	}
 
+	rt := newRuntime(t)
 	ok, _ := rt.Compile(ctx, "ok", wasmtest.Module(abi.Version, abi.ResultOK, false))
 	p2, err := NewPool(ctx, ok, PoolConfig{Size: 2})
 	if err != nil {
