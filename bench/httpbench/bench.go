@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,6 +56,10 @@ type Config struct {
 	// Module, if set, replaces the counter app as the wasm target (it is
 	// mounted at /counter and driven at /counter/json).
 	Module []byte
+	// CPUProfile, if set, profiles this process (the servers) while each
+	// target is driven, to CPUProfile.<target>.<round> (merge a target's
+	// rounds with go tool pprof).
+	CPUProfile string
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
 }
@@ -112,30 +117,30 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if mod == nil {
 		mod = wasmapps.Counter()
 	}
-	serveWasm := func(noDeadlines bool) (net.Addr, func(), error) {
+	serveWasm := func(noDeadlines bool) (net.Addr, func(), func() int, error) {
 		srv, err := host.New(host.Config{JvmRoute: "bench", PoolSize: cfg.PoolSize, RequestDeadline: cfg.Deadline, CacheDir: cfg.CacheDir, NoDeadlines: noDeadlines})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		stop := func() { srv.Shutdown(context.Background()) }
 		if err := srv.Deploy(ctx, "/counter", mod); err != nil {
 			stop()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		c, _ := srv.Engine().Context("/counter")
 		if err := c.Warm(ctx, srv.Config().PoolSize); err != nil {
 			stop()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			stop()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		go srv.Serve(l)
-		return l.Addr(), stop, nil
+		return l.Addr(), stop, c.Manager().Len, nil
 	}
-	waddr, stop, err := serveWasm(false)
+	waddr, stop, wsessions, err := serveWasm(false)
 	if err != nil {
 		return nil, err
 	}
@@ -143,19 +148,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 	rep := &Report{GOMAXPROCS: runtime.GOMAXPROCS(0), Connections: cfg.Connections}
 	type target struct {
-		name string
-		addr net.Addr
-		res  *Result
+		name     string
+		addr     net.Addr
+		res      *Result
+		sessions func() int
 	}
-	targets := []target{{"native", nl.Addr(), &rep.Native}, {"wasm", waddr, &rep.Wasm}}
+	targets := []target{{"native", nl.Addr(), &rep.Native, native.m.Len}, {"wasm", waddr, &rep.Wasm, wsessions}}
 	if cfg.AlsoNoDeadlines {
-		naddr, stop2, err := serveWasm(true)
+		naddr, stop2, nsessions, err := serveWasm(true)
 		if err != nil {
 			return nil, err
 		}
 		defer stop2()
 		rep.WasmNoDeadlines = new(Result)
-		targets = append(targets, target{"wasm-nodl", naddr, rep.WasmNoDeadlines})
+		targets = append(targets, target{"wasm-nodl", naddr, rep.WasmNoDeadlines, nsessions})
 	}
 	// The targets take turns in Rounds slices of the duration, so that a
 	// change in the machine's other load hits them alike.
@@ -167,7 +173,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		for i, t := range targets {
 			url := "http://" + t.addr.String() + appPath
 			cfg.Logger.Info("driving", "target", t.name, "round", round, "url", url, "connections", cfg.Connections, "duration", slice.Duration)
+			stopProfile, err := startProfile(cfg.CPUProfile, t.name, round)
+			if err != nil {
+				return nil, err
+			}
 			r, err := drive1(ctx, slice, url)
+			stopProfile()
 			if err != nil {
 				return nil, fmt.Errorf("httpbench: %s: %w", t.name, err)
 			}
@@ -177,6 +188,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for i, t := range targets {
 		*t.res = combine(per[i])
 		t.res.Target = t.name
+		t.res.Sessions = t.sessions()
+		// Every connection keeps its session: a session per request would
+		// measure session creation instead (as wrk did, once, when its
+		// script changed wrk.headers without defining request()).
+		if limit := 2 * rounds * cfg.Connections; t.res.Sessions > limit {
+			return nil, fmt.Errorf("httpbench: %s: %d sessions after %d requests (at most %d expected): the load generator does not send the session cookie back",
+				t.name, t.res.Sessions, t.res.AllRequests, limit)
+		}
 	}
 	if rep.Native.ReqPerSec > 0 {
 		rep.Ratio = rep.Wasm.ReqPerSec / rep.Native.ReqPerSec
@@ -223,6 +242,23 @@ func drive1(ctx context.Context, cfg Config, url string) (Result, error) {
 	default:
 		return Load(ctx, url, cfg.Connections, cfg.Warmup, cfg.Duration)
 	}
+}
+
+// startProfile starts a CPU profile to prefix.target.round, if prefix is
+// set, and returns what stops it.
+func startProfile(prefix, target string, round int) (stop func(), err error) {
+	if prefix == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%s.%d", prefix, target, round))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func cpuTime() time.Duration {
@@ -275,8 +311,9 @@ func LoadMain(ctx context.Context, args []string, stdout io.Writer) error {
 	return json.NewEncoder(stdout).Encode(r)
 }
 
-// runWrk drives url with wrk, one session per wrk thread (wrk has no
-// per-connection state in Lua).
+// runWrk drives url with wrk. Its Lua state is per thread, so a thread's
+// connections share the session of the first response (and each
+// connection's first request, sent before any answer, makes one).
 func runWrk(ctx context.Context, cfg Config, url string) (Result, error) {
 	script, err := os.CreateTemp("", "httpbench-*.lua")
 	if err != nil {
@@ -284,12 +321,19 @@ func runWrk(ctx context.Context, cfg Config, url string) (Result, error) {
 	}
 	defer os.Remove(script.Name())
 	script.WriteString(`
+-- wrk builds a script's request once unless the script defines request():
+-- changing wrk.headers later is not enough to send the cookie.
 local cookie = nil
+local req = nil
+request = function()
+  if req == nil then return wrk.format() end
+  return req
+end
 response = function(status, headers, body)
   local c = headers["Set-Cookie"]
   if c ~= nil and cookie == nil then
     cookie = string.match(c, "JSESSIONID=[^;]+")
-    wrk.headers["Cookie"] = cookie
+    req = wrk.format(nil, nil, {["Cookie"] = cookie})
   end
 end
 done = function(summary, latency, requests)
@@ -302,7 +346,7 @@ end
 	threads := min(runtime.GOMAXPROCS(0), cfg.Connections)
 	if cfg.Warmup > 0 {
 		exec.CommandContext(ctx, cfg.Wrk, "-t", strconv.Itoa(threads), "-c", strconv.Itoa(cfg.Connections),
-			"-d", strconv.Itoa(max(1, int(cfg.Warmup.Seconds())))+"s", url).Run()
+			"-d", strconv.Itoa(max(1, int(cfg.Warmup.Seconds())))+"s", "-s", script.Name(), url).Run()
 	}
 	cmd := exec.CommandContext(ctx, cfg.Wrk, "-t", strconv.Itoa(threads), "-c", strconv.Itoa(cfg.Connections),
 		"-d", strconv.Itoa(max(1, int(cfg.Duration.Seconds())))+"s", "-s", script.Name(), url)
@@ -321,6 +365,7 @@ end
 			r.P90us, _ = strconv.ParseFloat(f[4], 64)
 			r.P99us, _ = strconv.ParseFloat(f[5], 64)
 			r.MaxUs, _ = strconv.ParseFloat(f[6], 64)
+			r.AllRequests = r.Requests // the warmup's are not counted by wrk
 			r.ReqPerSec = float64(r.Requests) / r.Seconds
 			if r.Requests > 0 {
 				r.ServerCPUus = float64(cpu.Microseconds()) / float64(r.Requests)

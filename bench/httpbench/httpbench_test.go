@@ -3,6 +3,8 @@ package httpbench
 import (
 	"bufio"
 	"context"
+	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +67,35 @@ func TestRun(t *testing.T) {
 		t.Fatalf("implausible memory figures: %+v", mem)
 	}
 	t.Logf("%.0f KiB RSS per instance, %.0f B overhead per session", mem.RSSPerInstanceKiB, mem.OverheadPerSessionBytes)
+}
+
+// TestRunWrk drives both targets with wrk: a wrk thread's connections
+// must keep the session of the first response (its script sends the
+// cookie back), or the benchmark measures session creation. Each
+// connection's first request goes out before any answer, so there are
+// between one session per thread and one per connection.
+func TestRunWrk(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: drives two servers with wrk for a second each")
+	}
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		t.Skip("wrk is not on the PATH (Debian package wrk; .ci/run installs it)")
+	}
+	rep, err := Run(context.Background(), Config{Wrk: wrk, Connections: 4, Duration: time.Second, Rounds: 1, PoolSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	threads := min(runtime.GOMAXPROCS(0), 4)
+	for _, r := range []Result{rep.Native, rep.Wasm} {
+		if r.Tool != "wrk" || r.Requests == 0 || r.Errors != 0 {
+			t.Fatalf("%s: %+v", r.Target, r)
+		}
+		if r.Sessions < threads || r.Sessions > 4 {
+			t.Fatalf("%s: %d sessions after %d requests from %d wrk threads on 4 connections", r.Target, r.Sessions, r.Requests, threads)
+		}
+	}
+	t.Logf("native %.0f req/s, wasm %.0f req/s, %d and %d sessions", rep.Native.ReqPerSec, rep.Wasm.ReqPerSec, rep.Native.Sessions, rep.Wasm.Sessions)
 }
 
 func TestNativeCounterSessions(t *testing.T) {

@@ -33,6 +33,10 @@ type Result struct {
 	// ServerCPUus is the serving process's CPU time per request in µs,
 	// measured only when the load generator is a separate process.
 	ServerCPUus float64 `json:"serverCPUus,omitempty"`
+	// Sessions is the number of sessions the target held after it was
+	// driven (set by [Run]): one per connection or wrk thread and round
+	// when the load generator sends the cookie back.
+	Sessions int `json:"sessions,omitempty"`
 }
 
 // Load drives rawURL with conns keep-alive connections, each with its own

@@ -198,6 +198,9 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		}
 		groups[i] = g
 	}
+	if cfg.Load.Connections <= 0 {
+		cfg.Load.Connections = httpbench.DefaultConfig().Connections
+	}
 	rounds := max(cfg.Load.Rounds, 1)
 	slice := cfg.Load
 	slice.Duration = cfg.Load.Duration / time.Duration(rounds)
@@ -223,6 +226,13 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		}
 		if n := out[i].AllRequests; n > 0 {
 			out[i].ReplicatedPerRequest = float64(received) / float64(n)
+		}
+		if c, ok := groups[i].servers[0].Engine().Context("/counter"); ok {
+			out[i].Sessions = c.Manager().Len()
+		}
+		if limit := 2 * rounds * cfg.Load.Connections; out[i].Sessions > limit {
+			return nil, fmt.Errorf("replbench: %s: %d sessions after %d requests (at most %d expected): the load generator does not send the session cookie back",
+				t.Name, out[i].Sessions, out[i].AllRequests, limit)
 		}
 		if len(groups[i].members) > 1 && out[i].ReplicatedPerRequest < 0.5 {
 			return nil, fmt.Errorf("replbench: %s: the other members received %d messages for %d requests: replication is not happening", t.Name, received, out[i].AllRequests)

@@ -36,6 +36,7 @@ func runBenchHTTP(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	instances := fs.Int("instances", 8, "instances for the memory figure")
 	sessions := fs.Int("sessions", 10000, "idle sessions for the memory figure")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	cpuProfile := fs.String("cpuprofile", "", "profile the servers while each target is driven, to `prefix`.<target>.<round>")
 	role := fs.String("role", "", "internal: run as the load generator process")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: wasmfarm bench http [flags]\n\nMeasures the counter app against a native Go handler on loopback.\n\nflags:")
@@ -62,7 +63,7 @@ func runBenchHTTP(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 
 	if parts["throughput"] {
-		cfg := httpbench.Config{Rounds: *rounds, AlsoNoDeadlines: *noDL, Connections: *conns, Duration: *dur, Warmup: *warmup, PoolSize: *pool, Deadline: *deadline,
+		cfg := httpbench.Config{Rounds: *rounds, AlsoNoDeadlines: *noDL, Connections: *conns, Duration: *dur, Warmup: *warmup, PoolSize: *pool, Deadline: *deadline, CPUProfile: *cpuProfile,
 			Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 		if err := setLoadDriver(&cfg, *useWrk, *inProcess); err != nil {
 			return err
@@ -74,7 +75,7 @@ func runBenchHTTP(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		out["throughput"] = rep
 		sessions := "one session each"
 		if rep.Native.Tool == "wrk" {
-			sessions = "one session per wrk thread"
+			sessions = "a session per wrk thread"
 		}
 		text("HTTP session counter on loopback: %d connections (%s), %v per target in %d alternating rounds, GOMAXPROCS %d, load: %s\n",
 			rep.Connections, sessions, *dur, *rounds, rep.GOMAXPROCS, rep.Native.Tool)

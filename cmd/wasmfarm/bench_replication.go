@@ -31,7 +31,7 @@ func runBenchReplication(ctx context.Context, args []string, stdout, stderr io.W
 	dur := fs.Duration("duration", def.Duration, "measured time per target")
 	warmup := fs.Duration("warmup", def.Warmup, "warmup per target and round")
 	rounds := fs.Int("rounds", def.Rounds, "turns per target (the targets alternate)")
-	useWrk := fs.Bool("wrk", false, "drive the targets with wrk (one session per wrk thread)")
+	useWrk := fs.Bool("wrk", false, "drive the targets with wrk (a session per wrk thread)")
 	targets := fs.String("targets", "", "comma-separated subset of: plain, delta-async-2, delta-sync-2, backup-2, delta-async-3, delta-sync-3 (plain is always first)")
 	only := fs.String("only", "throughput,transfer", "parts to run")
 	sessions := fs.Int("sessions", 100000, "sessions for the state transfer")
