@@ -173,7 +173,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		for i, t := range targets {
 			url := "http://" + t.addr.String() + appPath
 			cfg.Logger.Info("driving", "target", t.name, "round", round, "url", url, "connections", cfg.Connections, "duration", slice.Duration)
-			stopProfile, err := startProfile(cfg.CPUProfile, t.name, round)
+			stopProfile, err := StartProfile(cfg.CPUProfile, t.name, round)
 			if err != nil {
 				return nil, err
 			}
@@ -244,9 +244,9 @@ func drive1(ctx context.Context, cfg Config, url string) (Result, error) {
 	}
 }
 
-// startProfile starts a CPU profile to prefix.target.round, if prefix is
+// StartProfile starts a CPU profile to prefix.target.round, if prefix is
 // set, and returns what stops it.
-func startProfile(prefix, target string, round int) (stop func(), err error) {
+func StartProfile(prefix, target string, round int) (stop func(), err error) {
 	if prefix == "" {
 		return func() {}, nil
 	}

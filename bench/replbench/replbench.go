@@ -209,7 +209,12 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		for i, t := range cfg.Targets {
 			url := "http://" + groups[i].addr + "/counter/json"
 			cfg.Logger.Info("driving", "target", t.Name, "round", round)
+			stopProfile, err := httpbench.StartProfile(cfg.Load.CPUProfile, t.Name, round)
+			if err != nil {
+				return nil, err
+			}
 			r, err := httpbench.Drive(ctx, slice, url)
+			stopProfile()
 			if err != nil {
 				return nil, fmt.Errorf("replbench: %s: %w", t.Name, err)
 			}

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"runtime/pprof"
 	"strings"
 
 	"github.com/wasmfarm/wasmfarm/bench/httpbench"
@@ -37,20 +35,9 @@ func runBenchReplication(ctx context.Context, args []string, stdout, stderr io.W
 	sessions := fs.Int("sessions", 100000, "sessions for the state transfer")
 	valueBytes := fs.Int("value-bytes", 1024, "attribute bytes per session for the state transfer")
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (the members) to the file")
+	cpuProfile := fs.String("cpuprofile", "", "profile this process (the members) while each target is driven, to `prefix`.<target>.<round>, and during the state transfer, to prefix.transfer.0")
 	if err := fs.Parse(args); err != nil {
 		return err
-	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	parts := map[string]bool{}
@@ -64,7 +51,7 @@ func runBenchReplication(ctx context.Context, args []string, stdout, stderr io.W
 		}
 	}
 	if parts["throughput"] {
-		lc := httpbench.Config{Connections: *conns, Duration: *dur, Warmup: *warmup, Rounds: *rounds}
+		lc := httpbench.Config{Connections: *conns, Duration: *dur, Warmup: *warmup, Rounds: *rounds, CPUProfile: *cpuProfile}
 		if err := setLoadDriver(&lc, *useWrk, false); err != nil {
 			return err
 		}
@@ -101,7 +88,12 @@ func runBenchReplication(ctx context.Context, args []string, stdout, stderr io.W
 		text("  targets: delta async >= 90%% of plain, sync >= 70%%, both >= 2x Tomcat\n")
 	}
 	if parts["transfer"] {
+		stopProfile, err := httpbench.StartProfile(*cpuProfile, "transfer", 0)
+		if err != nil {
+			return err
+		}
 		r, err := replbench.MeasureTransfer(ctx, *sessions, *valueBytes, "", log)
+		stopProfile()
 		if err != nil {
 			return err
 		}

@@ -81,6 +81,10 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 	rc := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(uint32(pages))
 	var cache wazero.CompilationCache
+	if perfMap && cfg.CacheDir != "-" {
+		cfg.Logger.Info("wasm: built with -tags perfmap: the compilation cache is off, so that every function compiled is in the perf map", "map", fmt.Sprintf("/tmp/perf-%d.map", os.Getpid()))
+		cfg.CacheDir = "-"
+	}
 	if cfg.CacheDir != "-" {
 		dir := cfg.CacheDir
 		if dir == "" {
