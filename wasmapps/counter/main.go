@@ -50,7 +50,6 @@ func serve(w sdk.ResponseWriter, r *sdk.Request, s *sdk.Session) {
 		return
 	}
 	id, node, created := s.ID(), sdk.Node(), s.CreationTime()
-	count := strconv.FormatInt(n, 10)
 	if r.AppPath() == "/json" {
 		w.Header().Set("Content-Type", "application/json")
 		// Session ids and routes never need escaping (docs/abi.md: hex,
@@ -65,7 +64,7 @@ func serve(w sdk.ResponseWriter, r *sdk.Request, s *sdk.Session) {
 		b = append(b, `","created":`...)
 		b = strconv.AppendInt(b, created.UnixMilli(), 10)
 		b = append(b, `,"counter":`...)
-		b = append(b, count...)
+		b = strconv.AppendInt(b, n, 10)
 		b = append(b, "}\n"...)
 		jsonBuf = b
 		w.Write(b)
@@ -77,7 +76,7 @@ func serve(w sdk.ResponseWriter, r *sdk.Request, s *sdk.Session) {
 	w.WriteString("Session serviced by " + html(node) + "<br>\n")
 	w.WriteString("Session created time is :" + strconv.FormatInt(created.UnixMilli(), 10) +
 		" (" + created.UTC().Format(time.RFC3339) + ")<br>\n")
-	w.WriteString("Counter: " + count + "<br>\n")
+	w.WriteString("Counter: " + strconv.FormatInt(n, 10) + "<br>\n")
 	w.WriteString("<a href=\"" + html(r.ContextPath) + "/invalidate\">invalidate the session</a>\n</body></html>\n")
 }
 

@@ -658,9 +658,13 @@ func (s *Session) SetString(key, value string) error {
 
 // SetInt sets the attribute to the decimal form of v.
 func (s *Session) SetInt(key string, v int64) error {
-	var buf [20]byte
-	return s.Set(key, strconv.AppendInt(buf[:0], v, 10))
+	// A buffer on the stack would escape (its address goes to the host),
+	// costing an allocation per call: an instance serves one request at a
+	// time, and the host copies the value before returning.
+	return s.Set(key, strconv.AppendInt(intBuf[:0], v, 10))
 }
+
+var intBuf [20]byte
 
 // Remove removes the attribute. Without a session it does nothing.
 func (s *Session) Remove(key string) error {
