@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 	"testing"
@@ -14,30 +15,16 @@ import (
 // a real session and no HTTP: the guest's cost alone, with and without
 // deadline enforcement (wazero's termination checks).
 func BenchmarkCounterGuest(b *testing.B) {
-	wasm, err := os.ReadFile("../../wasmapps/build/counter.wasm")
-	if err != nil {
-		b.Fatal(err)
-	}
 	for _, tc := range []struct {
 		name        string
 		noDeadlines bool
 	}{{"deadlines", false}, {"nodeadlines", true}} {
 		b.Run(tc.name, func(b *testing.B) {
-			p, mgr := counterPool(b, wasm, tc.noDeadlines)
-			var call Call
-			var txn session.Txn
-			id := ""
+			c := newCounterClient(b, context.Background(), Config{CacheDir: testCacheDir(), NoDeadlines: tc.noDeadlines})
 			b.ReportAllocs()
 			for b.Loop() {
-				call.Reset()
-				txn.Reset(mgr, mgr.Limits(), id, time.Now())
-				call.Method, call.Path, call.ContextPath, call.Session, call.JvmRoute = "GET", "/counter/json", "/counter", &txn, "jvm_a"
-				if err := p.Handle(context.Background(), &call); err != nil {
+				if err := c.request(); err != nil {
 					b.Fatal(err)
-				}
-				if d := txn.Delta(); d != nil {
-					mgr.Commit(d)
-					id = d.FinalID()
 				}
 			}
 		})
@@ -51,34 +38,24 @@ func BenchmarkCounterGuest(b *testing.B) {
 // guest's cost grows with the disturbance (its code and data are evicted),
 // which is why the counter costs about twice as much under wrk as here.
 func BenchmarkCounterGuestColdCache(b *testing.B) {
-	wasm, err := os.ReadFile("../../wasmapps/build/counter.wasm")
-	if err != nil {
-		b.Fatal(err)
-	}
 	for _, kib := range []int{0, 256, 1024, 4096} {
 		b.Run(strconv.Itoa(kib)+"KiB", func(b *testing.B) {
-			p, mgr := counterPool(b, wasm, false)
+			c := newCounterClient(b, context.Background(), Config{CacheDir: testCacheDir()})
 			junk := make([]byte, kib<<10)
-			var call Call
-			var txn session.Txn
-			id := ""
 			var guest time.Duration
 			b.ReportAllocs()
 			for b.Loop() {
 				for i := 0; i < len(junk); i += 64 {
 					junk[i]++
 				}
-				call.Reset()
-				txn.Reset(mgr, mgr.Limits(), id, time.Now())
-				call.Method, call.Path, call.ContextPath, call.Session, call.JvmRoute = "GET", "/counter/json", "/counter", &txn, "jvm_a"
+				c.begin()
 				t0 := time.Now()
-				if err := p.Handle(context.Background(), &call); err != nil {
+				if err := c.p.Handle(context.Background(), &c.call); err != nil {
 					b.Fatal(err)
 				}
 				guest += time.Since(t0)
-				if d := txn.Delta(); d != nil {
-					mgr.Commit(d)
-					id = d.FinalID()
+				if err := c.commit(); err != nil {
+					b.Fatal(err)
 				}
 			}
 			b.ReportMetric(float64(guest.Nanoseconds())/float64(b.N), "guest-ns/op")
@@ -86,23 +63,73 @@ func BenchmarkCounterGuestColdCache(b *testing.B) {
 	}
 }
 
-// counterPool returns a one-instance pool of the counter module wasm and a
-// session manager, both closed when b ends.
-func counterPool(b *testing.B, wasm []byte, noDeadlines bool) (*Pool, *session.StandardManager) {
-	rt, err := NewRuntime(context.Background(), Config{CacheDir: os.TempDir() + "/wasmfarm-test-cache", NoDeadlines: noDeadlines})
+func testCacheDir() string { return os.TempDir() + "/wasmfarm-test-cache" }
+
+// counterClient sends the counter app's /json through a one-instance pool
+// with one session, committing each delta as the host does.
+type counterClient struct {
+	p    *Pool
+	mgr  *session.StandardManager
+	call Call
+	txn  session.Txn
+	id   string
+}
+
+// newCounterClient compiles the counter app on a runtime configured by cfg
+// (ctx also goes to Compile and NewPool: a call listener factory, say);
+// everything is closed when tb ends.
+func newCounterClient(tb testing.TB, ctx context.Context, cfg Config) *counterClient {
+	wasm, err := os.ReadFile("../../wasmapps/build/counter.wasm")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() { rt.Close(context.Background()) })
-	m, err := rt.Compile(context.Background(), "counter", wasm)
+	rt, err := NewRuntime(context.Background(), cfg)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	p, err := NewPool(context.Background(), m, PoolConfig{Size: 1})
+	tb.Cleanup(func() { rt.Close(context.Background()) })
+	m, err := rt.Compile(ctx, "counter", wasm)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
+	}
+	p, err := NewPool(ctx, m, PoolConfig{Size: 1})
+	if err != nil {
+		tb.Fatal(err)
 	}
 	mgr, _ := session.NewStandardManager(session.Config{ExpireInterval: -1, JvmRoute: "jvm_a"})
-	b.Cleanup(func() { mgr.Close() })
-	return p, mgr
+	tb.Cleanup(func() { mgr.Close() })
+	return &counterClient{p: p, mgr: mgr}
+}
+
+// begin prepares the next request's call and session.
+func (c *counterClient) begin() {
+	c.call.Reset()
+	c.txn.Reset(c.mgr, c.mgr.Limits(), c.id, time.Now())
+	c.call.Method, c.call.Path, c.call.ContextPath, c.call.Session, c.call.JvmRoute = "GET", "/counter/json", "/counter", &c.txn, "jvm_a"
+}
+
+// commit applies the request's delta and keeps the session's id.
+func (c *counterClient) commit() error {
+	d := c.txn.Delta()
+	if d == nil {
+		return nil
+	}
+	if err := c.mgr.Commit(d); err != nil {
+		return err
+	}
+	c.id = d.FinalID()
+	return nil
+}
+
+// request sends one request and commits it; a status other than 200 is an
+// error.
+func (c *counterClient) request() error {
+	c.begin()
+	if err := c.p.Handle(context.Background(), &c.call); err != nil {
+		return err
+	}
+	if st := c.call.Status; st != 0 && st != 200 {
+		return fmt.Errorf("status %d: %s", st, c.call.ResponseBody)
+	}
+	return c.commit()
 }

@@ -2,14 +2,10 @@ package wasm
 
 import (
 	"context"
-	"os"
 	"testing"
-	"time"
 
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
-
-	"github.com/wasmfarm/wasmfarm/host/session"
 )
 
 // callCounter counts calls of the guest functions named in want while on.
@@ -40,48 +36,13 @@ func TestCounterGuestDoesNotAllocate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: compiles the counter app with call listeners (about a second)")
 	}
-	bin, err := os.ReadFile("../../wasmapps/build/counter.wasm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := NewRuntime(context.Background(), Config{CacheDir: "-"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close(context.Background())
 	cc := &callCounter{want: map[string]bool{".runtime.mallocgc": true, ".main.serve": true}, calls: map[string]int{}}
-	ctx := experimental.WithFunctionListenerFactory(context.Background(), cc)
-	m, err := rt.Compile(ctx, "counter", bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := NewPool(ctx, m, PoolConfig{Size: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close(context.Background())
-	mgr, _ := session.NewStandardManager(session.Config{ExpireInterval: -1, JvmRoute: "jvm_a"})
-	defer mgr.Close()
-	var call Call
-	var txn session.Txn
-	id := ""
+	c := newCounterClient(t, experimental.WithFunctionListenerFactory(context.Background(), cc), Config{CacheDir: "-"})
 	const warm, measured = 32, 64
 	for i := range warm + measured {
 		cc.on = i >= warm
-		call.Reset()
-		txn.Reset(mgr, mgr.Limits(), id, time.Now())
-		call.Method, call.Path, call.ContextPath, call.Session, call.JvmRoute = "GET", "/counter/json", "/counter", &txn, "jvm_a"
-		if err := p.Handle(context.Background(), &call); err != nil {
+		if err := c.request(); err != nil {
 			t.Fatal(err)
-		}
-		if call.Status != 0 && call.Status != 200 {
-			t.Fatalf("status %d: %s", call.Status, call.ResponseBody)
-		}
-		if d := txn.Delta(); d != nil {
-			if err := mgr.Commit(d); err != nil {
-				t.Fatal(err)
-			}
-			id = d.FinalID()
 		}
 	}
 	if cc.calls[".main.serve"] != measured {
