@@ -189,12 +189,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		*t.res = combine(per[i])
 		t.res.Target = t.name
 		t.res.Sessions = t.sessions()
-		// Every connection keeps its session: a session per request would
-		// measure session creation instead (as wrk did, once, when its
-		// script changed wrk.headers without defining request()).
-		if limit := 2 * rounds * cfg.Connections; t.res.Sessions > limit {
-			return nil, fmt.Errorf("httpbench: %s: %d sessions after %d requests (at most %d expected): the load generator does not send the session cookie back",
-				t.name, t.res.Sessions, t.res.AllRequests, limit)
+		if err := CheckSessions(*t.res, rounds, cfg.Connections); err != nil {
+			return nil, fmt.Errorf("httpbench: %w", err)
 		}
 	}
 	if rep.Native.ReqPerSec > 0 {
@@ -242,6 +238,19 @@ func drive1(ctx context.Context, cfg Config, url string) (Result, error) {
 	default:
 		return Load(ctx, url, cfg.Connections, cfg.Warmup, cfg.Duration)
 	}
+}
+
+// CheckSessions fails when r's target ended with more sessions than its
+// connections could keep over rounds (and their warmups): every
+// connection must keep its session, or the benchmark measures session
+// creation instead (as wrk did, once, when its script changed wrk.headers
+// without defining request()).
+func CheckSessions(r Result, rounds, connections int) error {
+	if limit := 2 * rounds * connections; r.Sessions > limit {
+		return fmt.Errorf("%s: %d sessions after %d requests (at most %d expected): the load generator does not send the session cookie back",
+			r.Target, r.Sessions, r.AllRequests, limit)
+	}
+	return nil
 }
 
 // StartProfile starts a CPU profile to prefix.target.round, if prefix is

@@ -235,9 +235,8 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		if c, ok := groups[i].servers[0].Engine().Context("/counter"); ok {
 			out[i].Sessions = c.Manager().Len()
 		}
-		if limit := 2 * rounds * cfg.Load.Connections; out[i].Sessions > limit {
-			return nil, fmt.Errorf("replbench: %s: %d sessions after %d requests (at most %d expected): the load generator does not send the session cookie back",
-				t.Name, out[i].Sessions, out[i].AllRequests, limit)
+		if err := httpbench.CheckSessions(out[i].Result, rounds, cfg.Load.Connections); err != nil {
+			return nil, fmt.Errorf("replbench: %w", err)
 		}
 		if len(groups[i].members) > 1 && out[i].ReplicatedPerRequest < 0.5 {
 			return nil, fmt.Errorf("replbench: %s: the other members received %d messages for %d requests: replication is not happening", t.Name, received, out[i].AllRequests)
