@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -338,5 +339,59 @@ func TestSeveralSessionCookies(t *testing.T) {
 	st, body, _ := c.do("GET", "/counter/json", "", map[string]string{"Cookie": "JSESSIONID=STALE; JSESSIONID=" + live})
 	if st != 200 || !strings.Contains(body, live) || !strings.Contains(body, `"counter":2`) {
 		t.Fatalf("%d %s", st, body)
+	}
+}
+
+// TestPerAppSessionSettings: an app's AppConfig session limits (a
+// <Context>'s) apply to its sessions only; the other apps keep the
+// server's.
+func TestPerAppSessionSettings(t *testing.T) {
+	srv, err := host.New(host.Config{JvmRoute: "n1", CacheDir: cacheDir(t),
+		Sessions: session.Config{MaxActiveSessions: 3, MaxInactiveInterval: 10 * time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for path, app := range map[string]host.AppConfig{
+		"/one":     {MaxActiveSessions: 1, SessionTimeout: 90 * time.Second},
+		"/many":    {MaxActiveSessions: -1, SessionTimeout: -1},
+		"/default": {},
+	} {
+		if err := srv.DeployApp(ctx, path, wasmapps.Counter(), app); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, base := serveExisting(t, srv)
+	statuses := func(path string, n int) []int {
+		var st []int
+		for range n {
+			c := &client{t: t, base: base}
+			s, _, _ := c.get(path + "/json")
+			st = append(st, s)
+		}
+		return st
+	}
+	for _, tc := range []struct {
+		path string
+		want []int
+		idle time.Duration
+	}{
+		{"/one", []int{200, 503, 503}, 90 * time.Second},
+		{"/many", []int{200, 200, 200, 200, 200}, -1},
+		{"/default", []int{200, 200, 200, 503}, 10 * time.Minute},
+	} {
+		if got := statuses(tc.path, len(tc.want)); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: statuses %v, want %v", tc.path, got, tc.want)
+		}
+		c, _ := srv.Engine().Context(tc.path)
+		if n, want := c.Manager().Len(), strings.Count(fmt.Sprint(tc.want), "200"); n != want {
+			t.Errorf("%s: %d sessions, want %d", tc.path, n, want)
+		}
+		c.Manager().Range(func(s *session.Session) bool {
+			if got := s.MaxInactiveInterval(); got != tc.idle && !(tc.idle < 0 && got < 0) {
+				t.Errorf("%s: session idle limit %v, want %v", tc.path, got, tc.idle)
+			}
+			return true
+		})
 	}
 }

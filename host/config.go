@@ -86,6 +86,16 @@ type AppConfig struct {
 	// PoolSize and RequestDeadline override the server's; zero keeps them.
 	PoolSize        int
 	RequestDeadline time.Duration
+	// MaxActiveSessions and SessionTimeout override the server's
+	// Sessions.MaxActiveSessions and Sessions.MaxInactiveInterval for
+	// this app (a <Context>'s <Manager maxActiveSessions> and
+	// sessionTimeout): zero keeps the server's, a negative value means no
+	// limit and sessions that never expire. They take effect when the
+	// app's context is created, at the first deploy at its path: a
+	// redeploy keeps the context's sessions, and with them its manager
+	// and settings.
+	MaxActiveSessions int
+	SessionTimeout    time.Duration
 }
 
 func (c Config) withDefaults() Config {

@@ -201,6 +201,12 @@ func (s *Server) deploy(ctx context.Context, path string, app AppConfig, compile
 	if !ok {
 		c = &Context{path: p, server: s, log: s.log.With("context", path)}
 		mcfg := s.cfg.Sessions
+		if app.MaxActiveSessions != 0 {
+			mcfg.MaxActiveSessions = max(app.MaxActiveSessions, 0) // <= 0: no limit
+		}
+		if app.SessionTimeout != 0 {
+			mcfg.MaxInactiveInterval = app.SessionTimeout // < 0: never expire
+		}
 		mcfg.JvmRoute = s.cfg.JvmRoute
 		mcfg.Listener = c
 		mcfg.Logger = c.log

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -72,5 +76,70 @@ func TestNodeCheck(t *testing.T) {
 	var stdout, stderr syncbuf.Buffer
 	if code := run(t.Context(), []string{"node", "-check"}, &stdout, &stderr); code == 0 {
 		t.Error("-check without -config succeeded")
+	}
+}
+
+// TestContextSessionSettings: a <Context>'s sessionTimeout and its
+// <Manager maxActiveSessions> apply to that app only; another app on the
+// node keeps the node's settings.
+func TestContextSessionSettings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real process; skipped with -short")
+	}
+	file := filepath.Join(t.TempDir(), "server.xml")
+	os.WriteFile(file, []byte(`<Server><Service name="Catalina">
+  <Connector port="8080"/>
+  <Engine name="Catalina" defaultHost="localhost" jvmRoute="jvm_a"><Host name="localhost">
+    <Context path="/limited" docBase="builtin:counter" sessionTimeout="2">
+      <Manager maxActiveSessions="1"/>
+    </Context>
+    <Context path="/free" docBase="builtin:counter"/>
+  </Host></Engine>
+</Service></Server>
+`), 0o644)
+	n := startClusterNode(t, "jvm_a", "-config", file, "-session-timeout", "30m",
+		"-cache-dir", filepath.Join(os.TempDir(), "wasmfarm-test-cache"), "-log-level", "warn")
+	get := func(app string) (int, string) {
+		resp, err := http.Get(n.http + app + "/json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body)
+		for _, c := range resp.Cookies() {
+			if c.Name == "JSESSIONID" {
+				return resp.StatusCode, c.Value
+			}
+		}
+		return resp.StatusCode, ""
+	}
+	idle := func(app, id string) float64 {
+		resp, err := http.Get(n.admin + "/session?app=" + app + "&id=" + id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var s sessionJSON
+		if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || !s.Found {
+			t.Fatalf("%s session %s: %v %+v", app, id, err, s)
+		}
+		return s.MaxInactive
+	}
+	st1, id1 := get("/limited")
+	st2, _ := get("/limited")
+	if st1 != 200 || st2 != 503 {
+		t.Errorf("/limited (maxActiveSessions 1): statuses %d, %d; want 200, 503", st1, st2)
+	}
+	if got := idle("/limited", id1); got != 120 {
+		t.Errorf("/limited (sessionTimeout 2 minutes): idle limit %vs", got)
+	}
+	for i := range 3 {
+		st, id := get("/free")
+		if st != 200 {
+			t.Fatalf("/free session %d: status %d", i+1, st)
+		}
+		if got := idle("/free", id); got != 1800 {
+			t.Errorf("/free (the node's 30m): idle limit %vs", got)
+		}
 	}
 }

@@ -31,6 +31,9 @@ type appFlags []appSpec
 type appSpec struct {
 	path, source string
 	local        bool // not distributable: sessions stay on this member
+	// From the <Context> (and its <Manager>): zero keeps the node's.
+	maxActive int
+	timeout   time.Duration
 }
 
 func (a *appFlags) String() string {
@@ -333,10 +336,8 @@ func (spec *nodeSpec) fromFile(file *serverconfig.Node, set map[string]bool, cf 
 		if flagged[c.Path] {
 			continue // -app overrides the file's context at the same path
 		}
-		if c.MaxActiveSessions != 0 || c.SessionTimeout != 0 {
-			log.Warn("per-context session settings are not supported yet: the node's apply", "context", c.Path)
-		}
-		apps = append(apps, appSpec{path: c.Path, source: c.Module, local: !c.Distributable})
+		apps = append(apps, appSpec{path: c.Path, source: c.Module, local: !c.Distributable,
+			maxActive: c.MaxActiveSessions, timeout: c.SessionTimeout})
 	}
 	spec.apps = append(apps, spec.apps...)
 	if file.Cluster == nil {
@@ -585,7 +586,7 @@ func serveNode(ctx context.Context, spec nodeSpec, log *slog.Logger, stdout io.W
 	for _, a := range spec.apps {
 		mod, name, err := loadModule(a.source)
 		if err == nil {
-			err = n.srv.DeployApp(ctx, a.path, mod, host.AppConfig{Name: name})
+			err = n.srv.DeployApp(ctx, a.path, mod, host.AppConfig{Name: name, MaxActiveSessions: a.maxActive, SessionTimeout: a.timeout})
 		}
 		if err != nil {
 			// Other apps keep serving: log the refusal and go on.
