@@ -395,3 +395,27 @@ func TestPerAppSessionSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestResponseHeadersDoNotLeak: exchanges (and their response headers)
+// are reused across requests and apps; a header one response set is never
+// part of the next.
+func TestResponseHeadersDoNotLeak(t *testing.T) {
+	_, base := newServer(t, host.Config{}, map[string][]byte{"/f": faulty(t), "/counter": wasmapps.Counter()})
+	c := &client{t: t, base: base}
+	for range 20 {
+		// The echo sets no Content-Type: net/http sniffs one.
+		if st, _, h := c.do("POST", "/f/echo", "x", map[string]string{"X-Test": "t1"}); st != 200 || h.Get("X-Test") != "t1" ||
+			h.Get("Content-Type") != "text/plain; charset=utf-8" {
+			t.Fatalf("echo: %d %v", st, h)
+		}
+		st, _, h := c.get("/counter/json")
+		if st != 200 || h.Get("Content-Type") != "application/json" {
+			t.Fatalf("counter: %d %v", st, h)
+		}
+		for _, k := range []string{"X-Test", "X-Method", "X-Headers"} {
+			if _, ok := h[k]; ok {
+				t.Fatalf("counter response carries %s from the echo response: %v", k, h)
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package host
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,13 +60,31 @@ type Exchange struct {
 	call            wasm.Call
 	txn             session.Txn
 	body            []byte
+	cl              contentLength
+}
+
+// contentLength is the Content-Length header value of the exchange's
+// previous response, kept so that an equal length costs no allocation.
+type contentLength struct {
+	n int
+	v [1]string
+}
+
+// contentLength returns the header value for a body of n bytes. The slice
+// is the exchange's: net/http copies the header when the status is
+// written, before the exchange is reused.
+func (x *Exchange) contentLength(n int) []string {
+	if x.cl.n != n || x.cl.v[0] == "" {
+		x.cl = contentLength{n: n, v: [1]string{strconv.Itoa(n)}}
+	}
+	return x.cl.v[:]
 }
 
 func (x *Exchange) reset() {
 	body := x.body[:0]
 	call := x.call
 	call.Reset()
-	*x = Exchange{call: call, body: body}
+	*x = Exchange{call: call, body: body, cl: x.cl}
 }
 
 // SetAttribute sets a request attribute.

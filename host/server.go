@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -346,7 +345,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // paths) the first naming a live session of this context wins, else the
 // first.
 func (s *Server) requestedSessionID(r *http.Request, c *Context, urlID string) (string, bool) {
-	var ids []string
+	var buf [2]string // on the stack: one cookie is the common case
+	ids := buf[:0]
 	for _, line := range r.Header["Cookie"] {
 		for part := range strings.SplitSeq(line, ";") {
 			name, val, ok := strings.Cut(strings.TrimSpace(part), "=")
@@ -373,7 +373,11 @@ func (s *Server) requestedSessionID(r *http.Request, c *Context, urlID string) (
 func (s *Server) write(w http.ResponseWriter, x *Exchange) {
 	h := w.Header()
 	for k, vs := range x.Header {
-		h[k] = vs
+		// A reused header keeps emptied keys (wasm.Call.Reset); net/http
+		// would take an empty Content-Type as set, and not sniff one.
+		if len(vs) > 0 {
+			h[k] = vs
+		}
 	}
 	if x.SessionCookie != "" {
 		path := x.Context.Path()
@@ -381,7 +385,7 @@ func (s *Server) write(w http.ResponseWriter, x *Exchange) {
 			SameSite: http.SameSiteLaxMode, Secure: x.Request.TLS != nil}
 		h.Add("Set-Cookie", c.String())
 	}
-	h["Content-Length"] = []string{strconv.Itoa(len(x.Body))}
+	h["Content-Length"] = x.contentLength(len(x.Body))
 	st := x.Status
 	if st == 0 {
 		st = http.StatusOK

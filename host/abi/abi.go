@@ -73,32 +73,76 @@ func AppendList[T ~string | ~[]byte](b []byte, items ...T) []byte {
 // DecodeList decodes a list encoded by AppendList into strings. It accepts
 // at most maxItems items and fails on truncation or trailing bytes.
 func DecodeList(b []byte, maxItems int) ([]string, error) {
+	r, err := NewListReader(b, maxItems)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, r.Len())
+	for item, ok := r.Next(); ok; item, ok = r.Next() {
+		out = append(out, string(item))
+	}
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ListReader walks a list encoded by AppendList without copying its items,
+// for decoders that must not allocate per item.
+type ListReader struct {
+	b    []byte
+	n, i uint32
+	err  error
+}
+
+// NewListReader checks the list's count against maxItems and the bytes
+// there are, and returns a reader positioned at the first item.
+func NewListReader(b []byte, maxItems int) (ListReader, error) {
 	if len(b) < 4 {
-		return nil, listErr(strconv.Itoa(len(b)) + " bytes, no count")
+		return ListReader{}, listErr(strconv.Itoa(len(b)) + " bytes, no count")
 	}
 	n := u32(b)
 	b = b[4:]
 	if uint64(n) > uint64(maxItems) || uint64(n)*4 > uint64(len(b)) {
-		return nil, listErr(strconv.FormatUint(uint64(n), 10) + " items exceed the limit of " + strconv.Itoa(maxItems) + " or the " + strconv.Itoa(len(b)) + " bytes left")
+		return ListReader{}, listErr(strconv.FormatUint(uint64(n), 10) + " items exceed the limit of " + strconv.Itoa(maxItems) + " or the " + strconv.Itoa(len(b)) + " bytes left")
 	}
-	out := make([]string, 0, n)
-	for i := uint32(0); i < n; i++ {
-		if len(b) < 4 {
-			return nil, listErr("truncated at item " + strconv.FormatUint(uint64(i), 10))
-		}
-		l := u32(b)
-		b = b[4:]
-		if uint64(l) > uint64(len(b)) {
-			return nil, listErr("item " + strconv.FormatUint(uint64(i), 10) + " of " + strconv.FormatUint(uint64(l), 10) + " bytes is truncated")
-		}
-		out = append(out, string(b[:l]))
-		b = b[l:]
-	}
-	if len(b) != 0 {
-		return nil, listErr(strconv.Itoa(len(b)) + " trailing bytes")
-	}
-	return out, nil
+	return ListReader{b: b, n: n}, nil
 }
+
+// Len returns the number of items the list announces.
+func (r *ListReader) Len() int { return int(r.n) }
+
+// Next returns the next item, which aliases the list's bytes, or false
+// when there is none left or an item is malformed: check Err then.
+func (r *ListReader) Next() ([]byte, bool) {
+	if r.err != nil {
+		return nil, false
+	}
+	if r.i == r.n {
+		if len(r.b) != 0 {
+			r.err = listErr(strconv.Itoa(len(r.b)) + " trailing bytes")
+		}
+		return nil, false
+	}
+	if len(r.b) < 4 {
+		r.err = listErr("truncated at item " + strconv.FormatUint(uint64(r.i), 10))
+		return nil, false
+	}
+	l := u32(r.b)
+	r.b = r.b[4:]
+	if uint64(l) > uint64(len(r.b)) {
+		r.err = listErr("item " + strconv.FormatUint(uint64(r.i), 10) + " of " + strconv.FormatUint(uint64(l), 10) + " bytes is truncated")
+		return nil, false
+	}
+	item := r.b[:l]
+	r.b = r.b[l:]
+	r.i++
+	return item, true
+}
+
+// Err returns the first error met by Next, including bytes left after
+// the last item (found by the call to Next that returns false).
+func (r *ListReader) Err() error { return r.err }
 
 type listError struct{ msg string }
 

@@ -33,6 +33,8 @@ type Call struct {
 	MaxResponseHeaderBytes int // one header name + value; 0 means 64 KiB
 
 	// The response, written by the guest. Status 0 means 200.
+	// ResponseHeader may hold keys without values, left from an earlier
+	// request on a reused Call: they are not part of the response.
 	Status         int
 	ResponseHeader http.Header
 	ResponseBody   []byte
@@ -42,15 +44,30 @@ type Call struct {
 
 	sessionErr error // the error of a refused session creation
 	scratch    []byte
+	strings    *stringCache // response head strings, kept across Reset
 	started    time.Time
 }
 
-// Reset clears c for reuse, keeping its buffers.
+// Reset clears c for reuse, keeping its buffers. ResponseHeader keeps its
+// keys with their value slices emptied, so that the next request's
+// values reuse them (a key without values reads as absent; see
+// ResponseHeader), unless it holds more keys than a response commonly has.
 func (c *Call) Reset() {
 	rh := c.ResponseHeader
-	clear(rh)
-	*c = Call{ResponseHeader: rh, ResponseBody: c.ResponseBody[:0], scratch: c.scratch[:0]}
+	if len(rh) > maxKeptHeaderKeys {
+		clear(rh)
+	}
+	for k, vs := range rh {
+		if len(vs) > 0 {
+			clear(vs)
+			rh[k] = vs[:0]
+		}
+	}
+	*c = Call{ResponseHeader: rh, ResponseBody: c.ResponseBody[:0], scratch: c.scratch[:0], strings: c.strings}
 }
+
+// maxKeptHeaderKeys bounds the response header keys Reset keeps.
+const maxKeptHeaderKeys = 16
 
 // SessionError returns the error of a session creation the guest asked for
 // and the host refused (e.g. session.ErrTooManySessions), or nil.

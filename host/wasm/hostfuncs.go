@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -219,7 +218,7 @@ var hostFuncs = []hostFunc{
 			return
 		}
 		key := read(m, u32(s[0]), u32(s[1]))
-		v, ok := c.Session.Get(string(key))
+		v, ok := c.Session.Get(c.str(key))
 		if !ok {
 			s[0] = code(abi.Absent)
 			return
@@ -233,7 +232,7 @@ var hostFuncs = []hostFunc{
 		}
 		key := read(m, u32(s[0]), u32(s[1]))
 		val := read(m, u32(s[2]), u32(s[3]))
-		s[0] = sessionCode(c, c.Session.Set(string(key), val))
+		s[0] = sessionCode(c, c.Session.Set(c.str(key), val))
 	}},
 	{"session_remove", bufParams, oneI32, func(_ context.Context, c *Call, m api.Module, s []uint64) {
 		if c.Session == nil {
@@ -241,7 +240,7 @@ var hostFuncs = []hostFunc{
 			return
 		}
 		key := read(m, u32(s[0]), u32(s[1]))
-		s[0] = sessionCode(c, c.Session.Remove(string(key)))
+		s[0] = sessionCode(c, c.Session.Remove(c.str(key)))
 	}},
 	{"session_keys", bufParams, oneI32, func(_ context.Context, c *Call, m api.Module, s []uint64) {
 		if c.Session == nil {
@@ -365,19 +364,32 @@ const maxHeadBytes = 1 << 20
 
 // setResponseHead applies a response_head list: the status as decimal
 // digits, then alternating header names and values, each added. It
-// returns an abi status; on error nothing is applied.
+// returns an abi status; on error nothing is applied. It reads the list in
+// place, twice (check, then apply), and takes names and values that equal
+// a previous request's from c's string cache, so that a guest sending the
+// same head as before costs no allocation.
 func setResponseHead(c *Call, b []byte) int {
 	if len(b) > maxHeadBytes {
 		return abi.TooLarge
 	}
-	items, err := abi.DecodeList(b, maxHeadBytes/4)
-	if err != nil || len(items)%2 != 1 {
+	r, err := abi.NewListReader(b, maxHeadBytes/4)
+	if err != nil || r.Len()%2 != 1 {
 		return abi.Invalid
 	}
+	apply := r
+	status, _ := r.Next()
 	st := 0
-	if items[0] != "" {
-		st, err = strconv.Atoi(items[0])
-		if err != nil || st < 100 || st > 999 {
+	if len(status) > 0 {
+		if len(status) > 3 {
+			return abi.Invalid
+		}
+		for _, d := range status {
+			if d < '0' || d > '9' {
+				return abi.Invalid
+			}
+			st = st*10 + int(d-'0')
+		}
+		if st < 100 {
 			return abi.Invalid
 		}
 	}
@@ -385,25 +397,85 @@ func setResponseHead(c *Call, b []byte) int {
 	if max <= 0 {
 		max = 64 << 10
 	}
-	for i := 1; i < len(items); i += 2 {
-		if len(items[i])+len(items[i+1]) > max {
+	for {
+		name, ok := r.Next()
+		if !ok {
+			break
+		}
+		value, _ := r.Next() // the count is odd: a name has a value
+		if len(name)+len(value) > max {
 			return abi.TooLarge
 		}
-		if !validHeaderName(items[i]) || !validHeaderValue(items[i+1]) {
+		if !validHeaderName(name) || !validHeaderValue(value) {
 			return abi.Invalid
 		}
+	}
+	if r.Err() != nil {
+		return abi.Invalid
 	}
 	if st != 0 {
 		c.Status = st
 	}
-	if len(items) > 1 && c.ResponseHeader == nil {
-		c.ResponseHeader = make(http.Header, (len(items)-1)/2)
+	if r.Len() > 1 && c.ResponseHeader == nil {
+		c.ResponseHeader = make(http.Header, (r.Len()-1)/2)
 	}
-	for i := 1; i < len(items); i += 2 {
-		k := http.CanonicalHeaderKey(items[i])
-		c.ResponseHeader[k] = append(c.ResponseHeader[k], items[i+1])
+	apply.Next() // the status
+	for {
+		name, ok := apply.Next()
+		if !ok {
+			break
+		}
+		value, _ := apply.Next()
+		k := c.cache().canonicalKey(name)
+		c.ResponseHeader[k] = append(c.ResponseHeader[k], c.str(value))
 	}
 	return 0
+}
+
+// str returns string(b), from c's cache of recent strings: attribute
+// keys and response heads repeat from one request to the next.
+func (c *Call) str(b []byte) string { return c.cache().get(b) }
+
+func (c *Call) cache() *stringCache {
+	if c.strings == nil {
+		c.strings = new(stringCache)
+	}
+	return c.strings
+}
+
+// stringCache hands out strings equal to byte slices, reusing those made
+// before (the last 16).
+type stringCache struct {
+	e       [16]cachedString
+	n, next int
+}
+
+type cachedString struct {
+	raw, str string // str is raw, canonicalized if key
+	key      bool
+}
+
+// get returns string(b).
+func (sc *stringCache) get(b []byte) string { return sc.lookup(b, false) }
+
+// canonicalKey returns http.CanonicalHeaderKey(string(b)).
+func (sc *stringCache) canonicalKey(b []byte) string { return sc.lookup(b, true) }
+
+func (sc *stringCache) lookup(b []byte, key bool) string {
+	for i := range sc.n {
+		if e := &sc.e[i]; e.key == key && e.raw == string(b) {
+			return e.str
+		}
+	}
+	e := cachedString{raw: string(b), key: key}
+	e.str = e.raw
+	if key {
+		e.str = http.CanonicalHeaderKey(e.raw)
+	}
+	sc.e[sc.next] = e
+	sc.next = (sc.next + 1) % len(sc.e)
+	sc.n = min(sc.n+1, len(sc.e))
+	return e.str
 }
 
 // appendSessionInfo appends the session_info record: flags (bit 0: new),
@@ -463,8 +535,8 @@ func instantiateHostModule(ctx context.Context, r wazero.Runtime, rt *Runtime) e
 }
 
 // validHeaderName reports whether n is an RFC 9110 token.
-func validHeaderName(n string) bool {
-	if n == "" {
+func validHeaderName[T ~string | ~[]byte](n T) bool {
+	if len(n) == 0 {
 		return false
 	}
 	for i := 0; i < len(n); i++ {
@@ -482,7 +554,7 @@ func validHeaderName(n string) bool {
 
 // validHeaderValue reports whether v holds no control bytes other than
 // horizontal tab (so no CR or LF: no response splitting).
-func validHeaderValue(v string) bool {
+func validHeaderValue[T ~string | ~[]byte](v T) bool {
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
 			return false

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -166,30 +168,94 @@ func TestHeaderValidation(t *testing.T) {
 
 // FuzzResponseHead feeds arbitrary bytes to the response_head decoder: it
 // must apply a valid list (odd item count, status digits, token names,
-// values without CR/LF) and refuse anything else without changing the
-// response.
+// values without CR/LF) exactly as the list says, and refuse anything else
+// without changing the response. The same Call decodes every input after
+// a first head, as a pooled Call does, so what a head leaves for the next
+// (emptied keys, cached strings) is fuzzed too.
 func FuzzResponseHead(f *testing.F) {
 	f.Add(abi.AppendList(nil, "201", "Content-Type", "text/plain", "X-A", "1"))
 	f.Add(abi.AppendList(nil, "", "X-A", "a\r\nb"))
+	f.Add(abi.AppendList(nil, "200", "x-a", "1", "X-A", "2", "content-type", "x-a"))
 	f.Add([]byte{1, 0, 0, 0, 3, 0, 0})
+	c := &Call{}
+	first := abi.AppendList(nil, "404", "X-Old", "old", "Content-Type", "text/html")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		c := &Call{}
+		c.Reset()
+		if code := setResponseHead(c, first); code != 0 {
+			t.Fatalf("first head refused: %d", code)
+		}
+		c.Reset()
 		code := setResponseHead(c, b)
+		got := map[string][]string{}
+		for k, vs := range c.ResponseHeader {
+			if len(vs) > 0 {
+				got[k] = vs
+			}
+		}
 		if code != 0 {
-			if c.Status != 0 || len(c.ResponseHeader) != 0 {
-				t.Fatalf("refused head (%d) changed the response: %d %v", code, c.Status, c.ResponseHeader)
+			if c.Status != 0 || len(got) != 0 {
+				t.Fatalf("refused head (%d) changed the response: %d %v", code, c.Status, got)
 			}
 			return
 		}
-		if c.Status != 0 && (c.Status < 100 || c.Status > 999) {
-			t.Fatalf("status %d accepted", c.Status)
+		// The reference: the list decoded whole, checked item by item.
+		items, err := abi.DecodeList(b, maxHeadBytes/4)
+		if err != nil || len(items)%2 != 1 {
+			t.Fatalf("accepted a list the decoder refuses (%v, %d items)", err, len(items))
 		}
-		for k, vs := range c.ResponseHeader {
-			for _, v := range vs {
-				if !validHeaderName(k) || !validHeaderValue(v) {
-					t.Fatalf("invalid header %q: %q accepted", k, v)
-				}
+		st := 0
+		if items[0] != "" {
+			st, err = strconv.Atoi(items[0])
+			if err != nil || st < 100 || st > 999 || len(items[0]) > 3 {
+				t.Fatalf("status %q accepted", items[0])
 			}
 		}
+		if c.Status != st {
+			t.Fatalf("status %d, want %d", c.Status, st)
+		}
+		want := map[string][]string{}
+		for i := 1; i < len(items); i += 2 {
+			if !validHeaderName(items[i]) || !validHeaderValue(items[i+1]) {
+				t.Fatalf("invalid header %q: %q accepted", items[i], items[i+1])
+			}
+			k := http.CanonicalHeaderKey(items[i])
+			want[k] = append(want[k], items[i+1])
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("headers %q, want %q", got, want)
+		}
 	})
+}
+
+// TestResponseHeadReuse: a pooled Call decodes a head equal to the
+// previous request's without allocating, and a header of the previous
+// response is not part of the next one.
+func TestResponseHeadReuse(t *testing.T) {
+	c := &Call{}
+	head := abi.AppendList(nil, "200", "Content-Type", "application/json", "X-Count", "1")
+	if setResponseHead(c, head) != 0 {
+		t.Fatal("head refused")
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		c.Reset()
+		if setResponseHead(c, head) != 0 {
+			t.Fatal("head refused")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per repeated head, want 0", allocs)
+	}
+	c.Reset()
+	if setResponseHead(c, abi.AppendList(nil, "", "content-type", "text/plain")) != 0 {
+		t.Fatal("second head refused")
+	}
+	if got := c.ResponseHeader.Values("Content-Type"); len(got) != 1 || got[0] != "text/plain" {
+		t.Errorf("Content-Type %q, want [text/plain]", got)
+	}
+	if _, ok := c.ResponseHeader["X-Count"]; ok && c.ResponseHeader.Get("X-Count") != "" {
+		t.Errorf("X-Count %q left from the previous response", c.ResponseHeader.Get("X-Count"))
+	}
+	if c.Status != 0 {
+		t.Errorf("status %d left from the previous response", c.Status)
+	}
 }
