@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"sync"
 	"time"
 
@@ -133,11 +134,37 @@ func (m *BackupManager) Find(id string) (*session.Session, bool) {
 // promote makes this member the primary of session s: a new backup gets
 // the whole session, the other members the new location.
 func (m *BackupManager) promote(ctx context.Context, id string, s *session.Session, old entry) {
-	local := m.c.localID()
-	e := entry{primary: local, backup: m.chooseBackup(id, old.primary)}
-	m.setEntry(id, e)
-	m.sendBackup(ctx, id, s, e)
+	m.backUp(ctx, id, s, entry{primary: m.c.localID(), backup: m.chooseBackup(id, old.primary)})
+}
+
+// backUp records e, in which this member is the primary of session s,
+// sends s whole to e.backup and the location to the other members. A
+// backup member that does not take it (one that died and that the failure
+// detector has not dropped yet: after a takeover, the former primary is
+// the preferred backup) is passed over for the next member in rendezvous
+// order, so that the session does not stay without a copy while another
+// member could hold it. The error is the last backup member's, if none
+// took the session.
+func (m *BackupManager) backUp(ctx context.Context, id string, s *session.Session, e entry) error {
+	var failed []tribes.UniqueID
+	var err error
+	for {
+		m.setEntry(id, e)
+		if err = m.sendBackup(ctx, id, s, e); err == nil {
+			break
+		}
+		failed = append(failed, e.backup)
+		next := m.chooseBackupExcept(id, tribes.UniqueID{}, failed...)
+		m.log.Debug("backup member did not take the session; choosing another", "session", id,
+			"member", e.backup, "next", next, "err", err)
+		e.backup = next
+		if next == (tribes.UniqueID{}) {
+			m.setEntry(id, e)
+			break
+		}
+	}
 	m.sendProxy(id, e)
+	return err
 }
 
 // chooseBackup picks the backup member of a session by rendezvous hashing
@@ -148,11 +175,12 @@ func (m *BackupManager) chooseBackup(id string, prefer tribes.UniqueID) tribes.U
 	return m.chooseBackupExcept(id, prefer, tribes.UniqueID{})
 }
 
-func (m *BackupManager) chooseBackupExcept(id string, prefer, except tribes.UniqueID) tribes.UniqueID {
+// chooseBackupExcept is chooseBackup among the members not in except.
+func (m *BackupManager) chooseBackupExcept(id string, prefer tribes.UniqueID, except ...tribes.UniqueID) tribes.UniqueID {
 	var best tribes.UniqueID
 	var bestScore uint64
 	for _, mb := range m.c.contextMembers(m.ctx) {
-		if mb.UniqueID == except {
+		if slices.Contains(except, mb.UniqueID) {
 			continue
 		}
 		if mb.UniqueID == prefer {
@@ -311,15 +339,17 @@ func (m *BackupManager) Replicate(ctx context.Context, d *session.Delta) (int, e
 	}
 	s.SetReplicatedAccess(d.Accessed)
 	if d.Created || e.backup == (tribes.UniqueID{}) || m.c.member(e.backup) == nil {
-		e = entry{primary: m.c.localID(), backup: m.chooseBackup(id, tribes.UniqueID{})}
-		m.setEntry(id, e)
-		err := m.sendBackup(ctx, id, s, e)
-		m.sendProxy(id, e)
-		return 0, err
+		return 0, m.backUp(ctx, id, s, entry{primary: m.c.localID(), backup: m.chooseBackup(id, tribes.UniqueID{})})
 	}
 	b := header(nil, msgDelta, m.ctx)
 	b, _ = d.AppendBinary(b)
 	err := m.send(ctx, []*tribes.Member{m.c.member(e.backup)}, b, m.cfg.SendOptions)
+	if err != nil {
+		// The backup member did not take the change (it died and is not
+		// dropped yet): another one gets the whole session.
+		e = entry{primary: m.c.localID(), backup: m.chooseBackupExcept(id, tribes.UniqueID{}, e.backup)}
+		err = m.backUp(ctx, id, s, e)
+	}
 	if d.NewID != "" {
 		if to := m.others(e); len(to) > 0 {
 			r := header(nil, msgRename, m.ctx)
@@ -471,10 +501,7 @@ func (m *BackupManager) memberJoined(uid tribes.UniqueID) {
 	m.mu.Unlock()
 	for _, id := range ids {
 		if s, ok := m.store.Peek(id); ok {
-			e := entry{primary: local, backup: m.chooseBackup(id, uid)}
-			m.setEntry(id, e)
-			m.sendBackup(context.Background(), id, s, e)
-			m.sendProxy(id, e)
+			m.backUp(context.Background(), id, s, entry{primary: local, backup: m.chooseBackup(id, uid)})
 		}
 	}
 }
@@ -511,10 +538,7 @@ func (m *BackupManager) memberLeft(uid tribes.UniqueID) {
 	}
 	for _, id := range rebackup {
 		if s, ok := m.store.Peek(id); ok {
-			e := entry{primary: local, backup: m.chooseBackup(id, tribes.UniqueID{})}
-			m.setEntry(id, e)
-			m.sendBackup(ctx, id, s, e)
-			m.sendProxy(id, e)
+			m.backUp(ctx, id, s, entry{primary: local, backup: m.chooseBackup(id, tribes.UniqueID{})})
 		}
 	}
 	if len(promote)+len(rebackup) > 0 {

@@ -522,3 +522,45 @@ func TestClusterGivesUpGreetingWithWarning(t *testing.T) {
 		t.Errorf("A knows %q", got)
 	}
 }
+
+// TestBackupManagerPassesOverDeadBackup: a member that died but is still
+// in the membership (kill -9, before the failure detector noticed) cannot
+// be a session's only backup. B takes A's sessions over and would prefer
+// A, their former primary, as backup; A takes nothing, so C gets them;
+// then B crashes and C continues every session.
+func TestBackupManagerPassesOverDeadBackup(t *testing.T) {
+	net := tribestest.NewNetwork()
+	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
+	a, b, c := startNode(t, net, "jvm_a", mc), startNode(t, net, "jvm_b", mc), startNode(t, net, "jvm_c", mc)
+	var ids []string
+	for range 20 {
+		_, id := a.get(t, "/counter/json", "")
+		a.get(t, "/counter/json", id)
+		ids = append(ids, id)
+	}
+	eventually(t, "B and C know every session", func() bool {
+		for _, n := range []*node{b, c} {
+			st := n.m.Cluster.Managers()["/counter"]
+			if st.ActiveSessions+st.Proxies != 20 {
+				return false
+			}
+		}
+		return true
+	})
+	a.nd.Transport().Close() // A's process is gone; its membership lingers
+	for i, id := range ids {
+		j, set := b.get(t, "/counter/json", id)
+		if j.Counter != 3 {
+			t.Fatalf("session %d on B: counter %d, want 3", i, j.Counter)
+		}
+		if set != "" {
+			ids[i] = set
+		}
+	}
+	b.nd.Crash()
+	for i, id := range ids {
+		if j, _ := c.get(t, "/counter/json", id); j.Counter != 4 {
+			t.Fatalf("session %d on C after B crashed: counter %d, want 4 (lost with B: its backup was the dead A)", i, j.Counter)
+		}
+	}
+}
