@@ -96,3 +96,38 @@ func benchParallel(b *testing.B, noDeadlines bool) {
 	})
 	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
+
+// TestServeHTTPAllocs: a repeated request of the counter app (read the
+// counter, set it, answer JSON) allocates on the host only the session's
+// copy of the new value (BenchmarkServeHTTP reports the same).
+func TestServeHTTPAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under the race detector")
+	}
+	srv, err := host.New(host.Config{JvmRoute: "jvm_a", CacheDir: cacheDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	if err := srv.Deploy(context.Background(), "/counter", wasmapps.Counter()); err != nil {
+		t.Fatal(err)
+	}
+	w := &nopWriter{h: http.Header{}}
+	req := httptest.NewRequest("GET", "/counter/json", nil)
+	srv.ServeHTTP(w, req)
+	cookie := w.h.Get("Set-Cookie")
+	if w.status != 200 || cookie == "" {
+		t.Fatalf("first request: %d %q", w.status, cookie)
+	}
+	req.Header.Set("Cookie", cookie[:len("JSESSIONID=")+32+len(".jvm_a")])
+	allocs := testing.AllocsPerRun(200, func() {
+		clear(w.h)
+		srv.ServeHTTP(w, req)
+		if w.status != 200 {
+			t.Fatal(w.status)
+		}
+	})
+	if allocs > 2 {
+		t.Errorf("%v allocations per request, want at most 2 (the session's copy of the counter, and slack for the runtime)", allocs)
+	}
+}

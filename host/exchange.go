@@ -84,7 +84,9 @@ func (x *Exchange) reset() {
 	body := x.body[:0]
 	call := x.call
 	call.Reset()
-	*x = Exchange{call: call, body: body, cl: x.cl}
+	txn := x.txn
+	txn.Reset(nil, session.Limits{}, "", time.Time{}) // drops the session, keeps the buffers
+	*x = Exchange{call: call, txn: txn, body: body, cl: x.cl}
 }
 
 // SetAttribute sets a request attribute.

@@ -450,3 +450,45 @@ func TestAppendDeltaNoAlloc(t *testing.T) {
 		t.Fatalf("AppendBinary allocates %d times per op", r.AllocsPerOp())
 	}
 }
+
+// TestTxnReuseKeepsCommittedValues: a Txn reused for the next request
+// writes its values into the buffer the previous request's delta used;
+// what the previous request committed must not change with them, and a
+// repeated request allocates only the session's own copy of the value.
+func TestTxnReuseKeepsCommittedValues(t *testing.T) {
+	m, clock := newTestManager(t, Config{})
+	var tx Txn
+	commit := func(id, value string) string {
+		tx.Reset(m, m.Limits(), id, clock.Now())
+		if ok, err := tx.Open(true); !ok || err != nil {
+			t.Fatalf("open: %v %v", ok, err)
+		}
+		if err := tx.Set("a", []byte(value)); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Set("b", []byte(value+value)); err != nil {
+			t.Fatal(err)
+		}
+		d := tx.Delta()
+		if err := m.Commit(d); err != nil {
+			t.Fatal(err)
+		}
+		return d.FinalID()
+	}
+	first := commit("", "one")
+	second := commit("", "TWO")
+	for _, c := range []struct{ id, a, b string }{{first, "one", "oneone"}, {second, "TWO", "TWOTWO"}} {
+		s, ok := m.Find(c.id)
+		if !ok {
+			t.Fatalf("session %s not found", c.id)
+		}
+		a, _ := s.Get("a")
+		b, _ := s.Get("b")
+		if string(a) != c.a || string(b) != c.b {
+			t.Errorf("session %s: a=%q b=%q, want %q %q", c.id, a, b, c.a, c.b)
+		}
+	}
+	if allocs := testing.AllocsPerRun(100, func() { commit(first, "one") }); allocs > 2 {
+		t.Errorf("%v allocations per request setting two attributes, want at most 2 (the session's copies)", allocs)
+	}
+}

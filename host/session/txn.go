@@ -20,7 +20,15 @@ type Txn struct {
 	created  bool
 	readOnly bool
 	d        Delta
+	// vals holds the values of the request's Set operations, reused by
+	// the next request: the delta's values alias it, so the delta is only
+	// valid until Reset (managers copy what they keep at Commit).
+	vals []byte
 }
+
+// maxKeptValueBytes bounds the value buffer Reset keeps for the next
+// request.
+const maxKeptValueBytes = 64 << 10
 
 // Reset prepares t for a request to a context whose sessions m keeps. The
 // request asked for requestedID (empty if none); now is the request's
@@ -35,6 +43,10 @@ func (t *Txn) Reset(m Manager, lim Limits, requestedID string, now time.Time) {
 	t.created = false
 	t.readOnly = false
 	t.d.Reset()
+	t.vals = t.vals[:0]
+	if cap(t.vals) > maxKeptValueBytes {
+		t.vals = nil
+	}
 }
 
 // ResetReadOnly prepares t as a read-only view of s, for a listener that
@@ -225,7 +237,9 @@ func (t *Txn) Set(key string, value []byte) error {
 	if _, exists := t.Get(key); !exists && t.base.Len()+len(t.d.Ops) >= t.lim.MaxAttributes && len(t.Keys()) >= t.lim.MaxAttributes {
 		return ErrTooManyAttributes
 	}
-	t.d.Ops = append(t.d.Ops, Op{Kind: OpSet, Key: key, Value: append(make([]byte, 0, len(value)), value...)})
+	start := len(t.vals)
+	t.vals = append(t.vals, value...)
+	t.d.Ops = append(t.d.Ops, Op{Kind: OpSet, Key: key, Value: t.vals[start:len(t.vals):len(t.vals)]})
 	return nil
 }
 

@@ -64,6 +64,9 @@ type instance struct {
 	mod                        api.Module
 	handle, created, destroyed api.Function
 	ctx                        *instanceCtx
+	// stack holds a call's result (every export called per request is
+	// () -> i32): CallWithStack does not allocate one per call as Call does.
+	stack [1]uint64
 }
 
 // instanceCtx is the context of every call on one instance. When a call
@@ -389,14 +392,14 @@ func (p *Pool) call(ctx context.Context, c *Call, export string) error {
 	if deadlines {
 		ictx.timer.Reset(p.cfg.Deadline)
 	}
-	res, err := fn.Call(ictx)
+	err = fn.CallWithStack(ictx, in.stack[:])
 	stopped := !deadlines || ictx.timer.Stop()
 	ictx.call = nil
 	if err != nil {
 		p.release(in, true)
 		return p.classify(err, c, ictx.fired.Load())
 	}
-	r := api.DecodeI32(res[0])
+	r := api.DecodeI32(in.stack[0])
 	// A guest that recovered from a panic may have left its globals half
 	// updated: replace it too. So is one whose deadline fired just as it
 	// returned (its module may be closing).

@@ -1,0 +1,6 @@
+//go:build race
+
+package host_test
+
+// raceEnabled: the race detector changes what allocates.
+const raceEnabled = true
