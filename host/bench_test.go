@@ -29,32 +29,42 @@ func BenchmarkServeHTTP(b *testing.B) {
 }
 
 func benchSerial(b *testing.B, noDeadlines bool) {
-	srv, err := host.New(host.Config{JvmRoute: "jvm_a", CacheDir: cacheDir(b), NoDeadlines: noDeadlines})
-	if err != nil {
-		b.Fatal(err)
+	serve := counterRequest(b, noDeadlines)
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	for b.Loop() {
+		serve()
 	}
-	defer srv.Shutdown(context.Background())
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// counterRequest deploys the counter app on a new server, makes a session
+// and returns a function that serves /counter/json for it again (in
+// process, no sockets), failing tb on a status other than 200.
+func counterRequest(tb testing.TB, noDeadlines bool) func() {
+	srv, err := host.New(host.Config{JvmRoute: "jvm_a", CacheDir: cacheDir(tb), NoDeadlines: noDeadlines})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { srv.Shutdown(context.Background()) })
 	if err := srv.Deploy(context.Background(), "/counter", wasmapps.Counter()); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	w := &nopWriter{h: http.Header{}}
 	req := httptest.NewRequest("GET", "/counter/json", nil)
 	srv.ServeHTTP(w, req)
 	cookie := w.h.Get("Set-Cookie")
 	if w.status != 200 || cookie == "" {
-		b.Fatalf("first request: %d %q", w.status, cookie)
+		tb.Fatalf("first request: %d %q", w.status, cookie)
 	}
 	req.Header.Set("Cookie", cookie[:len("JSESSIONID=")+32+len(".jvm_a")])
-	b.ReportAllocs()
-	cpu0 := cpuTime()
-	for b.Loop() {
+	return func() {
 		clear(w.h)
 		srv.ServeHTTP(w, req)
 		if w.status != 200 {
-			b.Fatal(w.status)
+			tb.Fatal(w.status)
 		}
 	}
-	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
 
 // cpuTime is the process's user + system CPU time.
@@ -104,30 +114,8 @@ func TestServeHTTPAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts differ under the race detector")
 	}
-	srv, err := host.New(host.Config{JvmRoute: "jvm_a", CacheDir: cacheDir(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
-	if err := srv.Deploy(context.Background(), "/counter", wasmapps.Counter()); err != nil {
-		t.Fatal(err)
-	}
-	w := &nopWriter{h: http.Header{}}
-	req := httptest.NewRequest("GET", "/counter/json", nil)
-	srv.ServeHTTP(w, req)
-	cookie := w.h.Get("Set-Cookie")
-	if w.status != 200 || cookie == "" {
-		t.Fatalf("first request: %d %q", w.status, cookie)
-	}
-	req.Header.Set("Cookie", cookie[:len("JSESSIONID=")+32+len(".jvm_a")])
-	allocs := testing.AllocsPerRun(200, func() {
-		clear(w.h)
-		srv.ServeHTTP(w, req)
-		if w.status != 200 {
-			t.Fatal(w.status)
-		}
-	})
-	if allocs > 2 {
+	serve := counterRequest(t, false)
+	if allocs := testing.AllocsPerRun(200, serve); allocs > 2 {
 		t.Errorf("%v allocations per request, want at most 2 (the session's copy of the counter, and slack for the runtime)", allocs)
 	}
 }
