@@ -144,9 +144,8 @@ func (m *BackupManager) promote(ctx context.Context, id string, s *session.Sessi
 // the preferred backup) is passed over for the next member in rendezvous
 // order, so that the session does not stay without a copy while another
 // member could hold it. The error is the last backup member's, if none
-// took the session.
-func (m *BackupManager) backUp(ctx context.Context, id string, s *session.Session, e entry) error {
-	var failed []tribes.UniqueID
+// took the session. Members in failed are known not to take it.
+func (m *BackupManager) backUp(ctx context.Context, id string, s *session.Session, e entry, failed ...tribes.UniqueID) error {
 	var err error
 	for {
 		m.setEntry(id, e)
@@ -347,8 +346,9 @@ func (m *BackupManager) Replicate(ctx context.Context, d *session.Delta) (int, e
 	if err != nil {
 		// The backup member did not take the change (it died and is not
 		// dropped yet): another one gets the whole session.
-		e = entry{primary: m.c.localID(), backup: m.chooseBackupExcept(id, tribes.UniqueID{}, e.backup)}
-		err = m.backUp(ctx, id, s, e)
+		dead := e.backup
+		e = entry{primary: m.c.localID(), backup: m.chooseBackupExcept(id, tribes.UniqueID{}, dead)}
+		err = m.backUp(ctx, id, s, e, dead)
 	}
 	if d.NewID != "" {
 		if to := m.others(e); len(to) > 0 {

@@ -564,3 +564,33 @@ func TestBackupManagerPassesOverDeadBackup(t *testing.T) {
 		}
 	}
 }
+
+// TestBackupManagerReplacesDeadBackupOnDelta: when a session's backup
+// member died but is still in the membership, the primary's next change
+// goes, with the whole session, to another member; the primary's death
+// then loses nothing.
+func TestBackupManagerReplacesDeadBackupOnDelta(t *testing.T) {
+	net := tribestest.NewNetwork()
+	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
+	a, b, c := startNode(t, net, "jvm_a", mc), startNode(t, net, "jvm_b", mc), startNode(t, net, "jvm_c", mc)
+	var onB []string // sessions of A backed up on B
+	for len(onB) < 5 {
+		_, id := a.get(t, "/counter/json", "")
+		if _, ok := b.manager(t).Find(id); ok {
+			onB = append(onB, id)
+		}
+	}
+	b.nd.Transport().Close() // B's process is gone; its membership lingers
+	for _, id := range onB {
+		if j, _ := a.get(t, "/counter/json", id); j.Counter != 2 {
+			t.Fatalf("second request on A: counter %d", j.Counter)
+		}
+	}
+	a.nd.Crash()
+	b.nd.Crash()
+	for i, id := range onB {
+		if j, _ := c.get(t, "/counter/json", id); j.Counter != 3 {
+			t.Fatalf("session %d on C after A and B crashed: counter %d, want 3", i, j.Counter)
+		}
+	}
+}
