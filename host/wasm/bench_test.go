@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wasmfarm/wasmfarm/host/session"
+	"github.com/wasmfarm/wasmfarm/wasmapps"
 )
 
 // BenchmarkCounterGuest runs the counter app's /json through a pool, with
@@ -79,16 +80,12 @@ type counterClient struct {
 // (ctx also goes to Compile and NewPool: a call listener factory, say);
 // everything is closed when tb ends.
 func newCounterClient(tb testing.TB, ctx context.Context, cfg Config) *counterClient {
-	wasm, err := os.ReadFile("../../wasmapps/build/counter.wasm")
-	if err != nil {
-		tb.Fatal(err)
-	}
 	rt, err := NewRuntime(context.Background(), cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { rt.Close(context.Background()) })
-	m, err := rt.Compile(ctx, "counter", wasm)
+	m, err := rt.Compile(ctx, "counter", wasmapps.Counter())
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -8,15 +8,13 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/wasmfarm/wasmfarm/wasmapps"
 )
 
 // TestPerfMap: with -tags perfmap, compiling a module (the cache is off)
 // writes its functions' names to /tmp/perf-<pid>.map.
 func TestPerfMap(t *testing.T) {
-	wasm, err := os.ReadFile("../../wasmapps/build/counter.wasm")
-	if err != nil {
-		t.Fatal(err)
-	}
 	rt, err := NewRuntime(context.Background(), Config{CacheDir: t.TempDir()}) // ignored: the cache is off
 	if err != nil {
 		t.Fatal(err)
@@ -25,7 +23,7 @@ func TestPerfMap(t *testing.T) {
 	if rt.cache != nil {
 		t.Fatal("the compilation cache is on in a perfmap build")
 	}
-	if _, err := rt.Compile(context.Background(), "counter", wasm); err != nil {
+	if _, err := rt.Compile(context.Background(), "counter", wasmapps.Counter()); err != nil {
 		t.Fatal(err)
 	}
 	name := fmt.Sprintf("/tmp/perf-%d.map", os.Getpid())

@@ -6,12 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"os"
 	"runtime"
 	"testing"
 
 	"github.com/wasmfarm/wasmfarm/host/abi"
 	"github.com/wasmfarm/wasmfarm/host/internal/wasmtest"
+	"github.com/wasmfarm/wasmfarm/wasmapps"
 )
 
 // padded appends a custom section of n bytes named tag to mod.
@@ -21,10 +21,7 @@ func padded(mod []byte, tag string, n int) []byte {
 }
 
 func TestCompileFrom(t *testing.T) {
-	counter, err := os.ReadFile("../../wasmapps/build/counter.wasm")
-	if err != nil {
-		t.Fatal(err)
-	}
+	counter := wasmapps.Counter()
 	const pad = 64 << 20
 	big := padded(counter, "wasmfarm.pad", pad)
 	ctx := context.Background()
