@@ -61,6 +61,10 @@ type Result struct {
 	// other member, 2 with two; 0 for plain. A replicated target that
 	// shows none is an error, not a figure.
 	ReplicatedPerRequest float64 `json:"replicatedPerRequest"`
+	// FramesPerWrite is how many asynchronous frames member 0's sender
+	// wrote per system call (tribes.SenderStats: frames ÷ AsyncBatches);
+	// 0 when it sent none asynchronously.
+	FramesPerWrite float64 `json:"framesPerWrite"`
 }
 
 // group is one target's running members.
@@ -235,6 +239,13 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		}
 		if n := out[i].AllRequests; n > 0 {
 			out[i].ReplicatedPerRequest = float64(received) / float64(n)
+		}
+		if len(groups[i].chans) > 0 {
+			if nt, ok := groups[i].chans[0].Transport().(*tribes.NioTransport); ok {
+				if st := nt.Sender().Stats(); st.AsyncBatches > 0 {
+					out[i].FramesPerWrite = float64(st.Frames) / float64(st.AsyncBatches)
+				}
+			}
 		}
 		if c, ok := groups[i].servers[0].Engine().Context("/counter"); ok {
 			out[i].Sessions = c.Manager().Len()

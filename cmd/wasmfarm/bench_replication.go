@@ -75,17 +75,22 @@ func runBenchReplication(ctx context.Context, args []string, stdout, stderr io.W
 		out["throughput"] = res
 		text("counter app on member 0, members in this process on loopback channels: %d connections, %v per target in %d alternating rounds, load: %s\n",
 			*conns, *dur, *rounds, res[0].Tool)
-		text("  %-14s %10s %8s %9s %9s %9s %8s %12s %9s %9s\n", "target", "req/s", "errors", "p50", "p99", "/plain", "Tomcat", "/Tomcat", "CPU/req", "msgs/req")
+		text("  %-14s %10s %8s %9s %9s %9s %8s %12s %9s %9s %13s\n", "target", "req/s", "errors", "p50", "p99", "/plain", "Tomcat", "/Tomcat", "CPU/req", "msgs/req", "frames/write")
 		for _, r := range res {
 			tc := tomcatReqPerSec[r.Name]
 			cpu := "-"
 			if r.ServerCPUus > 0 {
 				cpu = fmt.Sprintf("%.0f µs", r.ServerCPUus)
 			}
-			text("  %-14s %10.0f %8d %9s %9s %8.0f%% %8.0f %11.1fx %9s %9.2f\n", r.Name, r.ReqPerSec, r.Errors, us(r.P50us), us(r.P99us), r.Ratio*100, tc, r.ReqPerSec/tc, cpu, r.ReplicatedPerRequest)
+			fpw := "-"
+			if r.FramesPerWrite > 0 {
+				fpw = fmt.Sprintf("%.1f", r.FramesPerWrite)
+			}
+			text("  %-14s %10.0f %8d %9s %9s %8.0f%% %8.0f %11.1fx %9s %9.2f %13s\n", r.Name, r.ReqPerSec, r.Errors, us(r.P50us), us(r.P99us), r.Ratio*100, tc, r.ReqPerSec/tc, cpu, r.ReplicatedPerRequest, fpw)
 		}
 		text("  (CPU/req: this process's CPU time per request, every member of the target included;\n")
-		text("   msgs/req: replication messages the other members received per request driven)\n")
+		text("   msgs/req: replication messages the other members received per request driven;\n")
+		text("   frames/write: asynchronous frames member 0 wrote per system call)\n")
 		text("  targets: delta async >= 90%% of plain, sync >= 70%%, both >= 2x Tomcat\n")
 	}
 	if parts["transfer"] {
