@@ -29,9 +29,7 @@
 // [OptSynchronizedAck] it acknowledges after processing it (and answers
 // FAIL_ACK when processing failed); [OptAsynchronous] without an ACK lets
 // the sender queue the message and return at once, and queued messages to
-// one member share system calls; while such messages keep coming, the
-// writer waits up to [SenderConfig.AsyncLinger] (200 µs) for more to
-// share a write. [OptByteMessage] marks raw bytes (as
+// one member share system calls. [OptByteMessage] marks raw bytes (as
 // opposed to Java-serialised objects).
 //
 // # Ownership and concurrency
