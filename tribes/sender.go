@@ -21,7 +21,6 @@ const (
 	DefaultMaxWait       = 3000 * time.Millisecond
 	DefaultSendTimeout   = 3000 * time.Millisecond
 	DefaultMaxAsyncBytes = 8 << 20
-	DefaultAsyncLinger   = 200 * time.Microsecond // wasmfarm's own: Tribes writes each message by itself
 	// smallFrame is the largest frame copied into one buffer; larger ones
 	// are written with vectored I/O straight from the caller's bytes.
 	smallFrame = 32 << 10
@@ -99,17 +98,6 @@ type SenderConfig struct {
 	// one member; a send that would exceed it waits for the writer
 	// (default 8 MiB).
 	MaxAsyncBytes int
-	// AsyncLinger is how long a member's writer waits, once asynchronous
-	// frames are queued, for more to join them before it writes (default
-	// 200 µs; negative: no wait). It waits only while frames keep coming
-	// (the previous batch was written less than 2 ms before), and stops
-	// waiting once 256 KiB, or half of MaxAsyncBytes, are queued, so a
-	// lone message is written at once. Fewer, larger writes spare both sides a
-	// system call and a wakeup per batch, which is most of what
-	// asynchronous replication costs under load; the price is up to
-	// AsyncLinger more latency for asynchronous messages, whose senders
-	// do not wait for them anyway.
-	AsyncLinger time.Duration
 	// OnAsyncError is called, from the member's writer goroutine, when
 	// queued asynchronous messages could not be written even after the
 	// retry; n is how many frames were lost. Optional.
@@ -140,11 +128,6 @@ func (c *SenderConfig) setDefaults() {
 	}
 	if c.MaxAsyncBytes <= 0 {
 		c.MaxAsyncBytes = DefaultMaxAsyncBytes
-	}
-	if c.AsyncLinger == 0 {
-		c.AsyncLinger = DefaultAsyncLinger
-	} else if c.AsyncLinger < 0 {
-		c.AsyncLinger = 0
 	}
 	if c.Pool == nil {
 		c.Pool = bufpool.New(0)
@@ -206,9 +189,6 @@ type Sender struct {
 	helpers atomic.Int32
 	wg      sync.WaitGroup
 	stats   senderCounters
-
-	// busyWindow is asyncBusyWindow; tests lengthen it.
-	busyWindow time.Duration
 }
 
 // NewSender returns a sender that names local as the source of every
@@ -221,8 +201,6 @@ func NewSender(cfg SenderConfig, local *Member) (*Sender, error) {
 		log:   cfg.Logger,
 		dests: make(map[MemberKey]*destination),
 		jobs:  make(chan job),
-
-		busyWindow: asyncBusyWindow,
 	}
 	if err := s.SetLocalMember(local); err != nil {
 		return nil, err

@@ -20,16 +20,11 @@ type stream struct {
 	space   sync.Cond // signalled when the queue was taken by a writer
 	pend    []byte    // queued frames
 	frames  int       // how many frames pend holds
-	waiting int       // senders waiting for room in the queue
 	spare   []byte    // the other queue buffer, reused
 	kick    chan struct{}
-	full    chan struct{} // signalled when fullBytes are queued
-	// fullBytes queued end the writer's linger: asyncLingerBytes, or half
-	// the queue's limit when that is smaller.
-	fullBytes int
-	started   bool
-	closed    bool
-	done      chan struct{} // closed when the writer goroutine exits
+	started bool
+	closed  bool
+	done    chan struct{} // closed when the writer goroutine exits
 
 	wmu   sync.Mutex // held while writing to conn
 	conn  *net.TCPConn
@@ -39,8 +34,7 @@ type stream struct {
 }
 
 func newStream(d *destination) *stream {
-	st := &stream{d: d, kick: make(chan struct{}, 1), full: make(chan struct{}, 1), done: make(chan struct{})}
-	st.fullBytes = min(asyncLingerBytes, max(1, d.s.cfg.MaxAsyncBytes/2))
+	st := &stream{d: d, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	st.space.L = &st.mu
 	return st
 }
@@ -51,20 +45,15 @@ func (st *stream) enqueue(frame []byte) error {
 	limit := st.d.s.cfg.MaxAsyncBytes
 	st.mu.Lock()
 	for !st.closed && len(st.pend) > 0 && len(st.pend)+len(frame) > limit {
-		st.waiting++
-		st.signalFull() // do not let the writer linger while senders wait
 		st.space.Wait()
-		st.waiting--
 	}
 	if st.closed {
 		st.mu.Unlock()
 		return ErrSenderClosed
 	}
 	wasEmpty := len(st.pend) == 0
-	before := len(st.pend)
 	st.pend = append(st.pend, frame...)
 	st.frames++
-	filled := before < st.fullBytes && len(st.pend) >= st.fullBytes
 	if !st.started {
 		st.started = true
 		st.d.s.wg.Add(1)
@@ -77,97 +66,30 @@ func (st *stream) enqueue(frame []byte) error {
 		default:
 		}
 	}
-	if filled {
-		st.signalFull()
-	}
 	return nil
 }
-
-func (st *stream) signalFull() {
-	select {
-	case st.full <- struct{}{}:
-	default:
-	}
-}
-
-// Batching of asynchronous frames (SenderConfig.AsyncLinger).
-const (
-	// asyncBusyWindow: the writer lingers only when its previous batch was
-	// written less than this long ago, that is while frames keep coming.
-	asyncBusyWindow = 2 * time.Millisecond
-	// asyncLingerBytes queued end the wait at once (or half of
-	// MaxAsyncBytes, when smaller).
-	asyncLingerBytes = 256 << 10
-)
 
 // writer writes queued frames until the stream closes.
 func (st *stream) writer() {
 	defer st.d.s.wg.Done()
 	defer close(st.done)
-	linger := st.d.s.cfg.AsyncLinger
-	var timer *time.Timer
-	if linger > 0 {
-		timer = time.NewTimer(time.Hour)
-		timer.Stop()
-	}
-	var last time.Time // when the previous batch was written
 	for range st.kick {
-		if linger > 0 && !last.IsZero() && time.Since(last) < st.d.s.busyWindow {
-			st.linger(timer, linger)
-		} else {
-			// Let the goroutines that are about to send run first, so
-			// that one write carries their frames too.
-			runtime.Gosched()
-		}
-		// Lingering, one batch per turn: frames queued during the write
-		// start the next turn (their kick is waiting) and wait in turn.
+		// Let the goroutines that are about to send run first, so that
+		// one write carries their frames too (a batch per write, not a
+		// write per frame, when many senders are busy).
+		runtime.Gosched()
 		st.wmu.Lock()
-		st.flushLocked(nil, linger == 0)
+		st.flushLocked(nil)
 		st.wmu.Unlock()
-		if linger > 0 {
-			last = time.Now()
-		}
 	}
 	// Closed: write what is left, then close the connection.
 	st.wmu.Lock()
-	st.flushLocked(nil, true)
+	st.flushLocked(nil)
 	if st.conn != nil {
 		st.conn.Close()
 		st.conn = nil
 	}
 	st.wmu.Unlock()
-}
-
-// linger waits up to d for more frames to join the queued ones: until the
-// timer fires, fullBytes are queued, a sender waits for room, or the
-// stream closes. A kick that comes meanwhile (a synchronous write emptied
-// the queue, and frames came again) does not end the wait: the flush that
-// follows it writes what the kick announced.
-func (st *stream) linger(timer *time.Timer, d time.Duration) {
-	select {
-	case <-st.full: // left over from a batch already written
-	default:
-	}
-	st.mu.Lock()
-	enough := len(st.pend) >= st.fullBytes || st.waiting > 0
-	st.mu.Unlock()
-	if enough {
-		return
-	}
-	timer.Reset(d)
-	defer timer.Stop()
-	for {
-		select {
-		case <-timer.C:
-			return
-		case <-st.full:
-			return
-		case _, open := <-st.kick:
-			if !open {
-				return
-			}
-		}
-	}
 }
 
 // write writes a synchronous or large frame after the queued ones and
@@ -181,15 +103,13 @@ func (st *stream) write(op *sendOp) error {
 	if closed {
 		return ErrSenderClosed
 	}
-	return st.flushLocked(op, false)
+	return st.flushLocked(op)
 }
 
 // flushLocked writes the queued frames, followed by op's frame when op is
-// not nil, retrying on a fresh connection. With drain (and no op) it
-// writes again whatever was queued meanwhile, until the queue is empty.
-// It holds wmu. The error is op's: lost queued frames are reported to
-// OnAsyncError.
-func (st *stream) flushLocked(op *sendOp, drain bool) error {
+// not nil, retrying on a fresh connection. It holds wmu. The error is op's:
+// lost queued frames are reported to OnAsyncError.
+func (st *stream) flushLocked(op *sendOp) error {
 	for {
 		st.mu.Lock()
 		batch, n := st.pend, st.frames
@@ -225,7 +145,7 @@ func (st *stream) flushLocked(op *sendOp, drain bool) error {
 		st.mu.Lock()
 		st.spare = batch[:0]
 		st.mu.Unlock()
-		if op != nil || !drain {
+		if op != nil {
 			return err
 		}
 	}

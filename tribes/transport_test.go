@@ -3,7 +3,6 @@ package tribes
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -477,77 +476,4 @@ func TestSendAfterClose(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-}
-
-// TestAsyncLinger follows the writer's batching wait (SenderConfig.
-// AsyncLinger) with a wait of an hour, so that each delivery below shows
-// which event ended it: the test would time out if the writer sat out its
-// linger instead.
-func TestAsyncLinger(t *testing.T) {
-	col := newCollector()
-	_, to := startReceiver(t, ReceiverConfig{}, col.receive)
-	s, _ := startSender(t, SenderConfig{AsyncLinger: time.Hour})
-	s.busyWindow = time.Hour // every batch after the first is "while frames keep coming"
-	send := func(opts Options, data []byte) {
-		t.Helper()
-		if err := s.Send(context.Background(), []*Member{to}, &Message{Options: opts, Data: data}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	seq := func(i int) []byte {
-		b := make([]byte, 1536)
-		binary.BigEndian.PutUint32(b, uint32(i))
-		return b
-	}
-	// A lone message after a quiet spell is written at once.
-	send(OptAsynchronous, seq(0))
-	col.wait(t, 1)
-	// Queued messages go ahead of a message written by its sender.
-	send(OptAsynchronous, seq(1))
-	send(OptAsynchronous, seq(2))
-	send(0, seq(3))
-	col.wait(t, 3)
-	// Enough queued bytes end the wait: 300 messages of 1.5 KiB pass
-	// asyncLingerBytes (256 KiB) after about 165.
-	before := s.Stats().AsyncBatches
-	for i := 4; i < 304; i++ {
-		send(OptAsynchronous, seq(i))
-	}
-	col.wait(t, 150)
-	// Closing writes the rest.
-	s.Close()
-	got := col.wait(t, 300-150)
-	for i, m := range got {
-		if n := int(binary.BigEndian.Uint32(m.Data)); n != i {
-			t.Fatalf("message %d carries %d: order lost", i, n)
-		}
-	}
-	if len(got) != 304 {
-		t.Fatalf("received %d messages, want 304", len(got))
-	}
-	st := s.Stats()
-	// One write when 256 KiB were queued, one or two more for the rest:
-	// every other event that could end the wait is absent.
-	if batches := st.AsyncBatches - before; batches > 3 || st.AsyncLost != 0 {
-		t.Fatalf("300 queued messages took %d writes (lost %d); want at most 3", batches, st.AsyncLost)
-	}
-}
-
-// TestAsyncLingerYieldsToWaitingSenders: with a queue limit far below
-// asyncLingerBytes the writer never waits while a sender is blocked on
-// the limit, so a fast sender is not slowed to one batch per linger.
-func TestAsyncLingerYieldsToWaitingSenders(t *testing.T) {
-	col := newCollector()
-	_, to := startReceiver(t, ReceiverConfig{}, col.receive)
-	s, _ := startSender(t, SenderConfig{AsyncLinger: time.Hour, MaxAsyncBytes: 16 << 10})
-	s.busyWindow = time.Hour
-	const n = 200 // 300 KiB through a 16 KiB queue
-	for range n {
-		if err := s.Send(context.Background(), []*Member{to}, &Message{Options: OptAsynchronous, Data: make([]byte, 1536)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The queue is now at most 16 KiB: all but its last ten or so
-	// messages must have been written without Close's help.
-	col.wait(t, n-16)
 }

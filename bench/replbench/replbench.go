@@ -46,9 +46,6 @@ type Config struct {
 	Targets  []Target
 	CacheDir string
 	Logger   *slog.Logger
-	// AsyncLinger is the members' tribes.SenderConfig.AsyncLinger (0: the
-	// default).
-	AsyncLinger time.Duration
 }
 
 // Result is one target's figures.
@@ -95,9 +92,8 @@ func cacheDir(d string) string {
 }
 
 // localChannel starts a channel on loopback in its own multicast group.
-func localChannel(ctx context.Context, port int, domain string, linger time.Duration, log *slog.Logger) (*tribes.Channel, error) {
+func localChannel(ctx context.Context, port int, domain string, log *slog.Logger) (*tribes.Channel, error) {
 	cfg := tribes.LocalConfig()
-	cfg.Sender.AsyncLinger = linger
 	cfg.Mcast.Port = port
 	cfg.Domain = []byte(domain)
 	cfg.Logger = log
@@ -128,7 +124,7 @@ func start(ctx context.Context, t Target, cfg Config, poolSize int) (*group, err
 			}
 			srv = s
 		} else {
-			ch, err := localChannel(ctx, port, domain, cfg.AsyncLinger, cfg.Logger)
+			ch, err := localChannel(ctx, port, domain, cfg.Logger)
 			if err != nil {
 				g.close()
 				return nil, err
@@ -287,7 +283,7 @@ func MeasureTransfer(ctx context.Context, n, valueBytes int, cacheDir0 string, l
 	port := 47000 + rand.IntN(2000)
 	domain := fmt.Sprintf("replbench-xfer-%d-%d", os.Getpid(), port)
 	mk := func(route string) (*tribes.Channel, *cluster.Member, error) {
-		ch, err := localChannel(ctx, port, domain, 0, log)
+		ch, err := localChannel(ctx, port, domain, log)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -35,7 +35,6 @@ func runBenchReplication(ctx context.Context, args []string, stdout, stderr io.W
 	sessions := fs.Int("sessions", 100000, "sessions for the state transfer")
 	valueBytes := fs.Int("value-bytes", 1024, "attribute bytes per session for the state transfer")
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	linger := fs.Duration("async-linger", 0, "members' asynchronous write batching wait (tribes.SenderConfig.AsyncLinger; 0: the default, 200µs; negative: none)")
 	cpuProfile := fs.String("cpuprofile", "", "profile this process (the members) while each target is driven, to `prefix`.<target>.<round>, and during the state transfer, to prefix.transfer.0")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -56,7 +55,7 @@ func runBenchReplication(ctx context.Context, args []string, stdout, stderr io.W
 		if err := setLoadDriver(&lc, *useWrk, false); err != nil {
 			return err
 		}
-		cfg := replbench.Config{Load: lc, Logger: log, AsyncLinger: *linger}
+		cfg := replbench.Config{Load: lc, Logger: log}
 		if *targets != "" {
 			want := map[string]bool{"plain": true}
 			for _, t := range strings.Split(*targets, ",") {

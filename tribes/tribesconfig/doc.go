@@ -44,8 +44,7 @@
 //	<Sender className=ReplicationTransmitter>
 //	  <Transport className=
 //	    nio.PooledParallelSender (bio.PooledMultiSender)  Sender: timeout (ms), maxRetryAttempts (0: never), poolSize,
-//	                                                     maxWait (ms); asyncLingerMicros → AsyncLinger (wasmfarm's
-//	                                                     own, 0: none, at most 100000)
+//	                                                     maxWait (ms)
 //	<Interceptor className=   (the stack, top first, in document order)
 //	  TcpFailureDetector                                 tribes.NewFailureDetector: connectTimeout, performSendTest,
 //	                                                     performReadTest, readTestTimeout (ms), removeSuspectsTimeout

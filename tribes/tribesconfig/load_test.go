@@ -49,8 +49,7 @@ func TestMappingMcastTransportAndInterceptors(t *testing.T) {
       address="10.0.0.5" port="4100" autoBind="10" maxThreads="12" securePort="-1" udpPort="-1"/>
   <Sender className="org.apache.catalina.tribes.transport.ReplicationTransmitter">
     <Transport className="org.apache.catalina.tribes.transport.nio.PooledParallelSender"
-        timeout="5000" maxRetryAttempts="3" poolSize="7" maxWait="1500" throwOnFailedAck="true" udpBased="false"
-        asyncLingerMicros="50"/>
+        timeout="5000" maxRetryAttempts="3" poolSize="7" maxWait="1500" throwOnFailedAck="true" udpBased="false"/>
   </Sender>
   <Interceptor className="org.apache.catalina.tribes.group.interceptors.TcpFailureDetector"
       connectTimeout="1500" performSendTest="false" performReadTest="true" readTestTimeout="2500"
@@ -89,7 +88,7 @@ func TestMappingMcastTransportAndInterceptors(t *testing.T) {
 		t.Errorf("receiver %+v", r)
 	}
 	s := cfg.Sender
-	if s.Timeout != 5*time.Second || s.MaxRetryAttempts != 3 || s.PoolSize != 7 || s.MaxWait != 1500*ms || s.AsyncLinger != 50*time.Microsecond {
+	if s.Timeout != 5*time.Second || s.MaxRetryAttempts != 3 || s.PoolSize != 7 || s.MaxWait != 1500*ms {
 		t.Errorf("sender %+v", s)
 	}
 	want := map[string]string{
@@ -363,15 +362,14 @@ func TestErrors(t *testing.T) {
 			[]string{"org.apache.catalina.tribes.group.interceptors.TwoPhaseCommitInterceptor is not supported"}, ErrNotSupported},
 		{"java listener", `<Channel><ChannelListener className="com.example.L"/></Channel>`, []string{"Java listener classes cannot run in wasmfarm"}, ErrNotSupported},
 		{"bad values, all reported", "<Channel heartbeatSleeptime=\"0\">\n<Receiver port=\"70000\" maxThreads=\"0\" autoBind=\"x\"/>\n" +
-			"<Sender><Transport timeout=\"-1\" poolSize=\"0\" maxRetryAttempts=\"-2\" asyncLingerMicros=\"100001\"/></Sender></Channel>",
+			"<Sender><Transport timeout=\"-1\" poolSize=\"0\" maxRetryAttempts=\"-2\"/></Sender></Channel>",
 			[]string{`t.xml:1:10: [Channel] attribute "heartbeatSleeptime": heartbeatSleeptime must be positive`,
 				`t.xml:2:11: [Channel/Receiver] attribute "port": port 70000 out of range 0..65535`,
 				`attribute "maxThreads": maxThreads must be at least 1`,
 				`attribute "autoBind": value "x" is not an integer`,
 				`t.xml:3:20: [Channel/Sender/Transport] attribute "timeout": timeout must be positive`,
 				`attribute "poolSize": poolSize must be at least 1`,
-				`attribute "maxRetryAttempts": maxRetryAttempts must be at least 0`,
-				`attribute "asyncLingerMicros": asyncLingerMicros must be at most 100000 (100ms)`}, serverxml.ErrBadValue},
+				`attribute "maxRetryAttempts": maxRetryAttempts must be at least 0`}, serverxml.ErrBadValue},
 		{"mcast rejected by tribes", "<Channel>\n<Membership className=\"McastService\" address=\"10.0.0.1\" frequency=\"500\" dropTime=\"400\"/></Channel>",
 			[]string{`t.xml:2:1: [Channel/Membership] tribes: multicast address "10.0.0.1" is not an IPv4 multicast address`}, serverxml.ErrBadValue},
 		{"static member errors", "<Channel><Membership className=\"StaticMembershipService\">\n" +

@@ -1,8 +1,6 @@
 package tribesconfig
 
 import (
-	"time"
-
 	"github.com/wasmfarm/wasmfarm/internal/serverxml"
 	"github.com/wasmfarm/wasmfarm/tribes"
 )
@@ -71,10 +69,6 @@ func replicationTransmitter(b *serverxml.Binder, bd *Build) error {
 	return err
 }
 
-// maxAsyncLingerMicros bounds asyncLingerMicros: a longer wait only delays
-// replication.
-const maxAsyncLingerMicros = 100_000
-
 // pooledParallelSender maps PooledParallelSender (and the old
 // PooledMultiSender) to tribes.SenderConfig.
 func pooledParallelSender(b *serverxml.Binder, bd *Build) error {
@@ -93,18 +87,6 @@ func pooledParallelSender(b *serverxml.Binder, bd *Build) error {
 	}
 	atLeast(b, "poolSize", 1, &s.PoolSize)
 	positive(b, "maxWait", ms, &s.MaxWait)
-	// wasmfarm's own: how long asynchronous messages wait to share a write.
-	var linger int
-	if atLeast(b, "asyncLingerMicros", 0, &linger) {
-		switch {
-		case linger > maxAsyncLingerMicros:
-			b.Fail("asyncLingerMicros", nil, "asyncLingerMicros must be at most %d (%v)", maxAsyncLingerMicros, maxAsyncLingerMicros*time.Microsecond)
-		case linger == 0:
-			s.AsyncLinger = -1 // none; 0 means the default in SenderConfig
-		default:
-			s.AsyncLinger = time.Duration(linger) * time.Microsecond
-		}
-	}
 	throw := true
 	if b.Bool("throwOnFailedAck", &throw) && !throw {
 		b.Warn("throwOnFailedAck", `"false" is not supported: a FAIL_ACK fails the send (after one resend); ignored`)
