@@ -20,10 +20,11 @@ func FuzzMessage(f *testing.F) {
 	}
 	f.Add([]byte("WFS1"))
 	f.Add([]byte("WFD1 farm message"))
-	net := tribestest.NewNetwork()
 	var clusters []*cluster.Cluster
 	for _, kind := range []cluster.Kind{cluster.KindDelta, cluster.KindBackup} {
-		nd := net.NewNode()
+		// A network each: on one, the two clusters would exchange messages
+		// of their own while a fuzz input is counted.
+		nd := tribestest.NewNetwork().NewNode()
 		ch, err := tribes.New(tribes.Config{Transport: nd.Transport(), Membership: nd.Membership(), Interceptors: []tribes.Interceptor{}})
 		if err != nil {
 			f.Fatal(err)
