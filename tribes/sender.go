@@ -147,10 +147,11 @@ type SenderStats struct {
 	Dials        int64 // connections opened
 	AsyncLost    int64 // asynchronous frames that could not be written
 	AsyncBatches int64 // writes of queued asynchronous frames
+	AsyncFrames  int64 // queued asynchronous frames those writes carried
 }
 
 type senderCounters struct {
-	msgs, frames, bytes, retries, failures, dials, asyncLost, asyncBatches atomic.Int64
+	msgs, frames, bytes, retries, failures, dials, asyncLost, asyncBatches, asyncFrames atomic.Int64
 }
 
 // Sender sends messages to members over pooled TCP connections, to all
@@ -227,7 +228,7 @@ func (s *Sender) Stats() SenderStats {
 	return SenderStats{
 		Messages: c.msgs.Load(), Frames: c.frames.Load(), Bytes: c.bytes.Load(),
 		Retries: c.retries.Load(), Failures: c.failures.Load(), Dials: c.dials.Load(),
-		AsyncLost: c.asyncLost.Load(), AsyncBatches: c.asyncBatches.Load(),
+		AsyncLost: c.asyncLost.Load(), AsyncBatches: c.asyncBatches.Load(), AsyncFrames: c.asyncFrames.Load(),
 	}
 }
 

@@ -134,6 +134,7 @@ func (st *stream) flushLocked(op *sendOp) error {
 		err := st.writeRetry(bufs)
 		if n > 0 {
 			st.d.s.stats.asyncBatches.Add(1)
+			st.d.s.stats.asyncFrames.Add(int64(n))
 			if err != nil {
 				st.d.s.stats.asyncLost.Add(int64(n))
 				st.d.s.log.Warn("tribes sender: asynchronous messages lost", "member", st.d.addr, "frames", n, "err", err)

@@ -162,8 +162,8 @@ func TestAsyncStreamKeepsOrderAndLosesNothing(t *testing.T) {
 			t.Fatalf("message %d carries sequence %d: order lost", i, seq)
 		}
 	}
-	if st := s.Stats(); st.AsyncBatches >= n || st.AsyncLost != 0 {
-		t.Fatalf("stats %+v: want fewer writes than messages (batching) and nothing lost", st)
+	if st := s.Stats(); st.AsyncBatches >= n || st.AsyncFrames != n || st.AsyncLost != 0 {
+		t.Fatalf("stats %+v: want %d frames in fewer writes (batching) and nothing lost", st, n)
 	}
 }
 

@@ -59,8 +59,8 @@ type Result struct {
 	// shows none is an error, not a figure.
 	ReplicatedPerRequest float64 `json:"replicatedPerRequest"`
 	// FramesPerWrite is how many asynchronous frames member 0's sender
-	// wrote per system call (tribes.SenderStats: frames ÷ AsyncBatches);
-	// 0 when it sent none asynchronously.
+	// wrote per system call (tribes.SenderStats: AsyncFrames ÷
+	// AsyncBatches); 0 when it sent none asynchronously.
 	FramesPerWrite float64 `json:"framesPerWrite"`
 }
 
@@ -239,7 +239,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		if len(groups[i].chans) > 0 {
 			if nt, ok := groups[i].chans[0].Transport().(*tribes.NioTransport); ok {
 				if st := nt.Sender().Stats(); st.AsyncBatches > 0 {
-					out[i].FramesPerWrite = float64(st.Frames) / float64(st.AsyncBatches)
+					out[i].FramesPerWrite = float64(st.AsyncFrames) / float64(st.AsyncBatches)
 				}
 			}
 		}
