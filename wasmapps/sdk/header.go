@@ -2,51 +2,150 @@ package sdk
 
 import "slices"
 
-// Header is a set of HTTP header fields, like net/http's Header (without
-// importing net/http into the guest). Keys are canonicalized by the
-// methods.
-type Header map[string][]string
+// Header is a set of HTTP header fields with the methods of net/http's
+// Header (without importing net/http into the guest). Names are
+// canonicalized by the methods.
+//
+// It is a short list in insertion order rather than a map: a guest has no
+// hardware string hash and a map's iteration starts at a random place, so
+// for the few headers of a request or response a list costs a fraction of
+// a map (the counter app spent a quarter of its guest time in the map of
+// its one response header). The zero value is an empty header; use it
+// through a pointer, as [ResponseWriter.Header] and [Request.Header]
+// return it.
+type Header struct {
+	fields []headerField
+}
+
+type headerField struct {
+	name   string
+	values []string
+}
+
+// index returns the position of the field named key (canonical or not),
+// or -1.
+func (h *Header) index(key string) int {
+	if h == nil {
+		return -1
+	}
+	// Names are stored canonical, so a key equal to one is canonical: the
+	// common case costs no canonicalization.
+	for i := range h.fields {
+		if h.fields[i].name == key {
+			return i
+		}
+	}
+	k := CanonicalHeaderKey(key)
+	if k == key {
+		return -1
+	}
+	for i := range h.fields {
+		if h.fields[i].name == k {
+			return i
+		}
+	}
+	return -1
+}
+
+// field returns the field named key, adding an empty one if absent.
+func (h *Header) field(key string) *headerField {
+	if i := h.index(key); i >= 0 {
+		return &h.fields[i]
+	}
+	name := CanonicalHeaderKey(key)
+	h.fields = append(h.fields, headerField{name: name})
+	return &h.fields[len(h.fields)-1]
+}
 
 // Get returns the first value of key, or "".
-func (h Header) Get(key string) string {
-	if v := h[CanonicalHeaderKey(key)]; len(v) > 0 {
-		return v[0]
+func (h *Header) Get(key string) string {
+	if i := h.index(key); i >= 0 && len(h.fields[i].values) > 0 {
+		return h.fields[i].values[0]
 	}
 	return ""
 }
 
-// Values returns all values of key.
-func (h Header) Values(key string) []string { return h[CanonicalHeaderKey(key)] }
+// Values returns all values of key (nil if none). The slice is the
+// header's own: do not keep it past the next change of the header.
+func (h *Header) Values(key string) []string {
+	if i := h.index(key); i >= 0 && len(h.fields[i].values) > 0 {
+		return h.fields[i].values
+	}
+	return nil
+}
 
 // Set replaces the values of key with value.
-func (h Header) Set(key, value string) {
-	k := CanonicalHeaderKey(key)
-	if vs := h[k]; cap(vs) > 0 {
-		h[k] = append(vs[:0], value)
-		return
-	}
-	h[k] = []string{value}
+func (h *Header) Set(key, value string) {
+	f := h.field(key)
+	f.values = append(f.values[:0], value)
 }
 
 // Add appends value to the values of key.
-func (h Header) Add(key, value string) {
-	k := CanonicalHeaderKey(key)
-	h[k] = append(h[k], value)
+func (h *Header) Add(key, value string) {
+	f := h.field(key)
+	f.values = append(f.values, value)
 }
 
 // Del removes key.
-func (h Header) Del(key string) { delete(h, CanonicalHeaderKey(key)) }
+func (h *Header) Del(key string) {
+	if i := h.index(key); i >= 0 {
+		h.fields[i].values = h.fields[i].values[:0]
+	}
+}
+
+// Has reports whether key has a value.
+func (h *Header) Has(key string) bool {
+	i := h.index(key)
+	return i >= 0 && len(h.fields[i].values) > 0
+}
+
+// Len returns the number of names with values.
+func (h *Header) Len() int {
+	if h == nil {
+		return 0
+	}
+	n := 0
+	for i := range h.fields {
+		if len(h.fields[i].values) > 0 {
+			n++
+		}
+	}
+	return n
+}
 
 // Keys returns the names of the headers with values, sorted.
-func (h Header) Keys() []string {
-	keys := make([]string, 0, len(h))
-	for k, vs := range h {
-		if len(vs) > 0 {
-			keys = append(keys, k)
+func (h *Header) Keys() []string {
+	keys := make([]string, 0, h.Len())
+	if h != nil {
+		for i := range h.fields {
+			if len(h.fields[i].values) > 0 {
+				keys = append(keys, h.fields[i].name)
+			}
 		}
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// All calls yield for each name with values, in the order the names were
+// first set, and stops when yield returns false (range over it).
+func (h *Header) All(yield func(name string, values []string) bool) {
+	if h == nil {
+		return
+	}
+	for i := range h.fields {
+		if f := &h.fields[i]; len(f.values) > 0 && !yield(f.name, f.values) {
+			return
+		}
+	}
+}
+
+// reset empties every field, keeping the names and the slices for reuse:
+// an emptied name reads as absent.
+func (h *Header) reset() {
+	for i := range h.fields {
+		h.fields[i].values = h.fields[i].values[:0]
+	}
 }
 
 // CanonicalHeaderKey returns the canonical form of a header name, as

@@ -16,11 +16,67 @@ func TestCanonicalHeaderKey(t *testing.T) {
 			}
 		})
 	}
-	h := Header{}
+	var h Header
 	h.Add("x-a", "1")
 	h.Add("X-A", "2")
 	if got := h.Values("x-A"); len(got) != 2 || h.Get("X-a") != "1" {
 		t.Fatalf("values %q", got)
+	}
+}
+
+func TestHeader(t *testing.T) {
+	var nilHeader *Header
+	if nilHeader.Get("a") != "" || nilHeader.Values("a") != nil || nilHeader.Len() != 0 || nilHeader.Has("a") || len(nilHeader.Keys()) != 0 {
+		t.Fatal("a nil header is not empty")
+	}
+	var h Header
+	h.Set("content-type", "text/plain")
+	h.Set("Content-Type", "application/json") // replaces
+	h.Add("Set-Cookie", "a=1")
+	h.Add("set-cookie", "b=2")
+	h.Set("X-Empty", "")
+	if got := h.Get("CONTENT-TYPE"); got != "application/json" {
+		t.Fatalf("Content-Type %q", got)
+	}
+	if got := h.Values("Set-Cookie"); len(got) != 2 || got[0] != "a=1" || got[1] != "b=2" {
+		t.Fatalf("Set-Cookie %q", got)
+	}
+	if !h.Has("x-empty") || h.Len() != 3 {
+		t.Fatalf("Has(x-empty) %v, Len %d; want true, 3", h.Has("x-empty"), h.Len())
+	}
+	if got := h.Keys(); len(got) != 3 || got[0] != "Content-Type" || got[1] != "Set-Cookie" || got[2] != "X-Empty" {
+		t.Fatalf("Keys %q", got)
+	}
+	h.Del("set-COOKIE")
+	if h.Has("Set-Cookie") || h.Get("Set-Cookie") != "" || h.Len() != 2 {
+		t.Fatalf("after Del: Has %v, Len %d", h.Has("Set-Cookie"), h.Len())
+	}
+	var order []string
+	for name, values := range h.All {
+		order = append(order, name+"="+values[0])
+	}
+	if len(order) != 2 || order[0] != "Content-Type=application/json" || order[1] != "X-Empty=" {
+		t.Fatalf("All %q, want the names with values in the order first set", order)
+	}
+	for range h.All {
+		break // yield returning false stops the iteration
+	}
+	h.reset()
+	if h.Len() != 0 || h.Get("Content-Type") != "" {
+		t.Fatalf("after reset: Len %d", h.Len())
+	}
+	h.Set("Content-Type", "text/html")
+	if h.Len() != 1 || len(h.fields) != 3 {
+		t.Fatalf("after reset and Set: Len %d, %d fields; want 1 and the 3 kept names", h.Len(), len(h.fields))
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		h.reset()
+		h.Set("Content-Type", "application/json")
+	}); n != 0 {
+		t.Errorf("Set of a kept name allocates %v times, want 0", n)
+	}
+	if bad := CanonicalHeaderKey("bad key"); h.Get(bad) != "" {
+		t.Fatal("a name outside a token matched")
 	}
 }
 

@@ -269,7 +269,7 @@ type Request struct {
 	RawQuery    string // without '?'
 	ContextPath string // the app's mount path, e.g. "/counter"
 
-	header  Header
+	header  *Header
 	body    []byte
 	query   Values
 	gotBody bool
@@ -300,14 +300,14 @@ func (r *Request) HeaderValue(name string) string {
 }
 
 // Header returns all request headers.
-func (r *Request) Header() Header {
+func (r *Request) Header() *Header {
 	if r.header == nil {
-		r.header = Header{}
+		r.header = &Header{}
 		b, _ := pull(hostRequestHeaders)
 		items, err := abi.DecodeList(b, 1<<16)
 		if err == nil {
 			for i := 0; i+1 < len(items); i += 2 {
-				r.header[items[i]] = append(r.header[items[i]], items[i+1])
+				r.header.Add(items[i], items[i+1])
 			}
 		}
 	}
@@ -351,7 +351,7 @@ func (r *Request) FormValue(name string) string {
 type ResponseWriter interface {
 	// Header returns the response headers to change before the handler
 	// returns.
-	Header() Header
+	Header() *Header
 	// Write appends to the body; it fails with ErrTooLarge beyond the
 	// host's limit.
 	Write(p []byte) (int, error)
@@ -366,23 +366,14 @@ type response struct {
 	status int
 }
 
-// reset readies w for the next request, keeping its map and slices: a
-// header emptied here reads as absent.
+// reset readies w for the next request, keeping its header's names and
+// slices: a header emptied here reads as absent.
 func (w *response) reset() {
 	w.status = 0
-	for k, vs := range w.header {
-		if len(vs) != 0 {
-			w.header[k] = vs[:0]
-		}
-	}
+	w.header.reset()
 }
 
-func (w *response) Header() Header {
-	if w.header == nil {
-		w.header = Header{}
-	}
-	return w.header
-}
+func (w *response) Header() *Header { return &w.header }
 
 func (w *response) WriteHeader(code int) {
 	if w.status == 0 {
@@ -410,7 +401,7 @@ func (w *response) flush() {
 	// The response_head list, encoded in place in one pass over the
 	// headers: the count first as a placeholder, then the status, then
 	// names and values.
-	if w.status == 0 && len(w.header) == 0 {
+	if w.status == 0 && len(w.header.fields) == 0 {
 		return
 	}
 	b := append(headBuf[:0], 0, 0, 0, 0)
@@ -423,17 +414,16 @@ func (w *response) flush() {
 		b = appendU32(b, 0)
 	}
 	n := 1
-	for k, vs := range w.header {
-		for _, v := range vs {
-			b = appendU32(b, uint32(len(k)))
-			b = append(b, k...)
+	for i := range w.header.fields {
+		f := &w.header.fields[i]
+		for _, v := range f.values {
+			b = appendU32(b, uint32(len(f.name)))
+			b = append(b, f.name...)
 			b = appendU32(b, uint32(len(v)))
 			b = append(b, v...)
 		}
-		if len(vs) > 0 {
-			n += 2 * len(vs)
-			w.header[k] = vs[:0] // empty for the next request, keeping the slice
-		}
+		n += 2 * len(f.values)
+		f.values = f.values[:0] // empty for the next request, keeping the slice
 	}
 	headBuf = b
 	if w.status == 0 && n == 1 {

@@ -77,7 +77,7 @@ func serve(w sdk.ResponseWriter, r *sdk.Request, s *sdk.Session) {
 	case "/echo":
 		w.Header().Set("X-Method", r.Method)
 		w.Header().Set("X-Test", r.HeaderValue("X-Test"))
-		w.Header().Set("X-Headers", strconv.Itoa(len(r.Header())))
+		w.Header().Set("X-Headers", strconv.Itoa(r.Header().Len()))
 		w.Write(r.Body())
 	case "/login":
 		old := s.ID()
