@@ -128,7 +128,7 @@ func handle() (result int32) {
 		}
 	}()
 	info, _ := pull(hostRequestInfo)
-	if string(info) == string(lastInfo) {
+	if sameBytes(info, lastInfo) {
 		// The same method, path, query, context path and node as the
 		// previous request (common under load): one comparison instead of
 		// one per field.
@@ -175,7 +175,7 @@ func intern(b []byte, candidates ...string) string {
 		return ""
 	}
 	for _, c := range candidates {
-		if string(b) == c {
+		if same(b, c) {
 			return c
 		}
 	}
@@ -486,7 +486,7 @@ func (s *Session) load() bool {
 		s.created = int64(le64(b[1:]))
 		s.accessed = int64(le64(b[9:]))
 		s.maxInactive = int64(le64(b[17:]))
-		if string(b[25:]) != s.id {
+		if !same(b[25:], s.id) {
 			s.id = string(b[25:])
 		}
 		s.info = true
