@@ -50,8 +50,17 @@ type Pool struct {
 	cfg PoolConfig
 	log *slog.Logger
 
-	idle  chan *instance
-	slots chan struct{} // one token per live instance
+	// Idle instances are reused last in, first out, so that under a
+	// steady load the same few instances (about one per busy core) serve
+	// and their memory stays in the CPU caches; a queue would rotate
+	// through every instance. An acquirer that finds none idle and none to
+	// create waits on handoff, to which release passes its instance while
+	// anyone waits.
+	mu      sync.Mutex
+	idle    []*instance    // most recently released last
+	waiting int            // acquirers blocked in acquire
+	handoff chan *instance // capacity Size: a release never blocks
+	slots   chan struct{}  // one token per live instance
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -149,11 +158,12 @@ func NewPool(ctx context.Context, m *Module, cfg PoolConfig) (*Pool, error) {
 		cfg.Logger = m.rt.log
 	}
 	p := &Pool{
-		m:     m,
-		cfg:   cfg,
-		log:   cfg.Logger.With("app", m.name),
-		idle:  make(chan *instance, cfg.Size),
-		slots: make(chan struct{}, cfg.Size),
+		m:       m,
+		cfg:     cfg,
+		log:     cfg.Logger.With("app", m.name),
+		idle:    make([]*instance, 0, cfg.Size),
+		handoff: make(chan *instance, cfg.Size),
+		slots:   make(chan struct{}, cfg.Size),
 	}
 	p.slots <- struct{}{}
 	in, err := p.newInstance(ctx)
@@ -161,7 +171,7 @@ func NewPool(ctx context.Context, m *Module, cfg PoolConfig) (*Pool, error) {
 		<-p.slots
 		return nil, err
 	}
-	p.idle <- in
+	p.idle = append(p.idle, in)
 	return p, nil
 }
 
@@ -180,22 +190,33 @@ func (p *Pool) Stats() (live int, created, discarded int64) {
 // GuestMemory returns the linear memory, in bytes, of the idle instances
 // (those not serving a request right now).
 func (p *Pool) GuestMemory() uint64 {
-	var ins []*instance
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	var total uint64
-	for {
-		select {
-		case in := <-p.idle:
-			ins = append(ins, in)
-			total += uint64(in.mod.Memory().Size())
-			continue
-		default:
-		}
-		break
-	}
-	for _, in := range ins {
-		p.idle <- in
+	for _, in := range p.idle {
+		total += uint64(in.mod.Memory().Size())
 	}
 	return total
+}
+
+// take returns the most recently released idle instance, or one handed
+// to a waiter that went away, or nil.
+func (p *Pool) take() *instance {
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		in := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		return in
+	}
+	p.mu.Unlock()
+	select {
+	case in := <-p.handoff:
+		return in
+	default:
+		return nil
+	}
 }
 
 // HasSessionCreated and HasSessionDestroyed report the optional hooks.
@@ -284,15 +305,30 @@ func (p *Pool) acquire(ctx context.Context) (*instance, error) {
 	if p.closed.Load() {
 		return nil, ErrClosed
 	}
-	select {
-	case in := <-p.idle:
+	if in := p.take(); in != nil {
 		return in, nil
-	default:
 	}
+	// Register as a waiter, unless an instance came back meanwhile: a
+	// release after this sees the waiter and hands its instance over.
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		in := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		return in, nil
+	}
+	p.waiting++
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.waiting--
+		p.mu.Unlock()
+	}()
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Deadline)
 	defer cancel()
 	select {
-	case in := <-p.idle:
+	case in := <-p.handoff:
 		return in, nil
 	case p.slots <- struct{}{}:
 		in, err := p.newInstance(ctx)
@@ -318,7 +354,14 @@ func (p *Pool) release(in *instance, broken bool) {
 		<-p.slots
 		return
 	}
-	p.idle <- in
+	p.mu.Lock()
+	if p.waiting > 0 {
+		p.mu.Unlock()
+		p.handoff <- in
+	} else {
+		p.idle = append(p.idle, in)
+		p.mu.Unlock()
+	}
 	if p.closed.Load() {
 		p.drain(context.Background()) // Close ran meanwhile
 	}
@@ -447,14 +490,9 @@ func (p *Pool) Close(ctx context.Context) error {
 }
 
 func (p *Pool) drain(ctx context.Context) {
-	for {
-		select {
-		case in := <-p.idle:
-			in.ctx.timer.Stop()
-			in.mod.Close(ctx)
-			<-p.slots
-		default:
-			return
-		}
+	for in := p.take(); in != nil; in = p.take() {
+		in.ctx.timer.Stop()
+		in.mod.Close(ctx)
+		<-p.slots
 	}
 }
