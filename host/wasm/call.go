@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/wasmfarm/wasmfarm/host/session"
 )
@@ -45,7 +44,6 @@ type Call struct {
 	sessionErr error // the error of a refused session creation
 	scratch    []byte
 	strings    *stringCache // response head strings, kept across Reset
-	started    time.Time
 }
 
 // Reset clears c for reuse, keeping its buffers. ResponseHeader keeps its

@@ -428,7 +428,6 @@ func (p *Pool) call(ctx context.Context, c *Call, export string) error {
 	case abi.ExportSessionDestroyed:
 		fn = in.destroyed
 	}
-	c.started = time.Now()
 	ictx := in.ctx
 	ictx.call = c
 	deadlines := !p.m.rt.noDeadlines
@@ -470,7 +469,7 @@ func exportName(e string) string {
 func (p *Pool) classify(err error, c *Call, fired bool) error {
 	if fired {
 		p.log.Warn("guest ran past its deadline; instance discarded", "deadline", p.cfg.Deadline, "path", c.Path)
-		return fmt.Errorf("%w after %v", ErrDeadline, time.Since(c.started).Round(time.Millisecond))
+		return fmt.Errorf("%w (%v)", ErrDeadline, p.cfg.Deadline)
 	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
