@@ -419,3 +419,40 @@ func TestResponseHeadersDoNotLeak(t *testing.T) {
 		}
 	}
 }
+
+// TestResponseHeadSequence: the SDK sends the previous response head
+// again, without encoding it, when the status and every header value are
+// those of the previous response on the same instance; any change shows.
+func TestResponseHeadSequence(t *testing.T) {
+	srv, err := host.New(host.Config{CacheDir: cacheDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.DeployApp(context.Background(), "/f", faulty(t), host.AppConfig{Name: "faulty.wasm", PoolSize: 1}); err != nil {
+		t.Fatal(err)
+	}
+	_, base := serveExisting(t, srv)
+	c := &client{t: t, base: base}
+	type want struct {
+		status int
+		xa     []string
+		xnew   string
+	}
+	a := want{200, []string{"1"}, ""}
+	steps := []struct {
+		query string
+		want  want
+	}{
+		{"m=a", a}, {"m=a", a}, {"m=b", want{200, nil, ""}}, {"m=a", a}, {"m=c", want{201, []string{"1"}, ""}},
+		{"m=a", a}, {"m=d", want{200, []string{"1", "2"}, ""}}, {"m=d", want{200, []string{"1", "2"}, ""}},
+		{"m=a", a}, {"m=v&v=x", want{200, []string{"x"}, ""}}, {"m=v&v=y", want{200, []string{"y"}, ""}},
+		{"m=v&v=y", want{200, []string{"y"}, ""}}, {"m=n", want{200, []string{"1"}, "new"}}, {"m=a", a}, {"m=a", a},
+	}
+	for i, s := range steps {
+		st, _, h := c.get("/f/head?" + s.query)
+		if st != s.want.status || h.Get("Content-Type") != "text/plain" || !slices.Equal(h.Values("X-A"), s.want.xa) || h.Get("X-New") != s.want.xnew {
+			t.Fatalf("step %d (%s): status %d, Content-Type %q, X-A %q, X-New %q; want %d, text/plain, %q, %q",
+				i, s.query, st, h.Get("Content-Type"), h.Values("X-A"), h.Get("X-New"), s.want.status, s.want.xa, s.want.xnew)
+		}
+	}
+}

@@ -20,6 +20,10 @@ type Header struct {
 type headerField struct {
 	name   string
 	values []string
+	// What the response's last head encoding held for this field (see
+	// response.flush): the number of values, and the value when one.
+	sentN int
+	sent  string
 }
 
 // index returns the position of the field named key (canonical or not),

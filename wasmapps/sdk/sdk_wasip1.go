@@ -97,7 +97,7 @@ func abiVersion() int32 { return abi.Version }
 // per request (a handler must not keep them after it returns).
 var (
 	curReq  Request
-	curResp response
+	curResp = response{sentStatus: -1}
 	curSess Session
 	curNode string
 	calls   uint32
@@ -364,6 +364,9 @@ type ResponseWriter interface {
 type response struct {
 	header Header
 	status int
+	// The status and the number of fields headBuf encodes; sentStatus is
+	// -1 when headBuf holds no complete head.
+	sentStatus, sentFields int
 }
 
 // reset readies w for the next request, keeping its header's names and
@@ -398,12 +401,23 @@ func (w *response) WriteString(s string) (int, error) {
 }
 
 func (w *response) flush() {
-	// The response_head list, encoded in place in one pass over the
-	// headers: the count first as a placeholder, then the status, then
-	// names and values.
 	if w.status == 0 && len(w.header.fields) == 0 {
 		return
 	}
+	if w.sameHead() {
+		for i := range w.header.fields {
+			w.header.fields[i].values = w.header.fields[i].values[:0]
+		}
+		p, l := bytesPtr(headBuf)
+		if code := hostResponseHead(p, l); code != 0 {
+			Log(LevelWarn, "response head refused: "+statusErr(code).Error())
+		}
+		return
+	}
+	w.sentStatus, w.sentFields = -1, 0 // headBuf is about to change
+	// The response_head list, encoded in place in one pass over the
+	// headers: the count first as a placeholder, then the status, then
+	// names and values.
 	b := append(headBuf[:0], 0, 0, 0, 0)
 	if w.status != 0 {
 		var d [3]byte
@@ -423,6 +437,10 @@ func (w *response) flush() {
 			b = append(b, v...)
 		}
 		n += 2 * len(f.values)
+		f.sentN, f.sent = len(f.values), ""
+		if len(f.values) == 1 {
+			f.sent = f.values[0]
+		}
 		f.values = f.values[:0] // empty for the next request, keeping the slice
 	}
 	headBuf = b
@@ -430,10 +448,33 @@ func (w *response) flush() {
 		return
 	}
 	b[0], b[1], b[2], b[3] = byte(n), byte(n>>8), byte(n>>16), byte(n>>24)
+	w.sentStatus, w.sentFields = w.status, len(w.header.fields)
 	p, l := bytesPtr(b)
 	if code := hostResponseHead(p, l); code != 0 {
 		Log(LevelWarn, "response head refused: "+statusErr(code).Error())
 	}
+}
+
+// sameHead reports whether the response's head is the one headBuf holds
+// from an earlier request (common: the same status and Content-Type on
+// every request), so that flush sends it without encoding it again. A
+// value counts as the same when it is the very string sent before: the
+// field holds on to that string, so its bytes cannot have been reused for
+// another. Fields with several values are always encoded.
+func (w *response) sameHead() bool {
+	if w.status != w.sentStatus || len(w.header.fields) != w.sentFields {
+		return false
+	}
+	for i := range w.header.fields {
+		f := &w.header.fields[i]
+		switch {
+		case len(f.values) != f.sentN || len(f.values) > 1:
+			return false
+		case len(f.values) == 1 && (len(f.values[0]) != len(f.sent) || unsafe.StringData(f.values[0]) != unsafe.StringData(f.sent)):
+			return false
+		}
+	}
+	return true
 }
 
 func appendU32(b []byte, v uint32) []byte {

@@ -13,6 +13,7 @@
 //	/sleep?ms=N         sleeps N ms, then answers
 //	/echo               echoes the body, method, and header X-Test
 //	/login              changes the session id
+//	/head?m=M           sets the response head M names (see head)
 package main
 
 import (
@@ -79,6 +80,8 @@ func serve(w sdk.ResponseWriter, r *sdk.Request, s *sdk.Session) {
 		w.Header().Set("X-Test", r.HeaderValue("X-Test"))
 		w.Header().Set("X-Headers", strconv.Itoa(r.Header().Len()))
 		w.Write(r.Body())
+	case "/head":
+		head(w, r.FormValue("m"), r.FormValue("v"))
 	case "/login":
 		old := s.ID()
 		id, err := s.ChangeID()
@@ -90,4 +93,34 @@ func serve(w sdk.ResponseWriter, r *sdk.Request, s *sdk.Session) {
 	default:
 		w.WriteHeader(404)
 	}
+}
+
+// head sets one of a few response heads, for the tests of the SDK's reuse
+// of the previous head: literal values (the same strings on every
+// request) and a value from the query (a new string on every request).
+func head(w sdk.ResponseWriter, m, v string) {
+	h := w.Header()
+	switch m {
+	case "a":
+		h.Set("Content-Type", "text/plain")
+		h.Set("X-A", "1")
+	case "b": // X-A no longer set
+		h.Set("Content-Type", "text/plain")
+	case "c": // a status
+		w.WriteHeader(201)
+		h.Set("Content-Type", "text/plain")
+		h.Set("X-A", "1")
+	case "d": // two values
+		h.Set("Content-Type", "text/plain")
+		h.Add("X-A", "1")
+		h.Add("X-A", "2")
+	case "v": // a value from the query
+		h.Set("Content-Type", "text/plain")
+		h.Set("X-A", v)
+	case "n": // a new name
+		h.Set("Content-Type", "text/plain")
+		h.Set("X-A", "1")
+		h.Set("X-New", "new")
+	}
+	w.WriteString(m)
 }
