@@ -456,3 +456,23 @@ func TestResponseHeadSequence(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestFieldsNotCarriedOver: a handler may change its Request's
+// fields; the next request with the same request line on the same
+// instance still sees its own.
+func TestRequestFieldsNotCarriedOver(t *testing.T) {
+	srv, err := host.New(host.Config{CacheDir: cacheDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.DeployApp(context.Background(), "/f", faulty(t), host.AppConfig{Name: "faulty.wasm", PoolSize: 1}); err != nil {
+		t.Fatal(err)
+	}
+	_, base := serveExisting(t, srv)
+	c := &client{t: t, base: base}
+	for i := range 3 {
+		if st, body, _ := c.get("/f/mutate?q=1"); st != 200 || body != "GET /f/mutate q=1 /f" {
+			t.Fatalf("request %d: %d %q, want 200 \"GET /f/mutate q=1 /f\"", i, st, body)
+		}
+	}
+}

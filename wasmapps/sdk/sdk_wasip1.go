@@ -114,7 +114,6 @@ const yieldEvery = 16
 //go:wasmexport handle
 func handle() (result int32) {
 	r, w, s := &curReq, &curResp, &curSess
-	prev := *r
 	*r = Request{}
 	w.status = 0 // flush emptied the headers
 	*s = Session{id: s.id}
@@ -127,45 +126,56 @@ func handle() (result int32) {
 			runtime.Gosched() // let the guest's garbage collector run
 		}
 	}()
-	info, _ := pull(hostRequestInfo)
-	if sameBytes(info, lastInfo) {
-		// The same method, path, query, context path and node as the
-		// previous request (common under load): one comparison instead of
-		// one per field.
-		r.Method, r.Path, r.RawQuery, r.ContextPath = prev.Method, prev.Path, prev.RawQuery, prev.ContextPath
-	} else {
-		decodeRequestInfo(info, r, &prev)
+	if info, _ := pull(hostRequestInfo); !sameBytes(info, lastInfo) {
+		// Otherwise the same method, path, query, context path and node
+		// as the previous request (common under load): one comparison
+		// instead of one per field.
+		decodeRequestInfo(info)
 		lastInfo = append(lastInfo[:0], info...)
 	}
+	// From lastReq, not from the previous Request, which the handler may
+	// have changed.
+	r.Method, r.Path, r.RawQuery, r.ContextPath = lastReq[0], lastReq[1], lastReq[2], lastReq[3]
 	handler.ServeWasm(w, r, s)
 	w.flush()
 	return abi.ResultOK
 }
 
-// decodeRequestInfo fills r from a request_info list (method, path, query,
-// context path, node) without allocating for values equal to the previous
-// request's: strings are only made for what changed.
-func decodeRequestInfo(b []byte, r, prev *Request) {
-	if len(b) < 4 || le32(b) != 5 {
+// lastReq holds the method, path, query and context path decoded from
+// lastInfo.
+var lastReq [4]string
+
+// decodeRequestInfo sets lastReq and curNode from a request_info list
+// (method, path, query, context path, node), without allocating for
+// values equal to the previous ones: strings are only made for what
+// changed. A malformed list leaves them empty.
+func decodeRequestInfo(b []byte) {
+	var items [5][]byte
+	ok := len(b) >= 4 && le32(b) == 5
+	if ok {
+		b = b[4:]
+		for i := range items {
+			if len(b) < 4 {
+				ok = false
+				break
+			}
+			n := le32(b)
+			b = b[4:]
+			if uint64(n) > uint64(len(b)) {
+				ok = false
+				break
+			}
+			items[i], b = b[:n], b[n:]
+		}
+	}
+	if !ok {
+		lastReq = [4]string{}
 		return
 	}
-	b = b[4:]
-	var items [5][]byte
-	for i := range items {
-		if len(b) < 4 {
-			return
-		}
-		n := le32(b)
-		b = b[4:]
-		if uint64(n) > uint64(len(b)) {
-			return
-		}
-		items[i], b = b[:n], b[n:]
-	}
-	r.Method = intern(items[0], prev.Method, "GET", "POST", "HEAD")
-	r.Path = intern(items[1], prev.Path)
-	r.RawQuery = intern(items[2], prev.RawQuery)
-	r.ContextPath = intern(items[3], prev.ContextPath)
+	lastReq[0] = intern(items[0], lastReq[0], "GET", "POST", "HEAD")
+	lastReq[1] = intern(items[1], lastReq[1])
+	lastReq[2] = intern(items[2], lastReq[2])
+	lastReq[3] = intern(items[3], lastReq[3])
 	curNode = intern(items[4], curNode)
 }
 

@@ -14,6 +14,7 @@
 //	/echo               echoes the body, method, and header X-Test
 //	/login              changes the session id
 //	/head?m=M           sets the response head M names (see head)
+//	/mutate             changes the request's fields, answers what they were
 package main
 
 import (
@@ -82,6 +83,9 @@ func serve(w sdk.ResponseWriter, r *sdk.Request, s *sdk.Session) {
 		w.Write(r.Body())
 	case "/head":
 		head(w, r.FormValue("m"), r.FormValue("v"))
+	case "/mutate":
+		w.WriteString(r.Method + " " + r.Path + " " + r.RawQuery + " " + r.ContextPath)
+		r.Method, r.Path, r.RawQuery, r.ContextPath = "X", "/f/changed", "changed", "/changed"
 	case "/login":
 		old := s.ID()
 		id, err := s.ChangeID()
