@@ -137,3 +137,37 @@ func TestCounter(t *testing.T) {
 		t.Fatalf("page %d: %s", st, body)
 	}
 }
+
+// TestManySessionsOneInstance: requests of many sessions alternate on one
+// instance (more sessions than the SDK's cache of id strings has slots);
+// each sees its own id and counter.
+func TestManySessionsOneInstance(t *testing.T) {
+	srv, err := host.New(host.Config{JvmRoute: "jvm_a", CacheDir: cacheDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.DeployApp(context.Background(), "/counter", wasmapps.Counter(), host.AppConfig{PoolSize: 1}); err != nil {
+		t.Fatal(err)
+	}
+	_, base := serveExisting(t, srv)
+	clients := make([]*client, 150)
+	for round := 1; round <= 3; round++ {
+		for i := range clients {
+			if clients[i] == nil {
+				clients[i] = &client{t: t, base: base}
+			}
+			c := clients[i]
+			st, body, _ := c.get("/counter/json")
+			var got struct {
+				Session string
+				Counter int
+			}
+			if err := json.Unmarshal([]byte(body), &got); st != 200 || err != nil {
+				t.Fatalf("session %d, round %d: %d %q", i, round, st, body)
+			}
+			if got.Session != c.cookie || got.Counter != round {
+				t.Fatalf("session %d, round %d: answered session %s counter %d; want %s and %d", i, round, got.Session, got.Counter, c.cookie, round)
+			}
+		}
+	}
+}

@@ -538,11 +538,31 @@ func (s *Session) load() bool {
 		s.accessed = int64(le64(b[9:]))
 		s.maxInactive = int64(le64(b[17:]))
 		if !same(b[25:], s.id) {
-			s.id = string(b[25:])
+			s.id = sessionID(b[25:])
 		}
 		s.info = true
 	}
 	return true
+}
+
+// idCache holds session id strings this instance made, so that the ids
+// of the sessions it keeps serving are not allocated again on every
+// request (requests of different sessions alternate on an instance, and
+// each new string is garbage for the guest's collector). It is direct
+// mapped on the id's first 8 bytes, random hex for the host's ids (the
+// end is the node's route, the same for all).
+var idCache [64]string
+
+// sessionID returns b as a string, from idCache when it holds it.
+func sessionID(b []byte) string {
+	if len(b) < 8 {
+		return string(b)
+	}
+	slot := &idCache[le64(b)%uint64(len(idCache))]
+	if !same(b, *slot) {
+		*slot = string(b)
+	}
+	return *slot
 }
 
 func le64(b []byte) uint64 {
