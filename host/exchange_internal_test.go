@@ -42,3 +42,20 @@ func TestExchangeReset(t *testing.T) {
 		t.Error("reset dropped the cached Content-Length")
 	}
 }
+
+// TestDateHeader: the Date value is made once a second and is the one
+// net/http would write.
+func TestDateHeader(t *testing.T) {
+	s := &Server{}
+	t0 := time.Date(2026, 11, 22, 3, 4, 5, 100, time.FixedZone("X", 3600))
+	a := s.dateHeader(t0)
+	if want := t0.UTC().Format(http.TimeFormat); len(a) != 1 || a[0] != want || a[0] != "Sun, 22 Nov 2026 02:04:05 GMT" {
+		t.Fatalf("Date %q, want %q", a, want)
+	}
+	if b := s.dateHeader(t0.Add(999 * time.Millisecond)); &b[0] != &a[0] {
+		t.Error("a second Date in the same second was formatted again")
+	}
+	if c := s.dateHeader(t0.Add(time.Second)); c[0] != "Sun, 22 Nov 2026 02:04:06 GMT" {
+		t.Errorf("next second: %q", c)
+	}
+}

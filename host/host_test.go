@@ -171,3 +171,22 @@ func TestManySessionsOneInstance(t *testing.T) {
 		}
 	}
 }
+
+// TestResponseDate: responses carry a current Date header (the server
+// formats it once a second rather than letting net/http do it per
+// response).
+func TestResponseDate(t *testing.T) {
+	_, base := newServer(t, host.Config{}, map[string][]byte{"/counter": wasmapps.Counter()})
+	c := &client{t: t, base: base}
+	for range 3 {
+		st, _, h := c.get("/counter/json")
+		d, err := http.ParseTime(h.Get("Date"))
+		if st != 200 || err != nil || len(h.Values("Date")) != 1 {
+			t.Fatalf("%d, Date %q: %v", st, h.Values("Date"), err)
+		}
+		if off := time.Since(d); off < -time.Second || off > 2*time.Second {
+			t.Fatalf("Date %v is %v off", d, off)
+		}
+	}
+}
+

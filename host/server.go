@@ -36,6 +36,27 @@ type Server struct {
 	draining atomic.Bool
 
 	pool sync.Pool // *Exchange
+	date atomic.Pointer[httpDate]
+}
+
+// httpDate is a Date header value and the second it was made for.
+type httpDate struct {
+	sec int64
+	v   []string
+}
+
+// dateHeader returns the Date header value for now, formatted once a
+// second and shared by the responses of that second (as Tomcat's
+// FastHttpDateFormat): net/http would format it for every response.
+// net/http only reads header values, so the slice can be shared.
+func (s *Server) dateHeader(now time.Time) []string {
+	sec := now.Unix()
+	if d := s.date.Load(); d != nil && d.sec == sec {
+		return d.v
+	}
+	d := &httpDate{sec: sec, v: []string{now.UTC().Format(http.TimeFormat)}}
+	s.date.Store(d)
+	return d.v
 }
 
 // Engine is the server's routing of requests to contexts by path, named
@@ -386,6 +407,9 @@ func (s *Server) write(w http.ResponseWriter, x *Exchange) {
 		h.Add("Set-Cookie", c.String())
 	}
 	h["Content-Length"] = x.contentLength(len(x.Body))
+	if _, ok := h["Date"]; !ok {
+		h["Date"] = s.dateHeader(time.Now())
+	}
 	st := x.Status
 	if st == 0 {
 		st = http.StatusOK
