@@ -24,6 +24,7 @@ import (
 
 	"github.com/wasmfarm/wasmfarm/bench"
 	"github.com/wasmfarm/wasmfarm/host"
+	"github.com/wasmfarm/wasmfarm/host/session"
 	"github.com/wasmfarm/wasmfarm/wasmapps"
 )
 
@@ -394,7 +395,36 @@ type MemoryReport struct {
 	HeapPerSessionBytes       float64 `json:"heapPerSessionBytes"`
 	AttributeBytes            int     `json:"attributeBytesPerSession"`
 	OverheadPerSessionBytes   float64 `json:"overheadPerSessionBytes"` // heap per session minus attribute bytes
-	RSSPer10kSessionsKiB      float64 `json:"rssPer10kSessionsKiB"`
+	// MapBytesPerSession is what an entry of the session manager's map
+	// costs: removing sessions does not free it (Go maps do not shrink),
+	// so it is measured apart, on a map of the same type and size.
+	MapBytesPerSession float64 `json:"mapBytesPerSession"`
+	// TotalOverheadPerSessionBytes is OverheadPerSessionBytes plus
+	// MapBytesPerSession.
+	TotalOverheadPerSessionBytes float64 `json:"totalOverheadPerSessionBytes"`
+	RSSPer10kSessionsKiB         float64 `json:"rssPer10kSessionsKiB"`
+}
+
+// mapBytesPerEntry returns the heap that n entries of a
+// map[string]*session.Session take, keys not included (they are the
+// sessions' ids, counted with the sessions).
+func mapBytesPerEntry(n int) float64 {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("%032X.jvm_a", i)
+	}
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	m := make(map[string]*session.Session)
+	for _, k := range keys {
+		m[k] = nil
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms1)
+	runtime.KeepAlive(m)
+	runtime.KeepAlive(keys)
+	return float64(int64(ms1.HeapAlloc)-int64(ms0.HeapAlloc)) / float64(n)
 }
 
 // settle runs the garbage collector until the finalizers of earlier
@@ -468,6 +498,8 @@ func MeasureMemory(ctx context.Context, instances, sessions int, cacheDir string
 	runtime.ReadMemStats(&ms2)
 	rep.HeapPerSessionBytes = float64(int64(ms1.HeapAlloc)-int64(ms2.HeapAlloc)) / float64(sessions)
 	rep.OverheadPerSessionBytes = rep.HeapPerSessionBytes - float64(rep.AttributeBytes)
+	rep.MapBytesPerSession = mapBytesPerEntry(sessions)
+	rep.TotalOverheadPerSessionBytes = rep.OverheadPerSessionBytes + rep.MapBytesPerSession
 	// RSS while creating them, less the guests' growth (an upper bound).
 	rep.RSSPer10kSessionsKiB = float64(r1-r0-(int64(g1)-int64(g0))) / 1024 * 10000 / float64(sessions)
 	return rep, nil

@@ -63,7 +63,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mem.RSSPerInstanceKiB <= 0 || mem.GuestMemoryPerInstanceKiB <= 0 || mem.OverheadPerSessionBytes <= 0 {
+	if mem.RSSPerInstanceKiB <= 0 || mem.GuestMemoryPerInstanceKiB <= 0 || mem.OverheadPerSessionBytes <= 0 || mem.MapBytesPerSession <= 0 {
 		t.Fatalf("implausible memory figures: %+v", mem)
 	}
 	t.Logf("%.0f KiB RSS per instance, %.0f B overhead per session", mem.RSSPerInstanceKiB, mem.OverheadPerSessionBytes)
