@@ -189,4 +189,3 @@ func TestResponseDate(t *testing.T) {
 		}
 	}
 }
-
