@@ -234,6 +234,7 @@ type rconn struct {
 	src *Member // its decoded form, shared by that connection's messages
 
 	acks   []byte  // ACK frames to write at the end of this OnData (loop only)
+	wacks  []byte  // synchronized ACK frames of a drained batch (the owning worker only)
 	inline Message // the message handed to an inline ReceiveFunc (loop only)
 
 	mu      sync.Mutex
@@ -439,22 +440,28 @@ func (rc *rconn) drain() {
 		rc.mu.Unlock()
 
 		size := 0
+		acks := rc.wacks[:0]
 		for i, m := range batch {
 			size += len(m.Data)
 			err := r.process(m)
 			if m.Options.Has(OptUseAck | OptSynchronizedAck) {
-				frame := ackFrame[:]
 				if err != nil {
-					frame = failAckFrame[:]
+					acks = append(acks, failAckFrame[:]...)
 					r.stats.failAcks.Add(1)
 				} else {
+					acks = append(acks, ackFrame[:]...)
 					r.stats.acks.Add(1)
 				}
-				rc.c.Write(frame) // an error means the sender is gone
 			}
 			m.release(r.cfg.Pool)
 			batch[i] = nil
 		}
+		if len(acks) > 0 {
+			// One write for the batch's answers: a pipelining sender
+			// sends many messages before the first answer.
+			rc.c.Write(acks) // an error means the sender is gone
+		}
+		rc.wacks = acks[:0]
 
 		rc.mu.Lock()
 		rc.spare = batch[:0]

@@ -80,8 +80,9 @@ func (e *SendError) Unwrap() []error {
 // SenderConfig configures a [Sender]. The zero value of every field means
 // its default.
 type SenderConfig struct {
-	// PoolSize is the number of connections per member for acknowledged
-	// sends, each carrying one message at a time (default 25).
+	// PoolSize is the number of connections per member for large
+	// acknowledged sends, each carrying one message at a time (default
+	// 25). Small ones share one pipelined connection.
 	PoolSize int
 	// MaxWait is how long a send waits for a free pooled connection
 	// (default 3000 ms).
@@ -148,10 +149,13 @@ type SenderStats struct {
 	AsyncLost    int64 // asynchronous frames that could not be written
 	AsyncBatches int64 // writes of queued asynchronous frames
 	AsyncFrames  int64 // queued asynchronous frames those writes carried
+	AckBatches   int64 // writes of pipelined acknowledged frames
+	AckFrames    int64 // pipelined acknowledged frames those writes carried
 }
 
 type senderCounters struct {
 	msgs, frames, bytes, retries, failures, dials, asyncLost, asyncBatches, asyncFrames atomic.Int64
+	ackBatches, ackFrames                                                               atomic.Int64
 }
 
 // Sender sends messages to members over pooled TCP connections, to all
@@ -160,11 +164,14 @@ type senderCounters struct {
 //
 // How a message travels depends on its options:
 //
-//   - With [OptUseAck] it borrows one of the member's pooled connections
-//     (one message at a time on each, as Tribes does), writes the frame and
-//     waits for the ACK; [OptSynchronizedAck] makes the receiver process
-//     the message before it answers. On an I/O error or FAIL_ACK the frame
-//     is resent once on a fresh connection.
+//   - With [OptUseAck] a small frame goes on the member's acknowledged
+//     connection, pipelined: frames of concurrent sends share a write, and
+//     the ACKs, which come back in order, are handed to their senders (see
+//     ackPipe); a large frame borrows one of the member's pooled
+//     connections, one message at a time on each, as Tribes does. Either
+//     way Send waits for the ACK; [OptSynchronizedAck] makes the receiver
+//     process the message before it answers. On an I/O error or FAIL_ACK
+//     the frame is resent once on a fresh connection.
 //   - With [OptAsynchronous] and no ACK it is appended to the member's
 //     write queue and Send returns; a writer goroutine writes everything
 //     queued with one system call (small frames) so many messages share a
@@ -229,6 +236,7 @@ func (s *Sender) Stats() SenderStats {
 		Messages: c.msgs.Load(), Frames: c.frames.Load(), Bytes: c.bytes.Load(),
 		Retries: c.retries.Load(), Failures: c.failures.Load(), Dials: c.dials.Load(),
 		AsyncLost: c.asyncLost.Load(), AsyncBatches: c.asyncBatches.Load(), AsyncFrames: c.asyncFrames.Load(),
+		AckBatches: c.ackBatches.Load(), AckFrames: c.ackFrames.Load(),
 	}
 }
 
@@ -451,6 +459,8 @@ func (op *sendOp) sendTo(ctx context.Context, m *Member) error {
 	}
 	opts := op.msg.Options
 	switch {
+	case opts.Has(OptUseAck) && !op.vectored:
+		err = d.pipe.send(ctx, op)
 	case opts.Has(OptUseAck):
 		err = d.sendAcked(ctx, op)
 	case opts.Has(OptAsynchronous) && !op.vectored:
@@ -477,6 +487,7 @@ type destination struct {
 	closed bool
 
 	stream *stream
+	pipe   *ackPipe // small acknowledged messages
 }
 
 func newDestination(s *Sender, m *Member) *destination {
@@ -490,6 +501,7 @@ func newDestination(s *Sender, m *Member) *destination {
 		d.tokens <- struct{}{}
 	}
 	d.stream = newStream(d)
+	d.pipe = newAckPipe(d)
 	return d
 }
 
@@ -502,6 +514,7 @@ func (d *destination) close() {
 	for _, c := range idle {
 		c.close()
 	}
+	d.pipe.close()
 	d.stream.close()
 }
 

@@ -58,9 +58,10 @@ type Result struct {
 	// other member, 2 with two; 0 for plain. A replicated target that
 	// shows none is an error, not a figure.
 	ReplicatedPerRequest float64 `json:"replicatedPerRequest"`
-	// FramesPerWrite is how many asynchronous frames member 0's sender
-	// wrote per system call (tribes.SenderStats: AsyncFrames ÷
-	// AsyncBatches); 0 when it sent none asynchronously.
+	// FramesPerWrite is how many frames member 0's sender wrote per system
+	// call on its batching paths, the asynchronous queue and the pipelined
+	// acknowledged connection (tribes.SenderStats: AsyncFrames+AckFrames ÷
+	// AsyncBatches+AckBatches); 0 when it sent nothing on them.
 	FramesPerWrite float64 `json:"framesPerWrite"`
 }
 
@@ -238,8 +239,8 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		}
 		if len(groups[i].chans) > 0 {
 			if nt, ok := groups[i].chans[0].Transport().(*tribes.NioTransport); ok {
-				if st := nt.Sender().Stats(); st.AsyncBatches > 0 {
-					out[i].FramesPerWrite = float64(st.AsyncFrames) / float64(st.AsyncBatches)
+				if st := nt.Sender().Stats(); st.AsyncBatches+st.AckBatches > 0 {
+					out[i].FramesPerWrite = float64(st.AsyncFrames+st.AckFrames) / float64(st.AsyncBatches+st.AckBatches)
 				}
 			}
 		}

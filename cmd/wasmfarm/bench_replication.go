@@ -89,7 +89,7 @@ func runBenchReplication(ctx context.Context, args []string, stdout, stderr io.W
 		}
 		text("  (CPU/req: this process's CPU time per request, every member of the target included;\n")
 		text("   msgs/req: replication messages the other members received per request driven;\n")
-		text("   frames/write: asynchronous frames member 0 wrote per system call)\n")
+		text("   frames/write: asynchronous and pipelined acknowledged frames member 0 wrote per system call)\n")
 		text("  targets: delta async >= 90%% of plain, sync >= 70%%, both >= 2x Tomcat\n")
 	}
 	if parts["transfer"] {
