@@ -8,7 +8,9 @@
 // reactor, decodes frames, acknowledges them as their [Options] ask, and
 // hands each [Message] to a [ReceiveFunc] on a pool of workers. A [Sender]
 // (ReplicationTransmitter with PooledParallelSender) writes a message to
-// many members at once over pooled connections and waits for their ACKs:
+// many members at once and waits for their ACKs; small acknowledged
+// messages to a member share one pipelined connection, large ones take
+// pooled connections:
 //
 //	recv, err := tribes.NewReceiver(tribes.ReceiverConfig{Address: "127.0.0.1"},
 //		func(m *tribes.Message) error {
