@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -97,6 +98,7 @@ func (p *ackPipe) roundTrip(ctx context.Context, op *sendOp) (err error, final b
 	p.writing = true
 	p.mu.Unlock()
 	if lead {
+		runtime.Gosched() // let senders about to send queue their frames too
 		p.writeQueued()
 	}
 
