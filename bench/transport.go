@@ -40,6 +40,10 @@ type TransportOptions struct {
 	// (tribes.ReceiverConfig.Inline) instead of on workers. Command must
 	// start receivers that do so (ReceiverMain with inline true).
 	Inline bool
+	// PooledAcks sends acknowledged messages on pooled connections, one at
+	// a time on each (tribes.SenderConfig.PooledAcks), instead of the
+	// pipelined connection. Not with Channel.
+	PooledAcks bool
 }
 
 // Modes of the transport benchmark and their send options.
@@ -54,6 +58,7 @@ var transportModes = map[string]tribes.Options{
 type TransportResult struct {
 	Bench          string  `json:"bench"` // "transport" or "channel"
 	Inline         bool    `json:"inline"`
+	PooledAcks     bool    `json:"pooledAcks"`
 	Size           int     `json:"size"`
 	Mode           string  `json:"mode"`
 	Gzip           bool    `json:"gzip"`
@@ -155,7 +160,7 @@ func RunTransport(ctx context.Context, o TransportOptions, report func(Transport
 
 // runCase measures one case with a fresh sender.
 func runCase(ctx context.Context, o *TransportOptions, local *tribes.Member, procs []*receiverProc, size int, mode string, gz bool) (TransportResult, error) {
-	res := TransportResult{Bench: "transport", Size: size, Mode: mode, Gzip: gz, Receivers: len(procs), Concurrency: o.Concurrency, Inline: o.Inline}
+	res := TransportResult{Bench: "transport", Size: size, Mode: mode, Gzip: gz, Receivers: len(procs), Concurrency: o.Concurrency, Inline: o.Inline, PooledAcks: o.PooledAcks && !o.Channel}
 	var send sendFunc
 	if o.Channel {
 		res.Bench = "channel"
@@ -166,7 +171,7 @@ func runCase(ctx context.Context, o *TransportOptions, local *tribes.Member, pro
 		defer ch.Stop(context.Background())
 		send = ch.SendMessage
 	} else {
-		sender, err := tribes.NewSender(tribes.SenderConfig{}, local)
+		sender, err := tribes.NewSender(tribes.SenderConfig{PooledAcks: o.PooledAcks}, local)
 		if err != nil {
 			return res, err
 		}

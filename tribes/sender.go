@@ -82,8 +82,15 @@ func (e *SendError) Unwrap() []error {
 type SenderConfig struct {
 	// PoolSize is the number of connections per member for large
 	// acknowledged sends, each carrying one message at a time (default
-	// 25). Small ones share one pipelined connection.
+	// 25). Small ones share one pipelined connection, unless PooledAcks.
 	PoolSize int
+	// PooledAcks sends small acknowledged messages on the pooled
+	// connections too, one at a time on each, as Tribes does: lower
+	// latency when a few senders do nothing but send, but a write, a read
+	// and a wakeup per message on both sides, where the pipelined
+	// connection shares them among concurrent sends (see ackPipe and the
+	// README's benchmarks).
+	PooledAcks bool
 	// MaxWait is how long a send waits for a free pooled connection
 	// (default 3000 ms).
 	MaxWait time.Duration
@@ -459,7 +466,7 @@ func (op *sendOp) sendTo(ctx context.Context, m *Member) error {
 	}
 	opts := op.msg.Options
 	switch {
-	case opts.Has(OptUseAck) && !op.vectored:
+	case opts.Has(OptUseAck) && !op.vectored && !s.cfg.PooledAcks:
 		err = d.pipe.send(ctx, op)
 	case opts.Has(OptUseAck):
 		err = d.sendAcked(ctx, op)

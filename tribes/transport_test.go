@@ -103,17 +103,19 @@ func TestSendModes(t *testing.T) {
 	}
 	sizes := []int{0, 1, 100, 1 << 10, smallFrame, smallFrame + 1, 1 << 20}
 	for _, inline := range []bool{false, true} {
-		t.Run(fmt.Sprintf("inline=%v", inline), func(t *testing.T) { testSendModes(t, inline, modes, sizes) })
+		for _, pooled := range []bool{false, true} {
+			t.Run(fmt.Sprintf("inline=%v,pooledAcks=%v", inline, pooled), func(t *testing.T) { testSendModes(t, inline, pooled, modes, sizes) })
+		}
 	}
 }
 
-func testSendModes(t *testing.T, inline bool, modes []struct {
+func testSendModes(t *testing.T, inline, pooledAcks bool, modes []struct {
 	name string
 	opts Options
 }, sizes []int) {
 	col := newCollector()
 	_, to := startReceiver(t, ReceiverConfig{Inline: inline}, col.receive)
-	s, local := startSender(t, SenderConfig{})
+	s, local := startSender(t, SenderConfig{PooledAcks: pooledAcks})
 	want := 0
 	for _, mode := range modes {
 		for _, size := range sizes {
@@ -137,8 +139,12 @@ func testSendModes(t *testing.T, inline bool, modes []struct {
 			}
 		}
 	}
-	if st := s.Stats(); st.Frames != int64(want) || st.Failures != 0 {
+	st := s.Stats()
+	if st.Frames != int64(want) || st.Failures != 0 {
 		t.Fatalf("sender stats %+v, want %d frames and no failures", st, want)
+	}
+	if pipelined := st.AckFrames > 0; pipelined == pooledAcks {
+		t.Fatalf("sender stats %+v: %d pipelined acknowledged frames with PooledAcks %v", st, st.AckFrames, pooledAcks)
 	}
 }
 

@@ -30,6 +30,7 @@ func runBenchTransport(ctx context.Context, args []string, stdout, stderr io.Wri
 	asJSON := fs.Bool("json", false, "print one JSON object per case")
 	channel := fs.Bool("channel", false, "send and receive through full channels (dispatch and failure detector in the stack)")
 	inline := fs.Bool("inline", false, "receivers process messages on their network loops instead of on workers")
+	pooledAcks := fs.Bool("pooled-acks", false, "send acknowledged messages on pooled connections, one at a time on each, instead of one pipelined connection")
 	role := fs.String("role", "", "internal: run as a receiver process")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: wasmfarm bench transport [flags]\n\nMeasures the Tribes transport against raw TCP on loopback, with receivers in separate processes.\n\nflags:")
@@ -58,7 +59,7 @@ func runBenchTransport(ctx context.Context, args []string, stdout, stderr io.Wri
 		}
 		o.Receivers = append(o.Receivers, n)
 	}
-	o.Concurrency, o.Duration, o.Samples, o.Channel, o.Inline = *conc, *dur, *samples, *channel, *inline
+	o.Concurrency, o.Duration, o.Samples, o.Channel, o.Inline, o.PooledAcks = *conc, *dur, *samples, *channel, *inline, *pooledAcks
 	exe, err := os.Executable()
 	if err != nil {
 		return err

@@ -49,7 +49,7 @@ func TestMappingMcastTransportAndInterceptors(t *testing.T) {
       address="10.0.0.5" port="4100" autoBind="10" maxThreads="12" securePort="-1" udpPort="-1"/>
   <Sender className="org.apache.catalina.tribes.transport.ReplicationTransmitter">
     <Transport className="org.apache.catalina.tribes.transport.nio.PooledParallelSender"
-        timeout="5000" maxRetryAttempts="3" poolSize="7" maxWait="1500" throwOnFailedAck="true" udpBased="false"/>
+        timeout="5000" maxRetryAttempts="3" poolSize="7" maxWait="1500" throwOnFailedAck="true" udpBased="false" pooledAcks="true"/>
   </Sender>
   <Interceptor className="org.apache.catalina.tribes.group.interceptors.TcpFailureDetector"
       connectTimeout="1500" performSendTest="false" performReadTest="true" readTestTimeout="2500"
@@ -88,7 +88,7 @@ func TestMappingMcastTransportAndInterceptors(t *testing.T) {
 		t.Errorf("receiver %+v", r)
 	}
 	s := cfg.Sender
-	if s.Timeout != 5*time.Second || s.MaxRetryAttempts != 3 || s.PoolSize != 7 || s.MaxWait != 1500*ms {
+	if s.Timeout != 5*time.Second || s.MaxRetryAttempts != 3 || s.PoolSize != 7 || s.MaxWait != 1500*ms || !s.PooledAcks {
 		t.Errorf("sender %+v", s)
 	}
 	want := map[string]string{

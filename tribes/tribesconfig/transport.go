@@ -87,6 +87,7 @@ func pooledParallelSender(b *serverxml.Binder, bd *Build) error {
 	}
 	atLeast(b, "poolSize", 1, &s.PoolSize)
 	positive(b, "maxWait", ms, &s.MaxWait)
+	b.Bool("pooledAcks", &s.PooledAcks) // wasmfarm's: see tribes.SenderConfig.PooledAcks
 	throw := true
 	if b.Bool("throwOnFailedAck", &throw) && !throw {
 		b.Warn("throwOnFailedAck", `"false" is not supported: a FAIL_ACK fails the send (after one resend); ignored`)
