@@ -424,15 +424,7 @@ func TestResponseHeadersDoNotLeak(t *testing.T) {
 // again, without encoding it, when the status and every header value are
 // those of the previous response on the same instance; any change shows.
 func TestResponseHeadSequence(t *testing.T) {
-	srv, err := host.New(host.Config{CacheDir: cacheDir(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.DeployApp(context.Background(), "/f", faulty(t), host.AppConfig{Name: "faulty.wasm", PoolSize: 1}); err != nil {
-		t.Fatal(err)
-	}
-	_, base := serveExisting(t, srv)
-	c := &client{t: t, base: base}
+	c := oneInstanceFaulty(t)
 	type want struct {
 		status int
 		xa     []string
@@ -461,6 +453,17 @@ func TestResponseHeadSequence(t *testing.T) {
 // fields; the next request with the same request line on the same
 // instance still sees its own.
 func TestRequestFieldsNotCarriedOver(t *testing.T) {
+	c := oneInstanceFaulty(t)
+	for i := range 3 {
+		if st, body, _ := c.get("/f/mutate?q=1"); st != 200 || body != "GET /f/mutate q=1 /f" {
+			t.Fatalf("request %d: %d %q, want 200 \"GET /f/mutate q=1 /f\"", i, st, body)
+		}
+	}
+}
+
+// oneInstanceFaulty serves the faulty app at /f from a pool of one
+// instance, so that consecutive requests run on the same instance.
+func oneInstanceFaulty(t *testing.T) *client {
 	srv, err := host.New(host.Config{CacheDir: cacheDir(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -469,10 +472,5 @@ func TestRequestFieldsNotCarriedOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, base := serveExisting(t, srv)
-	c := &client{t: t, base: base}
-	for i := range 3 {
-		if st, body, _ := c.get("/f/mutate?q=1"); st != 200 || body != "GET /f/mutate q=1 /f" {
-			t.Fatalf("request %d: %d %q, want 200 \"GET /f/mutate q=1 /f\"", i, st, body)
-		}
-	}
+	return &client{t: t, base: base}
 }

@@ -199,18 +199,28 @@ func (p *Pool) GuestMemory() uint64 {
 	return total
 }
 
+// popIdle removes and returns the most recently released idle instance,
+// or nil. It holds mu.
+func (p *Pool) popIdle() *instance {
+	n := len(p.idle)
+	if n == 0 {
+		return nil
+	}
+	in := p.idle[n-1]
+	p.idle[n-1] = nil
+	p.idle = p.idle[:n-1]
+	return in
+}
+
 // take returns the most recently released idle instance, or one handed
 // to a waiter that went away, or nil.
 func (p *Pool) take() *instance {
 	p.mu.Lock()
-	if n := len(p.idle); n > 0 {
-		in := p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
-		p.mu.Unlock()
+	in := p.popIdle()
+	p.mu.Unlock()
+	if in != nil {
 		return in
 	}
-	p.mu.Unlock()
 	select {
 	case in := <-p.handoff:
 		return in
@@ -311,10 +321,7 @@ func (p *Pool) acquire(ctx context.Context) (*instance, error) {
 	// Register as a waiter, unless an instance came back meanwhile: a
 	// release after this sees the waiter and hands its instance over.
 	p.mu.Lock()
-	if n := len(p.idle); n > 0 {
-		in := p.idle[n-1]
-		p.idle[n-1] = nil
-		p.idle = p.idle[:n-1]
+	if in := p.popIdle(); in != nil {
 		p.mu.Unlock()
 		return in, nil
 	}
