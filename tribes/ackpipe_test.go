@@ -190,3 +190,57 @@ func TestAckPipelineResendsAfterTheConnectionDrops(t *testing.T) {
 		t.Errorf("stats %+v: want %d resends on a second connection", st, len(errs))
 	}
 }
+
+// TestAckPipelineSurvivesDisconnect: Disconnect (a member left, or came
+// back) during acknowledged sends to it does not fail them: they go on a
+// fresh connection, as on the pooled connections.
+func TestAckPipelineSurvivesDisconnect(t *testing.T) {
+	for _, pooled := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pooledAcks=%v", pooled), func(t *testing.T) { testSurvivesDisconnect(t, pooled) })
+	}
+}
+
+func testSurvivesDisconnect(t *testing.T, pooledAcks bool) {
+	var count atomic.Int64
+	_, to := startReceiver(t, ReceiverConfig{}, func(*Message) error { count.Add(1); return nil })
+	s, _ := startSender(t, SenderConfig{PooledAcks: pooledAcks})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				s.Disconnect(to)
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+	}()
+	const senders, each = 4, 100
+	errs := make(chan error, senders*each)
+	var sw sync.WaitGroup
+	for range senders {
+		sw.Add(1)
+		go func() {
+			defer sw.Done()
+			for range each {
+				errs <- s.Send(context.Background(), []*Member{to}, &Message{Options: OptUseAck | OptSynchronizedAck, Data: []byte("x")})
+			}
+		}()
+	}
+	sw.Wait()
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count.Load(); n < senders*each {
+		t.Fatalf("received %d of %d", n, senders*each)
+	}
+}

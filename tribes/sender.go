@@ -468,6 +468,21 @@ func (op *sendOp) sendTo(ctx context.Context, m *Member) error {
 	switch {
 	case opts.Has(OptUseAck) && !op.vectored && !s.cfg.PooledAcks:
 		err = d.pipe.send(ctx, op)
+		// Disconnect closed the destination during the send (the sender
+		// itself is open while destination succeeds): go again on a fresh
+		// one, as a pooled send would have gone on, until the deadline.
+		for errors.Is(err, ErrSenderClosed) && time.Now().Before(op.deadline) && ctx.Err() == nil {
+			var d2 *destination
+			if d2, err = s.destination(m); err != nil {
+				break
+			}
+			if d2 == d {
+				err = ErrSenderClosed
+				break
+			}
+			d = d2
+			err = d.pipe.send(ctx, op)
+		}
 	case opts.Has(OptUseAck):
 		err = d.sendAcked(ctx, op)
 	case opts.Has(OptAsynchronous) && !op.vectored:
