@@ -232,11 +232,16 @@ func (p *ackPipe) read(c *pipeConn) {
 			if c.head++; c.head == len(c.inflight) {
 				c.inflight, c.head = c.inflight[:0], 0
 			}
+			last := p.closed && len(c.inflight) == 0
 			p.mu.Unlock()
 			if isFail {
 				w.done <- ErrFailAck
 			} else {
 				w.done <- nil
+			}
+			if last { // closed, and this was the last answer it waited for
+				p.breakConn(c, ErrSenderClosed)
+				return
 			}
 		}
 		if err != nil {
@@ -296,13 +301,17 @@ func (p *ackPipe) abandon(w *ackWait) {
 	}
 }
 
-// close fails every waiting sender and closes the connection.
+// close takes no more sends and closes the connection once the sends
+// written on it have their answers (Disconnect must not fail them: their
+// messages may have been processed, and a resend would deliver them
+// twice). Sends still queued get ErrSenderClosed unwritten.
 func (p *ackPipe) close() {
 	p.mu.Lock()
 	p.closed = true
 	c := p.conn
+	idle := c != nil && len(c.inflight) == 0
 	p.mu.Unlock()
-	if c != nil {
+	if idle {
 		p.breakConn(c, ErrSenderClosed)
 	}
 }
