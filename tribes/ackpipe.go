@@ -232,15 +232,23 @@ func (p *ackPipe) read(c *pipeConn) {
 			if c.head++; c.head == len(c.inflight) {
 				c.inflight, c.head = c.inflight[:0], 0
 			}
+			// Closed, and this was the last answer it waited for: no more
+			// frames go on c (the writer checks broken under mu).
 			last := p.closed && len(c.inflight) == 0
+			if last {
+				c.broken = true
+				if p.conn == c {
+					p.conn = nil
+				}
+			}
 			p.mu.Unlock()
 			if isFail {
 				w.done <- ErrFailAck
 			} else {
 				w.done <- nil
 			}
-			if last { // closed, and this was the last answer it waited for
-				p.breakConn(c, ErrSenderClosed)
+			if last {
+				c.c.Close()
 				return
 			}
 		}
@@ -309,9 +317,13 @@ func (p *ackPipe) close() {
 	p.mu.Lock()
 	p.closed = true
 	c := p.conn
-	idle := c != nil && len(c.inflight) == 0
+	idle := c != nil && !c.broken && len(c.inflight) == 0
+	if idle { // marked under mu: a writer that took a batch does not write it on c
+		c.broken = true
+		p.conn = nil
+	}
 	p.mu.Unlock()
 	if idle {
-		p.breakConn(c, ErrSenderClosed)
+		c.c.Close()
 	}
 }
