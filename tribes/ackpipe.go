@@ -3,8 +3,6 @@ package tribes
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net"
 	"runtime"
 	"sync"
@@ -201,67 +199,37 @@ func (p *ackPipe) connect() (*pipeConn, error) {
 // fails or closes.
 func (p *ackPipe) read(c *pipeConn) {
 	defer p.d.s.wg.Done()
-	var buf [512]byte
-	n := 0
+	var acks ackReader
 	for {
-		k, err := c.c.Read(buf[n:])
-		n += k
-		off := 0
-		for err == nil {
-			body, size, perr := parseFrame(buf[off:n], len(buf))
-			if perr != nil {
-				err = perr
-				break
-			}
-			if size == 0 {
-				break
-			}
-			off += size
-			isAck, isFail := ackKind(body)
-			if !isAck && !isFail {
-				continue // anything else is ignored, as Tribes does
-			}
-			p.mu.Lock()
-			if c.head == len(c.inflight) {
-				p.mu.Unlock()
-				err = fmt.Errorf("tribes: an answer nobody waits for")
-				break
-			}
-			w := c.inflight[c.head]
-			c.inflight[c.head] = nil
-			if c.head++; c.head == len(c.inflight) {
-				c.inflight, c.head = c.inflight[:0], 0
-			}
-			// Closed, and this was the last answer it waited for: no more
-			// frames go on c (the writer checks broken under mu).
-			last := p.closed && len(c.inflight) == 0
-			if last {
-				c.broken = true
-				if p.conn == c {
-					p.conn = nil
-				}
-			}
-			p.mu.Unlock()
-			if isFail {
-				w.done <- ErrFailAck
-			} else {
-				w.done <- nil
-			}
-			if last {
-				c.c.Close()
-				return
-			}
-		}
+		answer, err := acks.next(c.c)
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = fmt.Errorf("tribes: connection closed while waiting for an ACK: %w", err)
-			}
 			p.breakConn(c, err)
 			return
 		}
-		n = copy(buf[:], buf[off:n])
-		if n == len(buf) {
-			p.breakConn(c, fmt.Errorf("tribes: unexpected %d bytes while waiting for an ACK", n))
+		p.mu.Lock()
+		if c.head == len(c.inflight) {
+			p.mu.Unlock()
+			p.breakConn(c, errors.New("tribes: an answer nobody waits for"))
+			return
+		}
+		w := c.inflight[c.head]
+		c.inflight[c.head] = nil
+		if c.head++; c.head == len(c.inflight) {
+			c.inflight, c.head = c.inflight[:0], 0
+		}
+		// Closed, and this was the last answer it waited for: no more
+		// frames go on c (the writer checks broken under mu).
+		last := p.closed && len(c.inflight) == 0
+		if last {
+			c.broken = true
+			if p.conn == c {
+				p.conn = nil
+			}
+		}
+		p.mu.Unlock()
+		w.done <- answer
+		if last {
+			c.c.Close()
 			return
 		}
 	}

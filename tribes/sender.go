@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -632,8 +631,7 @@ type sconn struct {
 	conn *net.TCPConn
 	vec  [3][]byte
 	bufs net.Buffers // consumed by each vectored write; a field so it does not escape per call
-	rbuf [64]byte
-	rn   int
+	acks ackReader
 }
 
 func (c *sconn) close() { c.conn.Close() }
@@ -644,37 +642,14 @@ func (c *sconn) roundTrip(op *sendOp) error {
 	if err := writeFrame(c.conn, &c.vec, &c.bufs, op); err != nil {
 		return err
 	}
-	for {
-		body, n, err := parseFrame(c.rbuf[:c.rn], len(c.rbuf))
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			isAck, isFail := ackKind(body)
-			c.rn = copy(c.rbuf[:], c.rbuf[n:c.rn])
-			switch {
-			case isAck:
-				return nil
-			case isFail:
-				return ErrFailAck
-			}
-			continue // anything else is ignored, as Tribes does
-		}
-		if c.rn == len(c.rbuf) {
-			return fmt.Errorf("tribes: unexpected %d bytes while waiting for an ACK", c.rn)
-		}
-		k, err := c.conn.Read(c.rbuf[c.rn:])
-		c.rn += k
-		if err != nil {
-			if isTimeout(err) {
-				return ErrAckTimeout
-			}
-			if errors.Is(err, io.EOF) {
-				return fmt.Errorf("tribes: connection closed while waiting for an ACK: %w", err)
-			}
-			return err
-		}
+	answer, err := c.acks.next(c.conn)
+	if err != nil && isTimeout(err) {
+		return ErrAckTimeout
 	}
+	if err != nil {
+		return err
+	}
+	return answer
 }
 
 // writeFrame writes op's frame to w: one write when small, vectored when
