@@ -315,23 +315,28 @@ func (p *Pool) acquire(ctx context.Context) (*instance, error) {
 	if p.closed.Load() {
 		return nil, ErrClosed
 	}
-	if in := p.take(); in != nil {
-		return in, nil
-	}
-	// Register as a waiter, unless an instance came back meanwhile: a
-	// release after this sees the waiter and hands its instance over.
+	// Take the most recently released instance, or register as a waiter
+	// in the same critical section: a release after it sees the waiter and
+	// hands its instance over.
 	p.mu.Lock()
-	if in := p.popIdle(); in != nil {
-		p.mu.Unlock()
+	in := p.popIdle()
+	if in == nil {
+		p.waiting++
+	}
+	p.mu.Unlock()
+	if in != nil {
 		return in, nil
 	}
-	p.waiting++
-	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
 		p.waiting--
 		p.mu.Unlock()
 	}()
+	select {
+	case in := <-p.handoff: // one handed to a waiter that went away
+		return in, nil
+	default:
+	}
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Deadline)
 	defer cancel()
 	select {
