@@ -410,24 +410,29 @@ func (w *response) WriteString(s string) (int, error) {
 	return len(s), nil
 }
 
+// flush sends the response head: the one headBuf holds when nothing in it
+// changed (sameHead), else a new encoding. It empties the header for the
+// next request, keeping its names and slices.
 func (w *response) flush() {
 	if w.status == 0 && len(w.header.fields) == 0 {
 		return
 	}
-	if w.sameHead() {
-		for i := range w.header.fields {
-			w.header.fields[i].values = w.header.fields[i].values[:0]
-		}
+	send := w.sameHead() || w.encodeHead()
+	w.header.reset()
+	if send {
 		p, l := bytesPtr(headBuf)
 		if code := hostResponseHead(p, l); code != 0 {
 			Log(LevelWarn, "response head refused: "+statusErr(code).Error())
 		}
-		return
 	}
+}
+
+// encodeHead encodes the response_head list into headBuf in one pass over
+// the headers (the count first as a placeholder, then the status, then
+// names and values) and records what it holds for sameHead. It reports
+// false when there is nothing to send: no status and no values.
+func (w *response) encodeHead() bool {
 	w.sentStatus, w.sentFields = -1, 0 // headBuf is about to change
-	// The response_head list, encoded in place in one pass over the
-	// headers: the count first as a placeholder, then the status, then
-	// names and values.
 	b := append(headBuf[:0], 0, 0, 0, 0)
 	if w.status != 0 {
 		var d [3]byte
@@ -451,18 +456,14 @@ func (w *response) flush() {
 		if len(f.values) == 1 {
 			f.sent = f.values[0]
 		}
-		f.values = f.values[:0] // empty for the next request, keeping the slice
 	}
 	headBuf = b
 	if w.status == 0 && n == 1 {
-		return
+		return false
 	}
 	b[0], b[1], b[2], b[3] = byte(n), byte(n>>8), byte(n>>16), byte(n>>24)
 	w.sentStatus, w.sentFields = w.status, len(w.header.fields)
-	p, l := bytesPtr(b)
-	if code := hostResponseHead(p, l); code != 0 {
-		Log(LevelWarn, "response head refused: "+statusErr(code).Error())
-	}
+	return true
 }
 
 // sameHead reports whether the response's head is the one headBuf holds
