@@ -29,36 +29,42 @@ type headerField struct {
 // index returns the position of the field named key (canonical or not),
 // or -1.
 func (h *Header) index(key string) int {
+	i, _ := h.find(key)
+	return i
+}
+
+// find returns the position of the field named key, or -1, and the
+// canonical name it looked for.
+func (h *Header) find(key string) (int, string) {
 	if h == nil {
-		return -1
+		return -1, key
 	}
 	// Names are stored canonical, so a key equal to one is canonical: the
 	// common case costs no canonicalization.
 	for i := range h.fields {
 		if h.fields[i].name == key {
-			return i
+			return i, key
 		}
 	}
 	k := CanonicalHeaderKey(key)
-	if k == key {
-		return -1
-	}
-	for i := range h.fields {
-		if h.fields[i].name == k {
-			return i
+	if k != key {
+		for i := range h.fields {
+			if h.fields[i].name == k {
+				return i, k
+			}
 		}
 	}
-	return -1
+	return -1, k
 }
 
 // field returns the field named key, adding an empty one if absent.
 func (h *Header) field(key string) *headerField {
-	if i := h.index(key); i >= 0 {
-		return &h.fields[i]
+	i, name := h.find(key)
+	if i < 0 {
+		h.fields = append(h.fields, headerField{name: name})
+		i = len(h.fields) - 1
 	}
-	name := CanonicalHeaderKey(key)
-	h.fields = append(h.fields, headerField{name: name})
-	return &h.fields[len(h.fields)-1]
+	return &h.fields[i]
 }
 
 // Get returns the first value of key, or "".
