@@ -11,19 +11,9 @@ import (
 	"github.com/wasmfarm/wasmfarm/host/internal/wasmtest"
 )
 
+// okPool returns a pool of a guest whose handle succeeds.
 func okPool(t *testing.T, cfg PoolConfig) *Pool {
-	t.Helper()
-	ctx := context.Background()
-	m, err := newRuntime(t).Compile(ctx, "ok", wasmtest.Module(abi.Version, abi.ResultOK, false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := NewPool(ctx, m, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.Close(ctx) })
-	return p
+	return testPool(t, "ok", wasmtest.Module(abi.Version, abi.ResultOK, false), cfg)
 }
 
 // TestPoolReusesMostRecent: idle instances are taken last in, first out,

@@ -52,21 +52,27 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
-// loopPool returns a pool of one instance of a guest whose handle loops
-// forever, with the deadline; the test closes it.
-func loopPool(t *testing.T, deadline time.Duration) *Pool {
+// testPool compiles module on a runtime of the test's own and returns a
+// pool of it, closed when the test ends.
+func testPool(t *testing.T, name string, module []byte, cfg PoolConfig) *Pool {
 	t.Helper()
 	ctx := context.Background()
-	m, err := newRuntime(t).Compile(ctx, "loop", wasmtest.Module(abi.Version, 0, true))
+	m, err := newRuntime(t).Compile(ctx, name, module)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := NewPool(ctx, m, PoolConfig{Size: 1, Deadline: deadline})
+	p, err := NewPool(ctx, m, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close(ctx) })
 	return p
+}
+
+// loopPool returns a pool of one instance of a guest whose handle loops
+// forever, with the deadline.
+func loopPool(t *testing.T, deadline time.Duration) *Pool {
+	return testPool(t, "loop", wasmtest.Module(abi.Version, 0, true), PoolConfig{Size: 1, Deadline: deadline})
 }
 
 func TestPoolDeadlineAndReplace(t *testing.T) {
