@@ -354,32 +354,51 @@ end
 `)
 	script.Close()
 	threads := min(runtime.GOMAXPROCS(0), cfg.Connections)
+	run := func(d time.Duration) (Result, time.Duration, error) {
+		secs := max(1, int(d.Seconds()))
+		cmd := exec.CommandContext(ctx, cfg.Wrk, "-t", strconv.Itoa(threads), "-c", strconv.Itoa(cfg.Connections),
+			"-d", strconv.Itoa(secs)+"s", "-s", script.Name(), url)
+		cpu0 := cpuTime()
+		out, err := cmd.Output()
+		cpu := cpuTime() - cpu0
+		if err != nil {
+			return Result{}, 0, fmt.Errorf("wrk: %v", err)
+		}
+		r, err := parseWrk(out)
+		r.Seconds = float64(secs)
+		return r, cpu, err
+	}
+	var warm int64
 	if cfg.Warmup > 0 {
-		exec.CommandContext(ctx, cfg.Wrk, "-t", strconv.Itoa(threads), "-c", strconv.Itoa(cfg.Connections),
-			"-d", strconv.Itoa(max(1, int(cfg.Warmup.Seconds())))+"s", "-s", script.Name(), url).Run()
+		w, _, err := run(cfg.Warmup)
+		if err != nil {
+			return Result{}, fmt.Errorf("warmup: %w", err)
+		}
+		warm = w.Requests
 	}
-	cmd := exec.CommandContext(ctx, cfg.Wrk, "-t", strconv.Itoa(threads), "-c", strconv.Itoa(cfg.Connections),
-		"-d", strconv.Itoa(max(1, int(cfg.Duration.Seconds())))+"s", "-s", script.Name(), url)
-	cpu0 := cpuTime()
-	out, err := cmd.Output()
-	cpu := cpuTime() - cpu0
+	r, cpu, err := run(cfg.Duration)
 	if err != nil {
-		return Result{}, fmt.Errorf("wrk: %v", err)
+		return Result{}, err
 	}
+	r.AllRequests = r.Requests + warm
+	r.ReqPerSec = float64(r.Requests) / r.Seconds
+	if r.Requests > 0 {
+		r.ServerCPUus = float64(cpu.Microseconds()) / float64(r.Requests)
+	}
+	return r, nil
+}
+
+// parseWrk reads the summary line the script's done() prints.
+func parseWrk(out []byte) (Result, error) {
 	for _, line := range strings.Split(string(out), "\n") {
 		if f := strings.Fields(line); len(f) == 7 && f[0] == "WASMFARM" {
-			r := Result{Tool: "wrk", Seconds: float64(max(1, int(cfg.Duration.Seconds())))}
+			r := Result{Tool: "wrk"}
 			r.Requests, _ = strconv.ParseInt(f[1], 10, 64)
 			r.Errors, _ = strconv.ParseInt(f[2], 10, 64)
 			r.P50us, _ = strconv.ParseFloat(f[3], 64)
 			r.P90us, _ = strconv.ParseFloat(f[4], 64)
 			r.P99us, _ = strconv.ParseFloat(f[5], 64)
 			r.MaxUs, _ = strconv.ParseFloat(f[6], 64)
-			r.AllRequests = r.Requests // the warmup's are not counted by wrk
-			r.ReqPerSec = float64(r.Requests) / r.Seconds
-			if r.Requests > 0 {
-				r.ServerCPUus = float64(cpu.Microseconds()) / float64(r.Requests)
-			}
 			return r, nil
 		}
 	}

@@ -73,7 +73,10 @@ func TestRun(t *testing.T) {
 // must keep the session of the first response (its script sends the
 // cookie back), or the benchmark measures session creation. Each
 // connection's first request goes out before any answer, so there are
-// between one session per thread and one per connection.
+// between one session per thread and one per connection, for the warmup
+// and again for the measured run (a wrk process of its own). The warmup's
+// requests count in AllRequests (replbench divides the replicated
+// messages by them).
 func TestRunWrk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: drives two servers with wrk for a second each")
@@ -82,7 +85,7 @@ func TestRunWrk(t *testing.T) {
 	if err != nil {
 		t.Skip("wrk is not on the PATH (Debian package wrk; .ci/run installs it)")
 	}
-	rep, err := Run(context.Background(), Config{Wrk: wrk, Connections: 4, Duration: time.Second, Rounds: 1, PoolSize: 2})
+	rep, err := Run(context.Background(), Config{Wrk: wrk, Connections: 4, Duration: time.Second, Warmup: time.Second, Rounds: 1, PoolSize: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,11 +94,27 @@ func TestRunWrk(t *testing.T) {
 		if r.Tool != "wrk" || r.Requests == 0 || r.Errors != 0 {
 			t.Fatalf("%s: %+v", r.Target, r)
 		}
-		if r.Sessions < threads || r.Sessions > 4 {
-			t.Fatalf("%s: %d sessions after %d requests from %d wrk threads on 4 connections", r.Target, r.Sessions, r.Requests, threads)
+		if r.AllRequests <= r.Requests {
+			t.Fatalf("%s: %d requests in all, %d measured: the warmup's are missing", r.Target, r.AllRequests, r.Requests)
+		}
+		if r.Sessions < 2*threads || r.Sessions > 2*4 {
+			t.Fatalf("%s: %d sessions after %d requests from two runs of %d wrk threads on 4 connections", r.Target, r.Sessions, r.AllRequests, threads)
 		}
 	}
 	t.Logf("native %.0f req/s, wasm %.0f req/s, %d and %d sessions", rep.Native.ReqPerSec, rep.Wasm.ReqPerSec, rep.Native.Sessions, rep.Wasm.Sessions)
+}
+
+func TestParseWrk(t *testing.T) {
+	r, err := parseWrk([]byte("Running 1s test @ http://x/\nWASMFARM 1200 3 250.5 400 900.25 12000\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests != 1200 || r.Errors != 3 || r.P50us != 250.5 || r.P99us != 900.25 || r.MaxUs != 12000 {
+		t.Fatalf("%+v", r)
+	}
+	if _, err := parseWrk([]byte("unable to connect to 127.0.0.1:1\n")); err == nil {
+		t.Fatal("no summary line: want an error")
+	}
 }
 
 func TestNativeCounterSessions(t *testing.T) {
