@@ -91,6 +91,10 @@ func runBenchReplication(ctx context.Context, args []string, stdout, stderr io.W
 		text("   msgs/req: replication messages the other members received per request driven;\n")
 		text("   frames/write: asynchronous and pipelined acknowledged frames member 0 wrote per system call)\n")
 		text("  targets: delta async >= 90%% of plain, sync >= 70%%, both >= 2x Tomcat\n")
+		if res[0].Tool != "wrk" {
+			text("  (Tomcat's figures were taken with wrk: run with -wrk to compare like with like; this load\n")
+			text("   generator takes more of the machine per request, so every req/s here is lower)\n")
+		}
 	}
 	if parts["transfer"] {
 		stopProfile, err := httpbench.StartProfile(*cpuProfile, "transfer", 0)
