@@ -65,9 +65,18 @@ func newAckPipe(d *destination) *ackPipe { return &ackPipe{d: d} }
 // send sends op's (small) frame and waits for the answer, retrying after a
 // failure as the pooled connections do.
 func (p *ackPipe) send(ctx context.Context, op *sendOp) error {
+	w, err, final := p.submit(op)
+	if err == nil {
+		err, final = p.await(ctx, op, w)
+	}
+	return p.retry(ctx, op, err, final)
+}
+
+// retry goes on with a send whose last round trip ended with err (final:
+// not worth a retry), up to MaxRetryAttempts more round trips.
+func (p *ackPipe) retry(ctx context.Context, op *sendOp, err error, final bool) error {
 	s := p.d.s
 	for attempt := 0; ; attempt++ {
-		err, final := p.roundTrip(ctx, op)
 		if err == nil || final {
 			return err
 		}
@@ -76,19 +85,22 @@ func (p *ackPipe) send(ctx context.Context, op *sendOp) error {
 		}
 		s.stats.retries.Add(1)
 		s.log.Debug("tribes sender: resending", "member", p.d.addr, "err", err)
+		var w *ackWait
+		if w, err, final = p.submit(op); err == nil {
+			err, final = p.await(ctx, op, w)
+		}
 	}
 }
 
-// roundTrip queues the frame and waits for its answer. final reports an
-// error not worth a retry (the deadline passed, the context ended, the
-// sender closed).
-func (p *ackPipe) roundTrip(ctx context.Context, op *sendOp) (err error, final bool) {
-	w := ackWaitPool.Get().(*ackWait)
+// submit queues op's frame, writing the queue if no write is in progress.
+// final reports an error not worth a retry (the sender closed).
+func (p *ackPipe) submit(op *sendOp) (w *ackWait, err error, final bool) {
+	w = ackWaitPool.Get().(*ackWait)
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		ackWaitPool.Put(w)
-		return ErrSenderClosed, true
+		return nil, ErrSenderClosed, true
 	}
 	p.queue = append(p.queue, w)
 	p.qframes = append(p.qframes, op.frame.B...)
@@ -99,7 +111,13 @@ func (p *ackPipe) roundTrip(ctx context.Context, op *sendOp) (err error, final b
 		runtime.Gosched() // let senders about to send queue their frames too
 		p.writeQueued()
 	}
+	return w, nil, false
+}
 
+// await waits for the answer to a submitted frame. final reports an error
+// not worth a retry (the deadline passed, the context ended, the sender
+// closed).
+func (p *ackPipe) await(ctx context.Context, op *sendOp, w *ackWait) (err error, final bool) {
 	w.timer.Reset(time.Until(op.deadline))
 	select {
 	case err = <-w.done:

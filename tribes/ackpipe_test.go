@@ -248,3 +248,106 @@ func testSurvivesDisconnect(t *testing.T, pooledAcks bool) {
 		t.Fatalf("received %d messages, want %d", n, senders*each)
 	}
 }
+
+// TestAckPipelineSeveralMembers: a synchronous send to several members
+// queues the frame on every member's connection before it waits for the
+// first answer (member a answers only once b has the message, which
+// deadlocks a sender that waits for a before writing to b), uses no
+// helper goroutine, and reports each member's failure as that member's:
+// b refuses some messages and nothing listens at dead's address.
+func TestAckPipelineSeveralMembers(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string][]string{}
+	arrived := map[string]chan struct{}{}
+	arrival := func(data string) chan struct{} {
+		mu.Lock()
+		defer mu.Unlock()
+		c, ok := arrived[data]
+		if !ok {
+			c = make(chan struct{})
+			arrived[data] = c
+		}
+		return c
+	}
+	record := func(who string, m *Message) {
+		mu.Lock()
+		got[string(m.Data)] = append(got[string(m.Data)], who)
+		mu.Unlock()
+	}
+	_, a := startReceiver(t, ReceiverConfig{}, func(m *Message) error {
+		record("a", m)
+		select {
+		case <-arrival(string(m.Data)):
+			return nil
+		case <-time.After(5 * time.Second):
+			return errors.New("b never received the message: the sender waited for a before writing to b")
+		}
+	})
+	_, b := startReceiver(t, ReceiverConfig{}, func(m *Message) error {
+		record("b", m)
+		close(arrival(string(m.Data)))
+		if string(m.Data[:4]) == "fail" {
+			return errors.New("refused")
+		}
+		return nil
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := testMember(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+
+	s, _ := startSender(t, SenderConfig{MaxRetryAttempts: -1, Timeout: 10 * time.Second})
+	const n = 24
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			data := fmt.Sprintf("msg-%02d", i)
+			to := []*Member{a, b}
+			if i%6 == 1 {
+				data = fmt.Sprintf("fail-%02d", i)
+			}
+			if i%6 == 2 {
+				to = []*Member{a, dead, b}
+			}
+			errs[i] = s.Send(context.Background(), to, &Message{Options: OptUseAck | OptSynchronizedAck, Data: []byte(data)})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		var se *SendError
+		switch i % 6 {
+		case 1, 2:
+			want := b
+			if i%6 == 2 {
+				want = dead
+			}
+			if !errors.As(err, &se) || len(se.Failed) != 1 || se.Failed[0].Member != want {
+				t.Errorf("send %d: %v, want a failure for %v alone", i, err, want.AddrPort())
+			} else if i%6 == 1 && !errors.Is(err, ErrFailAck) {
+				t.Errorf("send %d: %v, want FAIL_ACK", i, err)
+			}
+		default:
+			if err != nil {
+				t.Errorf("send %d: %v", i, err)
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != n {
+		t.Errorf("%d distinct messages received, want %d", len(got), n)
+	}
+	for data, who := range got {
+		if len(who) != 2 || who[0] == who[1] {
+			t.Errorf("%s received by %v, want a and b once each", data, who)
+		}
+	}
+	if h := s.helpers.Load(); h != 0 {
+		t.Errorf("%d helper goroutines started, want none", h)
+	}
+}

@@ -348,13 +348,20 @@ func (s *Sender) Send(ctx context.Context, to []*Member, msg *Message) error {
 	}
 	op.errs = op.errs[:len(to)]
 
-	// Every member but the last goes to a helper goroutine when the write
-	// can take a while (an ACK to wait for, or a large frame); the last one
-	// is sent on this goroutine.
+	// Small acknowledged frames are queued on every member's pipelined
+	// connection before their answers are awaited. Otherwise every member
+	// but the last goes to a helper goroutine when the write can take a
+	// while (an ACK to wait for, or a large frame); the last one is sent on
+	// this goroutine.
+	rest := to
+	if len(to) > 1 && op.pipelined() {
+		op.sendPipelined(ctx, to)
+		rest = nil
+	}
 	parallel := msg.Options.Has(OptUseAck) || len(msg.Data) > smallFrame ||
 		!msg.Options.Has(OptAsynchronous)
-	for i, m := range to {
-		if parallel && i < len(to)-1 {
+	for i, m := range rest {
+		if parallel && i < len(rest)-1 {
 			op.wg.Add(1)
 			select {
 			case s.jobs <- job{op, m, i}:
@@ -422,6 +429,7 @@ type sendOp struct {
 	frame    *bufpool.Buffer // the whole frame (small) or its header (large)
 	vectored bool
 	errs     []error
+	waits    []pipeWait
 	wg       sync.WaitGroup
 }
 
@@ -433,8 +441,8 @@ func putSendOp(op *sendOp, p *bufpool.Pool) {
 	if op.frame != nil {
 		p.Put(op.frame)
 	}
-	errs := op.errs[:0]
-	*op = sendOp{errs: errs}
+	errs, waits := op.errs[:0], op.waits[:0]
+	*op = sendOp{errs: errs, waits: waits}
 	sendOpPool.Put(op)
 }
 
@@ -465,23 +473,8 @@ func (op *sendOp) sendTo(ctx context.Context, m *Member) error {
 	}
 	opts := op.msg.Options
 	switch {
-	case opts.Has(OptUseAck) && !op.vectored && !s.cfg.PooledAcks:
-		err = d.pipe.send(ctx, op)
-		// Disconnect closed the destination during the send (the sender
-		// itself is open while destination succeeds): go again on a fresh
-		// one, as a pooled send would have gone on, until the deadline.
-		for errors.Is(err, ErrSenderClosed) && time.Now().Before(op.deadline) && ctx.Err() == nil {
-			var d2 *destination
-			if d2, err = s.destination(m); err != nil {
-				break
-			}
-			if d2 == d {
-				err = ErrSenderClosed
-				break
-			}
-			d = d2
-			err = d.pipe.send(ctx, op)
-		}
+	case op.pipelined():
+		err = op.resend(ctx, m, d, d.pipe.send(ctx, op))
 	case opts.Has(OptUseAck):
 		err = d.sendAcked(ctx, op)
 	case opts.Has(OptAsynchronous) && !op.vectored:
@@ -489,11 +482,84 @@ func (op *sendOp) sendTo(ctx context.Context, m *Member) error {
 	default:
 		err = d.stream.write(op)
 	}
+	op.count(err)
+	return err
+}
+
+// count counts a frame sent to one member.
+func (op *sendOp) count(err error) {
 	if err == nil {
-		s.stats.frames.Add(1)
-		s.stats.bytes.Add(int64(len(op.msg.Data)))
+		op.s.stats.frames.Add(1)
+		op.s.stats.bytes.Add(int64(len(op.msg.Data)))
+	}
+}
+
+// pipelined reports whether op goes on the members' pipelined acknowledged
+// connections.
+func (op *sendOp) pipelined() bool {
+	return op.msg.Options.Has(OptUseAck) && !op.vectored && !op.s.cfg.PooledAcks
+}
+
+// resend goes on with a pipelined send to m that ended with err on d: while
+// Disconnect closed the destination during the send (the sender itself is
+// open while destination succeeds), it goes again on a fresh one, as a
+// pooled send would have gone on, until the deadline.
+func (op *sendOp) resend(ctx context.Context, m *Member, d *destination, err error) error {
+	for errors.Is(err, ErrSenderClosed) && time.Now().Before(op.deadline) && ctx.Err() == nil {
+		var d2 *destination
+		if d2, err = op.s.destination(m); err != nil {
+			break
+		}
+		if d2 == d {
+			err = ErrSenderClosed
+			break
+		}
+		d = d2
+		err = d.pipe.send(ctx, op)
 	}
 	return err
+}
+
+// sendPipelined sends op to several members on their pipelined connections
+// from this goroutine: it queues the frame on every member's connection
+// first, then collects the answers, so that the members process it in
+// parallel without a helper goroutine per member.
+func (op *sendOp) sendPipelined(ctx context.Context, to []*Member) {
+	if cap(op.waits) < len(to) {
+		op.waits = make([]pipeWait, len(to))
+	}
+	op.waits = op.waits[:len(to)]
+	for i, m := range to {
+		d, err := op.s.destination(m)
+		if err != nil {
+			op.errs[i] = err
+			continue
+		}
+		w, err, final := d.pipe.submit(op)
+		op.waits[i] = pipeWait{d: d, w: w, err: err, final: final}
+	}
+	for i, m := range to {
+		pw := op.waits[i]
+		if pw.d == nil {
+			continue
+		}
+		err, final := pw.err, pw.final
+		if err == nil {
+			err, final = pw.d.pipe.await(ctx, op, pw.w)
+		}
+		err = op.resend(ctx, m, pw.d, pw.d.pipe.retry(ctx, op, err, final))
+		op.count(err)
+		op.errs[i] = err
+	}
+	clear(op.waits)
+}
+
+// pipeWait is one member's share of [sendOp.sendPipelined].
+type pipeWait struct {
+	d     *destination
+	w     *ackWait
+	err   error
+	final bool
 }
 
 // destination is a sender's state for one member.
