@@ -523,7 +523,10 @@ func (op *sendOp) resend(ctx context.Context, m *Member, d *destination, err err
 // sendPipelined sends op to several members on their pipelined connections
 // from this goroutine: it queues the frame on every member's connection
 // first, then collects the answers, so that the members process it in
-// parallel without a helper goroutine per member.
+// parallel without a helper goroutine per member. The price: when a
+// member's socket buffer is full (a stalled member), the write that queues
+// the frame blocks, up to the timeout, before the next member gets it;
+// the send as a whole waits for that member's answer as long anyway.
 func (op *sendOp) sendPipelined(ctx context.Context, to []*Member) {
 	if cap(op.waits) < len(to) {
 		op.waits = make([]pipeWait, len(to))
