@@ -65,11 +65,18 @@ func newAckPipe(d *destination) *ackPipe { return &ackPipe{d: d} }
 // send sends op's (small) frame and waits for the answer, retrying after a
 // failure as the pooled connections do.
 func (p *ackPipe) send(ctx context.Context, op *sendOp) error {
-	w, err, final := p.submit(op)
-	if err == nil {
-		err, final = p.await(ctx, op, w)
-	}
+	err, final := p.roundTrip(ctx, op)
 	return p.retry(ctx, op, err, final)
+}
+
+// roundTrip queues the frame and waits for its answer (submit, then
+// await).
+func (p *ackPipe) roundTrip(ctx context.Context, op *sendOp) (err error, final bool) {
+	w, err, final := p.submit(op)
+	if err != nil {
+		return err, final
+	}
+	return p.await(ctx, op, w)
 }
 
 // retry goes on with a send whose last round trip ended with err (final:
@@ -85,10 +92,7 @@ func (p *ackPipe) retry(ctx context.Context, op *sendOp, err error, final bool) 
 		}
 		s.stats.retries.Add(1)
 		s.log.Debug("tribes sender: resending", "member", p.d.addr, "err", err)
-		var w *ackWait
-		if w, err, final = p.submit(op); err == nil {
-			err, final = p.await(ctx, op, w)
-		}
+		err, final = p.roundTrip(ctx, op)
 	}
 }
 
