@@ -33,22 +33,16 @@ func TestAckPipelineSharesOneConnection(t *testing.T) {
 	})
 	s, _ := startSender(t, SenderConfig{MaxRetryAttempts: -1})
 	const n = 32
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			data := fmt.Sprintf("msg-%d", i)
-			if i%8 == 5 {
-				data = fmt.Sprintf("fail-%d", i)
-			}
-			errs[i] = s.Send(context.Background(), []*Member{to}, &Message{Options: OptUseAck | OptSynchronizedAck, Data: []byte(data)})
-		}()
-	}
+	wait := concurrently(n, func(i int) error {
+		data := fmt.Sprintf("msg-%d", i)
+		if i%8 == 5 {
+			data = fmt.Sprintf("fail-%d", i)
+		}
+		return s.Send(context.Background(), []*Member{to}, &Message{Options: OptUseAck | OptSynchronizedAck, Data: []byte(data)})
+	})
 	time.Sleep(50 * time.Millisecond)
 	close(release)
-	wg.Wait()
+	errs := wait()
 	for i, err := range errs {
 		if want := i%8 == 5; want != errors.Is(err, ErrFailAck) || (!want && err != nil) {
 			t.Errorf("send %d: %v (want FAIL_ACK: %v)", i, err, want)
@@ -300,24 +294,17 @@ func TestAckPipelineSeveralMembers(t *testing.T) {
 
 	s, _ := startSender(t, SenderConfig{MaxRetryAttempts: -1, Timeout: 10 * time.Second})
 	const n = 24
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			data := fmt.Sprintf("msg-%02d", i)
-			to := []*Member{a, b}
-			if i%6 == 1 {
-				data = fmt.Sprintf("fail-%02d", i)
-			}
-			if i%6 == 2 {
-				to = []*Member{a, dead, b}
-			}
-			errs[i] = s.Send(context.Background(), to, &Message{Options: OptUseAck | OptSynchronizedAck, Data: []byte(data)})
-		}()
-	}
-	wg.Wait()
+	errs := concurrently(n, func(i int) error {
+		data := fmt.Sprintf("msg-%02d", i)
+		to := []*Member{a, b}
+		if i%6 == 1 {
+			data = fmt.Sprintf("fail-%02d", i)
+		}
+		if i%6 == 2 {
+			to = []*Member{a, dead, b}
+		}
+		return s.Send(context.Background(), to, &Message{Options: OptUseAck | OptSynchronizedAck, Data: []byte(data)})
+	})()
 	for i, err := range errs {
 		var se *SendError
 		switch i % 6 {
@@ -349,5 +336,23 @@ func TestAckPipelineSeveralMembers(t *testing.T) {
 	}
 	if h := s.helpers.Load(); h != 0 {
 		t.Errorf("%d helper goroutines started, want none", h)
+	}
+}
+
+// concurrently runs f(0) ... f(n-1) on goroutines of their own; the
+// function it returns waits for them and returns their errors by index.
+func concurrently(n int, f func(i int) error) (wait func() []error) {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f(i)
+		}()
+	}
+	return func() []error {
+		wg.Wait()
+		return errs
 	}
 }
