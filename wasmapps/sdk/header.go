@@ -150,9 +150,20 @@ func (h *Header) All(yield func(name string, values []string) bool) {
 	}
 }
 
-// reset empties every field, keeping the names and the slices for reuse:
-// an emptied name reads as absent.
+// maxKeptFields bounds the names reset keeps: a handler that sets a new
+// header name on every request must not grow the list (and every lookup)
+// without end.
+const maxKeptFields = 32
+
+// reset empties every field, keeping the names and the slices for reuse
+// (an emptied name reads as absent), or drops them all once there are
+// more than maxKeptFields.
 func (h *Header) reset() {
+	if len(h.fields) > maxKeptFields {
+		clear(h.fields)
+		h.fields = h.fields[:0]
+		return
+	}
 	for i := range h.fields {
 		h.fields[i].values = h.fields[i].values[:0]
 	}

@@ -1,6 +1,9 @@
 package sdk
 
-import "testing"
+import (
+	"strconv"
+	"testing"
+)
 
 func TestCanonicalHeaderKey(t *testing.T) {
 	tests := []struct{ name, in, want string }{
@@ -77,6 +80,35 @@ func TestHeader(t *testing.T) {
 	}
 	if bad := CanonicalHeaderKey("bad key"); h.Get(bad) != "" {
 		t.Fatal("a name outside a token matched")
+	}
+}
+
+// TestHeaderResetBounded: reset keeps the names of a response's usual
+// headers for reuse, but a header set under a new name on every request
+// does not grow the list without end.
+func TestHeaderResetBounded(t *testing.T) {
+	var h Header
+	for i := range 1000 {
+		h.Set("Content-Type", "text/plain")
+		h.Set("X-Request-"+strconv.Itoa(i), "1")
+		if h.Len() != 2 || h.Get("Content-Type") != "text/plain" {
+			t.Fatalf("request %d: %d names, Content-Type %q", i, h.Len(), h.Get("Content-Type"))
+		}
+		h.reset()
+		if n := len(h.fields); n > 64 { // a bound of its own: maxKeptFields may change
+			t.Fatalf("after request %d: %d names kept", i, n)
+		}
+		if h.Len() != 0 || h.Has("Content-Type") {
+			t.Fatalf("after reset: %d names with values", h.Len())
+		}
+	}
+	var usual Header
+	for range 3 {
+		usual.Set("Content-Type", "a")
+		usual.reset()
+	}
+	if len(usual.fields) != 1 {
+		t.Fatalf("a usual header: %d names kept, want its 1 for reuse", len(usual.fields))
 	}
 }
 
