@@ -39,6 +39,9 @@ type Config struct {
 	MaxHeaderBytes int
 	// MaxResponseBytes caps a response body written by a guest (16 MiB).
 	MaxResponseBytes int
+	// Connector is the HTTP server Serve uses: [ConnectorH1] (the
+	// default) or [ConnectorNetHTTP].
+	Connector string
 	// ReadHeaderTimeout and IdleTimeout are those of net/http's server
 	// (10 s and 2 min).
 	ReadHeaderTimeout time.Duration
@@ -71,6 +74,7 @@ func DefaultConfig() Config {
 		MaxRequestBodyBytes: 10 << 20, // 10 MiB
 		MaxHeaderBytes:      1 << 20,  // net/http's DefaultMaxHeaderBytes
 		MaxResponseBytes:    16 << 20, // 16 MiB
+		Connector:           ConnectorH1,
 		ReadHeaderTimeout:   10 * time.Second,
 		IdleTimeout:         2 * time.Minute,
 		Sessions:            session.DefaultConfig(),
@@ -117,6 +121,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxResponseBytes <= 0 {
 		c.MaxResponseBytes = d.MaxResponseBytes
+	}
+	if c.Connector == "" {
+		c.Connector = d.Connector
 	}
 	if c.ReadHeaderTimeout <= 0 {
 		c.ReadHeaderTimeout = d.ReadHeaderTimeout

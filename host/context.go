@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wasmfarm/wasmfarm/host/abi"
@@ -95,6 +96,7 @@ type appVersion struct {
 	name string
 	pool *wasm.Pool
 	mod  *wasm.Module
+	live *atomic.Int64 // the server's count of versions not closed
 
 	mu      sync.Mutex
 	refs    int
@@ -139,6 +141,7 @@ func (v *appVersion) close() {
 	ctx := context.Background()
 	v.pool.Close(ctx)
 	v.mod.Close(ctx)
+	v.live.Add(-1)
 }
 
 // swap installs v as the current version and retires the previous one.

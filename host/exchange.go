@@ -61,6 +61,7 @@ type Exchange struct {
 	txn             session.Txn
 	body            []byte
 	cl              contentLength
+	ctype           [1]string // a sniffed Content-Type
 }
 
 // contentLength is the Content-Length header value of the exchange's

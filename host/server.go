@@ -30,10 +30,15 @@ type Server struct {
 
 	deployMu sync.Mutex // serializes Deploy and Undeploy
 
-	httpMu   sync.Mutex
-	httpSrvs []*http.Server
-	closed   atomic.Bool
-	draining atomic.Bool
+	httpMu      sync.Mutex
+	httpSrvs    []shutdowner // *http.Server or *connector
+	conn        *connector   // created by the first Serve
+	closed      atomic.Bool
+	draining    atomic.Bool
+	badRequests atomic.Int64
+	// liveVersions counts app versions not closed yet: one closes when
+	// its last running request ends, and the runtime only after all.
+	liveVersions atomic.Int64
 
 	pool sync.Pool // *Exchange
 	date atomic.Pointer[httpDate]
@@ -109,6 +114,9 @@ func (e *Engine) match(path string) *Context {
 // Serve or ListenAndServe.
 func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
+	if cfg.Connector != ConnectorH1 && cfg.Connector != ConnectorNetHTTP {
+		return nil, fmt.Errorf("host: unknown connector %q (want %q or %q)", cfg.Connector, ConnectorH1, ConnectorNetHTTP)
+	}
 	if !session.ValidRoute(cfg.JvmRoute) {
 		return nil, fmt.Errorf("host: jvmRoute %q holds a character not allowed in a session id", cfg.JvmRoute)
 	}
@@ -209,7 +217,8 @@ func (s *Server) deploy(ctx context.Context, path string, app AppConfig, compile
 		mod.Close(context.Background())
 		return fmt.Errorf("host: deploy %s: %w", path, err)
 	}
-	v := &appVersion{name: name, pool: pool, mod: mod}
+	s.liveVersions.Add(1)
+	v := &appVersion{name: name, pool: pool, mod: mod, live: &s.liveVersions}
 
 	s.deployMu.Lock()
 	defer s.deployMu.Unlock()
@@ -289,9 +298,33 @@ func (s *Server) ListenAndServe(addr string) error {
 	return s.Serve(l)
 }
 
+type shutdowner interface {
+	Shutdown(context.Context) error
+}
+
+// BadRequests returns how many requests the connector refused as
+// malformed or too large before they reached an app (h1 connector only).
+func (s *Server) BadRequests() int64 { return s.badRequests.Load() }
+
 // Serve serves HTTP on l until Shutdown; it returns http.ErrServerClosed
 // after a Shutdown. It may be called for several listeners.
 func (s *Server) Serve(l net.Listener) error {
+	if s.cfg.Connector == ConnectorH1 {
+		s.httpMu.Lock()
+		if s.closed.Load() {
+			s.httpMu.Unlock()
+			l.Close()
+			return http.ErrServerClosed
+		}
+		if s.conn == nil {
+			s.conn = newConnector(s)
+			s.httpSrvs = append(s.httpSrvs, s.conn)
+		}
+		cn := s.conn
+		s.httpMu.Unlock()
+		s.log.Info("serving HTTP", "addr", l.Addr().String(), "jvmRoute", s.cfg.JvmRoute, "connector", s.cfg.Connector)
+		return cn.serve(l)
+	}
 	hs := &http.Server{
 		Handler:           s,
 		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
@@ -307,13 +340,16 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 	s.httpSrvs = append(s.httpSrvs, hs)
 	s.httpMu.Unlock()
-	s.log.Info("serving HTTP", "addr", l.Addr().String(), "jvmRoute", s.cfg.JvmRoute)
+	s.log.Info("serving HTTP", "addr", l.Addr().String(), "jvmRoute", s.cfg.JvmRoute, "connector", s.cfg.Connector)
 	return hs.Serve(l)
 }
 
 // Shutdown stops accepting requests, waits for running ones (until ctx
 // ends), then closes every app and the wasm runtime. Sessions are not
-// expired (Tomcat's expireSessionsOnShutdown="false").
+// expired (Tomcat's expireSessionsOnShutdown="false"). If ctx ends first,
+// Shutdown returns its error; the requests still running go on until
+// their guest returns or its deadline passes, and the runtime closes
+// after them.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.closed.Swap(true) {
 		return nil
@@ -334,6 +370,27 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.setContexts(nil)
 	s.deployMu.Unlock()
+	// Closing the runtime under a running guest would corrupt it: wait
+	// for the versions to close, each after its last request. If ctx ended
+	// with requests still running (they run on until their guest's
+	// deadline), the runtime closes after them, in the background.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for s.liveVersions.Load() > 0 {
+		select {
+		case <-tick.C:
+			continue
+		case <-ctx.Done():
+		}
+		go func() {
+			for s.liveVersions.Load() > 0 {
+				time.Sleep(20 * time.Millisecond)
+			}
+			s.rt.Close(context.Background())
+		}()
+		s.log.Warn("server stopped with requests still running", "err", ctx.Err())
+		return errors.Join(append(errs, ctx.Err())...)
+	}
 	errs = append(errs, s.rt.Close(context.Background()))
 	s.log.Info("server stopped")
 	return errors.Join(errs...)
@@ -413,6 +470,11 @@ func (s *Server) write(w http.ResponseWriter, x *Exchange) {
 	st := x.Status
 	if st == 0 {
 		st = http.StatusOK
+	}
+	if _, ok := h["Content-Type"]; !ok && st >= 200 && st != http.StatusNoContent && st != http.StatusNotModified {
+		// As net/http would, from the body (for HEAD too: it is known).
+		x.ctype[0] = http.DetectContentType(x.Body)
+		h["Content-Type"] = x.ctype[:]
 	}
 	w.WriteHeader(st)
 	if x.Request.Method != http.MethodHead {

@@ -40,6 +40,9 @@ type Config struct {
 	// GOMAXPROCS instances, 30 s). Deadlines are always enforced.
 	PoolSize int
 	Deadline time.Duration
+	// Connector is the wasm app's HTTP connector ("" = the host's
+	// default, host.ConnectorH1); the native handler is net/http's.
+	Connector string
 	// LoadCommand, if set, runs the load generator as this command plus
 	// flags (see [LoadMain]) so that the server's CPU per request is
 	// measured alone.
@@ -119,7 +122,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		mod = wasmapps.Counter()
 	}
 	serveWasm := func(noDeadlines bool) (net.Addr, func(), func() int, error) {
-		srv, err := host.New(host.Config{JvmRoute: "bench", PoolSize: cfg.PoolSize, RequestDeadline: cfg.Deadline, CacheDir: cfg.CacheDir, NoDeadlines: noDeadlines})
+		srv, err := host.New(host.Config{JvmRoute: "bench", PoolSize: cfg.PoolSize, RequestDeadline: cfg.Deadline, CacheDir: cfg.CacheDir, NoDeadlines: noDeadlines,
+			Connector: cfg.Connector})
 		if err != nil {
 			return nil, nil, nil, err
 		}

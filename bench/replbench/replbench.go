@@ -116,6 +116,9 @@ func start(ctx context.Context, t Target, cfg Config, poolSize int) (*group, err
 		hc.CacheDir = cacheDir(cfg.CacheDir)
 		hc.PoolSize = poolSize
 		hc.Logger = cfg.Logger
+		if cfg.Load.Connector != "" {
+			hc.Connector = cfg.Load.Connector
+		}
 		var srv *host.Server
 		if t.Members == 1 {
 			s, err := host.New(hc)

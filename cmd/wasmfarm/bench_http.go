@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/wasmfarm/wasmfarm/bench/httpbench"
+	"github.com/wasmfarm/wasmfarm/host"
 )
 
 // runBenchHTTP serves the counter app and a native Go handler doing the
@@ -28,6 +29,7 @@ func runBenchHTTP(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	warmup := fs.Duration("warmup", def.Warmup, "warmup per target and round")
 	rounds := fs.Int("rounds", def.Rounds, "turns per target: the duration is split and the targets alternate")
 	pool := fs.Int("pool-size", 0, "wasm instances (0 = host default, 2 × GOMAXPROCS)")
+	connector := fs.String("connector", host.ConnectorH1, `the wasm app's HTTP connector: "h1" (the host's own) or "net/http" (the native handler always runs on net/http)`)
 	deadline := fs.Duration("deadline", 0, "per-request guest deadline (0 = host default, 30s); always enforced")
 	noDL := fs.Bool("also-no-deadlines", true, "also drive the app on a server without deadline enforcement (trusted code), to show its cost")
 	useWrk := fs.Bool("wrk", false, "drive the targets with wrk (must be on the PATH)")
@@ -63,7 +65,7 @@ func runBenchHTTP(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 
 	if parts["throughput"] {
-		cfg := httpbench.Config{Rounds: *rounds, AlsoNoDeadlines: *noDL, Connections: *conns, Duration: *dur, Warmup: *warmup, PoolSize: *pool, Deadline: *deadline, CPUProfile: *cpuProfile,
+		cfg := httpbench.Config{Rounds: *rounds, AlsoNoDeadlines: *noDL, Connections: *conns, Duration: *dur, Warmup: *warmup, PoolSize: *pool, Deadline: *deadline, Connector: *connector, CPUProfile: *cpuProfile,
 			Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 		if err := setLoadDriver(&cfg, *useWrk, *inProcess); err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wasmfarm/wasmfarm/bench/httpbench"
 	"github.com/wasmfarm/wasmfarm/bench/replbench"
+	"github.com/wasmfarm/wasmfarm/host"
 )
 
 // Tomcat 10.1's figures on this machine, from the replication issue.
@@ -30,6 +31,7 @@ func runBenchReplication(ctx context.Context, args []string, stdout, stderr io.W
 	warmup := fs.Duration("warmup", def.Warmup, "warmup per target and round")
 	rounds := fs.Int("rounds", def.Rounds, "turns per target (the targets alternate)")
 	useWrk := fs.Bool("wrk", false, "drive the targets with wrk (a session per wrk thread)")
+	connector := fs.String("connector", host.ConnectorH1, `the members' HTTP connector: "h1" (the host's own) or "net/http"`)
 	targets := fs.String("targets", "", "comma-separated subset of: plain, delta-async-2, delta-sync-2, backup-2, delta-async-3, delta-sync-3 (plain is always first)")
 	only := fs.String("only", "throughput,transfer", "parts to run")
 	sessions := fs.Int("sessions", 100000, "sessions for the state transfer")
@@ -51,7 +53,7 @@ func runBenchReplication(ctx context.Context, args []string, stdout, stderr io.W
 		}
 	}
 	if parts["throughput"] {
-		lc := httpbench.Config{Connections: *conns, Duration: *dur, Warmup: *warmup, Rounds: *rounds, CPUProfile: *cpuProfile}
+		lc := httpbench.Config{Connections: *conns, Duration: *dur, Warmup: *warmup, Rounds: *rounds, CPUProfile: *cpuProfile, Connector: *connector}
 		if err := setLoadDriver(&lc, *useWrk, false); err != nil {
 			return err
 		}

@@ -233,6 +233,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		expireEvery = fs.Duration("session-expire-interval", def.Sessions.ExpireInterval, "how often idle sessions are expired (Tomcat's background processing)")
 		logLevel    = fs.String("log-level", "info", `debug, info, warn or error; "messages" also logs every cluster message sent and received (Tomcat's org.apache.catalina.tribes.MESSAGES)`)
 		shutdown    = fs.Duration("shutdown-timeout", 10*time.Second, "how long to wait for running requests at shutdown")
+		connector   = fs.String("connector", def.Connector, `HTTP connector: "h1" (the host's own HTTP/1.1) or "net/http" (Go's server)`)
 	)
 	dataDir := fs.String("data-dir", "", "the node's state directory: farm temp and deploy dirs, admin token (default: the user cache dir's wasmfarm/<jvm-route>)")
 	adminToken := fs.String("admin-token", "", "bearer token of the admin API (default $"+adminTokenEnv+", else generated at first start into the data dir, mode 0600)")
@@ -277,6 +278,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.RequestDeadline = *deadline
 	cfg.MemoryLimit = uint64(*memMiB) << 20
 	cfg.MaxRequestBodyBytes = *maxBody
+	cfg.Connector = *connector
 	cfg.Sessions.MaxActiveSessions = *maxSessions
 	cfg.Sessions.MaxInactiveInterval = *timeout
 	cfg.Sessions.ExpireInterval = *expireEvery

@@ -1,0 +1,428 @@
+package host
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wasmfarm/wasmfarm/host/internal/h1"
+)
+
+// The connectors a server can serve HTTP with (Config.Connector).
+const (
+	// ConnectorH1 is the host's own HTTP/1.1 connector (the default): a
+	// goroutine per connection, as net/http, that reuses one request, one
+	// header map and one output buffer per connection, reads no request
+	// line or header field twice when a keep-alive client repeats it,
+	// and starts no goroutine per request. It serves HTTP/1.0 and 1.1
+	// (keep-alive, pipelining, chunked request bodies, Expect:
+	// 100-continue), not HTTP/2 or upgrades.
+	ConnectorH1 = "h1"
+	// ConnectorNetHTTP serves with net/http's server.
+	ConnectorNetHTTP = "net/http"
+)
+
+const (
+	// connReadBuffer is a connection's read buffer: requests whose head
+	// fits are parsed in place.
+	connReadBuffer = 4 << 10
+	// maxDrainBytes is how much unread request body the connector reads
+	// and drops to keep a connection (net/http: 256 KiB).
+	maxDrainBytes = 256 << 10
+	// directWrite is the body size above which a response body is
+	// written from the exchange's buffer instead of being copied after
+	// its head.
+	directWrite = 32 << 10
+	// deadlineSlack is how stale an idle read deadline may be before it
+	// is set again: setting it per request costs a timer update.
+	deadlineSlack = time.Second
+)
+
+// Connection states: a connection waiting for a request's first byte is
+// idle, and Shutdown may close it.
+const (
+	connIdle int32 = iota
+	connActive
+	connClosed
+)
+
+// connector serves HTTP/1.1 with package h1.
+type connector struct {
+	s   *Server
+	log *slog.Logger
+
+	ctx    context.Context // requests' context: canceled when Shutdown gives up
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	shutdown  atomic.Bool
+	gone      chan struct{} // signaled when a connection ends
+}
+
+func newConnector(s *Server) *connector {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &connector{s: s, log: s.log, ctx: ctx, cancel: cancel,
+		listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}, gone: make(chan struct{}, 1)}
+}
+
+// serve accepts connections on l until Shutdown, retrying temporary
+// accept errors (e.g. out of file descriptors) with a growing pause, as
+// net/http does.
+func (cn *connector) serve(l net.Listener) error {
+	cn.mu.Lock()
+	if cn.shutdown.Load() {
+		cn.mu.Unlock()
+		l.Close()
+		return http.ErrServerClosed
+	}
+	cn.listeners[l] = struct{}{}
+	cn.mu.Unlock()
+	defer func() {
+		cn.mu.Lock()
+		delete(cn.listeners, l)
+		cn.mu.Unlock()
+	}()
+	var pause time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			if cn.shutdown.Load() {
+				return http.ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
+				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+				cn.log.Warn("accept failed; retrying", "err", err, "in", pause)
+				time.Sleep(pause)
+				continue
+			}
+			return err
+		}
+		pause = 0
+		c := cn.newConn(nc)
+		cn.mu.Lock()
+		if cn.shutdown.Load() {
+			cn.mu.Unlock()
+			nc.Close()
+			return http.ErrServerClosed
+		}
+		cn.conns[c] = struct{}{}
+		cn.mu.Unlock()
+		go c.serve()
+	}
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// Shutdown closes the listeners and idle connections, then waits for the
+// others to finish their request. If ctx ends first, it closes them too
+// (their requests run on until their guest returns or its deadline
+// passes; their context is canceled) and returns ctx's error.
+func (cn *connector) Shutdown(ctx context.Context) error {
+	cn.mu.Lock()
+	cn.shutdown.Store(true)
+	for l := range cn.listeners {
+		l.Close()
+	}
+	cn.mu.Unlock()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if cn.closeIdle() == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			cn.cancel()
+			cn.mu.Lock()
+			for c := range cn.conns {
+				c.state.Store(connClosed)
+				c.nc.Close()
+			}
+			cn.mu.Unlock()
+			return ctx.Err()
+		case <-cn.gone:
+		case <-tick.C:
+		}
+	}
+}
+
+// closeIdle closes the idle connections and returns how many are open.
+func (cn *connector) closeIdle() int {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	for c := range cn.conns {
+		if c.state.CompareAndSwap(connIdle, connClosed) {
+			c.nc.Close()
+		}
+	}
+	return len(cn.conns)
+}
+
+// conn is one client connection and everything its requests reuse.
+type conn struct {
+	cn    *connector
+	nc    net.Conn
+	br    *bufio.Reader
+	rd    *h1.Reader
+	base  http.Request // context, remote address, TLS: copied per request
+	req   http.Request
+	hdr   http.Header // the request's
+	w     responseWriter
+	out   []byte
+	state atomic.Int32
+
+	deadline time.Time // the read deadline set, zero if none
+	broken   bool      // a write failed
+}
+
+func (cn *connector) newConn(nc net.Conn) *conn {
+	c := &conn{cn: cn, nc: nc, br: bufio.NewReaderSize(nc, connReadBuffer), hdr: make(http.Header, 8)}
+	c.rd = h1.NewReader(c.br, cn.s.cfg.MaxHeaderBytes, c.sendContinue)
+	c.w.c = c
+	c.w.h = make(http.Header, 8)
+	ctx := context.WithValue(cn.ctx, http.LocalAddrContextKey, nc.LocalAddr())
+	c.base = *(&http.Request{RemoteAddr: nc.RemoteAddr().String()}).WithContext(ctx)
+	return c
+}
+
+func (c *conn) serve() {
+	cfg := &c.cn.s.cfg
+	defer func() {
+		if p := recover(); p != nil && p != http.ErrAbortHandler {
+			c.cn.log.Error("panic serving a request", "remote", c.base.RemoteAddr, "panic", p, "stack", string(debug.Stack()))
+		}
+		c.close()
+	}()
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		tc.SetDeadline(time.Now().Add(cfg.ReadHeaderTimeout))
+		if err := tc.HandshakeContext(c.cn.ctx); err != nil {
+			c.cn.log.Debug("TLS handshake failed", "remote", c.base.RemoteAddr, "err", err)
+			return
+		}
+		tc.SetDeadline(time.Time{})
+		st := tc.ConnectionState()
+		c.base.TLS = &st
+	}
+	for {
+		if c.br.Buffered() == 0 {
+			// Idle until the next request's first byte.
+			c.flush()
+			if c.broken || c.cn.shutdown.Load() {
+				return
+			}
+			now := time.Now()
+			if d := now.Add(cfg.IdleTimeout); c.deadline.IsZero() || d.Sub(c.deadline) > deadlineSlack {
+				c.setReadDeadline(d)
+			}
+			c.state.Store(connIdle)
+			_, err := c.br.Peek(1)
+			if !c.state.CompareAndSwap(connIdle, connActive) || err != nil {
+				return // closed by Shutdown, by the client, or idle too long
+			}
+		}
+		if !headComplete(c.br) {
+			// A head that came in pieces gets ReadHeaderTimeout from now.
+			c.setReadDeadline(time.Now().Add(cfg.ReadHeaderTimeout))
+		}
+		c.req = c.base
+		c.req.Header = c.hdr
+		if err := c.rd.ReadRequest(&c.req); err != nil {
+			c.refuse(err)
+			return
+		}
+		if c.req.Body != http.NoBody && !c.deadline.IsZero() {
+			c.setReadDeadline(time.Time{}) // as net/http without ReadTimeout: none for bodies
+		}
+		c.w.reset(&c.req)
+		c.cn.s.ServeHTTP(&c.w, &c.req)
+		if !c.w.wroteHeader {
+			c.w.WriteHeader(http.StatusOK)
+		}
+		if !c.rd.Body().Drain(maxDrainBytes) {
+			c.w.close = true
+		}
+		if c.w.close || c.broken {
+			c.flush()
+			if !c.broken {
+				c.lingeringClose()
+			}
+			return
+		}
+		if len(c.out) >= directWrite {
+			c.flush()
+		}
+	}
+}
+
+// headComplete reports whether the buffered bytes hold a whole request
+// head.
+func headComplete(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	return bytes.Contains(b, []byte("\n\r\n")) || bytes.Contains(b, []byte("\n\n"))
+}
+
+func (c *conn) setReadDeadline(t time.Time) {
+	c.deadline = t
+	c.nc.SetReadDeadline(t)
+}
+
+// flush writes the buffered responses.
+func (c *conn) flush() {
+	if len(c.out) == 0 || c.broken {
+		c.out = c.out[:0]
+		return
+	}
+	if _, err := c.nc.Write(c.out); err != nil {
+		c.broken = true
+	}
+	if cap(c.out) > 1<<20 {
+		c.out = nil
+	}
+	c.out = c.out[:0]
+}
+
+// sendContinue answers "Expect: 100-continue" when the handler reads the
+// body.
+func (c *conn) sendContinue() error {
+	c.out = append(c.out, "HTTP/1.1 100 Continue\r\n\r\n"...)
+	c.flush()
+	if c.broken {
+		return io.ErrClosedPipe
+	}
+	return nil
+}
+
+// refuse answers a request the reader refused, if it is one, before the
+// connection closes.
+func (c *conn) refuse(err error) {
+	var he *h1.Error
+	switch {
+	case errors.As(err, &he):
+		c.cn.s.badRequests.Add(1)
+		c.cn.log.Debug("request refused", "remote", c.base.RemoteAddr, "status", he.Status, "err", err)
+		msg := http.StatusText(he.Status) + ": " + he.Reason + "\n"
+		h := http.Header{"Content-Type": {"text/plain; charset=utf-8"}, "Content-Length": {fmt.Sprint(len(msg))}}
+		c.out = h1.AppendHead(c.out, he.Status, h, true)
+		c.out = append(c.out, msg...)
+		c.flush()
+		c.lingeringClose()
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	default:
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			c.cn.log.Debug("request head not received in time", "remote", c.base.RemoteAddr)
+		}
+		c.flush() // the answers to earlier pipelined requests
+	}
+}
+
+// lingeringClose closes the sending side and reads for a moment before
+// closing, so that unread request bytes do not make the kernel reset the
+// connection and destroy the answer before the client read it.
+func (c *conn) lingeringClose() {
+	if tc, ok := c.nc.(interface{ CloseWrite() error }); ok && c.br.Buffered() == 0 {
+		if tc.CloseWrite() == nil {
+			c.nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			io.CopyN(io.Discard, c.nc, maxDrainBytes)
+		}
+	}
+}
+
+func (c *conn) close() {
+	c.state.Store(connClosed)
+	c.nc.Close()
+	cn := c.cn
+	cn.mu.Lock()
+	delete(cn.conns, c)
+	cn.mu.Unlock()
+	select {
+	case cn.gone <- struct{}{}:
+	default:
+	}
+}
+
+// responseWriter is a connection's http.ResponseWriter: it writes the
+// head and body after the previous responses, to be sent when the
+// connection has no further request buffered (pipelined requests get
+// their answers in one write).
+type responseWriter struct {
+	c           *conn
+	h           http.Header
+	wroteHeader bool
+	noBody      bool // HEAD, 1xx, 204, 304
+	close       bool
+}
+
+func (w *responseWriter) reset(r *http.Request) {
+	clear(w.h)
+	w.wroteHeader, w.noBody = false, r.Method == http.MethodHead
+	w.close = r.Close || w.c.cn.shutdown.Load()
+}
+
+// Header implements http.ResponseWriter.
+func (w *responseWriter) Header() http.Header { return w.h }
+
+// WriteHeader implements http.ResponseWriter.
+func (w *responseWriter) WriteHeader(status int) {
+	if w.wroteHeader {
+		return
+	}
+	if status < 100 || status > 999 {
+		panic(fmt.Sprintf("host: invalid WriteHeader code %v", status))
+	}
+	if status < 200 {
+		return // interim answers other than 100 Continue are not sent
+	}
+	w.wroteHeader = true
+	if status == http.StatusNoContent || status == http.StatusNotModified {
+		w.noBody = true
+		delete(w.h, "Content-Length")
+	}
+	if !w.close && (w.c.cn.shutdown.Load() || !w.c.rd.Body().Reusable(maxDrainBytes)) {
+		w.close = true
+	}
+	w.c.out = h1.AppendHead(w.c.out, status, w.h, w.close)
+}
+
+// Write implements http.ResponseWriter.
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.noBody {
+		return 0, http.ErrBodyNotAllowed
+	}
+	c := w.c
+	if c.broken {
+		return 0, io.ErrClosedPipe
+	}
+	if len(p) < directWrite {
+		c.out = append(c.out, p...)
+		return len(p), nil
+	}
+	bufs := net.Buffers{c.out, p}
+	_, err := bufs.WriteTo(c.nc)
+	c.out = c.out[:0]
+	if err != nil {
+		c.broken = true
+		return 0, err
+	}
+	return len(p), nil
+}

@@ -1,0 +1,294 @@
+package host_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wasmfarm/wasmfarm/host"
+	"github.com/wasmfarm/wasmfarm/wasmapps"
+)
+
+// rawConn is a client connection that writes bytes as given and reads
+// answers with net/http's response parser.
+type rawConn struct {
+	t  testing.TB
+	nc net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t testing.TB, base string) *rawConn {
+	t.Helper()
+	nc, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	return &rawConn{t: t, nc: nc, br: bufio.NewReader(nc)}
+}
+
+func (c *rawConn) send(s string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.nc, s); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// answer reads one response to a request of this method.
+func (c *rawConn) answer(method string) (*http.Response, string) {
+	c.t.Helper()
+	resp, err := http.ReadResponse(c.br, &http.Request{Method: method})
+	if err != nil {
+		c.t.Fatalf("reading a response: %v", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatalf("reading a response body: %v", err)
+	}
+	return resp, string(b)
+}
+
+// closed reports whether the server closed the connection (reads EOF).
+func (c *rawConn) closed() bool {
+	c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err := c.br.ReadByte()
+	return err == io.EOF || errors.Is(err, syscall.ECONNRESET)
+}
+
+// TestConnectorPipelining: requests sent in one write (GET, a
+// Content-Length body, a chunked body, HEAD) are answered in order on the
+// same connection, and the connection serves on.
+func TestConnectorPipelining(t *testing.T) {
+	_, base := newServer(t, host.Config{}, map[string][]byte{"/f": faulty(t)})
+	c := dialRaw(t, base)
+	c.send("GET /f/ok HTTP/1.1\r\nHost: x\r\n\r\n" +
+		"POST /f/echo HTTP/1.1\r\nHost: x\r\nX-Test: one\r\nContent-Length: 5\r\n\r\nhello" +
+		"POST /f/echo HTTP/1.1\r\nHost: x\r\nX-Test: two\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4;e=1\r\ndefg\r\n0\r\nT: 1\r\n\r\n" +
+		"HEAD /f/echo HTTP/1.1\r\nHost: x\r\n\r\n")
+	if r, body := c.answer("GET"); r.StatusCode != 200 || body != "1" {
+		t.Fatalf("GET: %d %q", r.StatusCode, body)
+	}
+	for _, want := range []struct{ test, body string }{{"one", "hello"}, {"two", "abcdefg"}} {
+		if r, body := c.answer("POST"); r.StatusCode != 200 || body != want.body || r.Header.Get("X-Test") != want.test {
+			t.Fatalf("echo %s: %d %q %v", want.test, r.StatusCode, body, r.Header)
+		}
+	}
+	if r, body := c.answer("HEAD"); r.StatusCode != 200 || body != "" || r.Header.Get("X-Method") != "HEAD" || r.ContentLength != 0 {
+		t.Fatalf("HEAD: %d %q %v", r.StatusCode, body, r.Header)
+	}
+	c.send("GET /f/ok HTTP/1.1\r\nHost: x\r\n\r\n")
+	if r, _ := c.answer("GET"); r.StatusCode != 200 || r.Close {
+		t.Fatalf("after the pipeline: %d close %v", r.StatusCode, r.Close)
+	}
+}
+
+// TestConnectorExpectContinue: 100 Continue is sent when the app's host
+// reads the body, not before; a body over the limit is refused without
+// it, and the connection closes (the client may never send that body).
+func TestConnectorExpectContinue(t *testing.T) {
+	_, base := newServer(t, host.Config{MaxRequestBodyBytes: 1024}, map[string][]byte{"/f": faulty(t)})
+	c := dialRaw(t, base)
+	c.send("POST /f/echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+	if r, _ := c.answer("POST"); r.StatusCode != 100 {
+		t.Fatalf("status %d, want 100 first", r.StatusCode)
+	}
+	c.send("hello")
+	if r, body := c.answer("POST"); r.StatusCode != 200 || body != "hello" {
+		t.Fatalf("echo: %d %q", r.StatusCode, body)
+	}
+	c.send("POST /f/echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n")
+	if r, _ := c.answer("POST"); r.StatusCode != 413 || !r.Close {
+		t.Fatalf("too large: %d close %v, want 413 and close", r.StatusCode, r.Close)
+	}
+	if !c.closed() {
+		t.Error("the connection stayed open after refusing a body never sent")
+	}
+}
+
+// TestConnectorUnreadBody: a body the app's host did not read (over the
+// limit) is read and dropped, so the next request on the connection is
+// read from its own first byte.
+func TestConnectorUnreadBody(t *testing.T) {
+	_, base := newServer(t, host.Config{MaxRequestBodyBytes: 1024}, map[string][]byte{"/f": faulty(t)})
+	c := dialRaw(t, base)
+	c.send("POST /f/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" + strings.Repeat("x", 5000) +
+		"GET /f/echo HTTP/1.1\r\nHost: x\r\nX-Test: next\r\n\r\n")
+	if r, _ := c.answer("POST"); r.StatusCode != 413 || r.Close {
+		t.Fatalf("too large: %d close %v, want 413 on a kept connection", r.StatusCode, r.Close)
+	}
+	if r, _ := c.answer("GET"); r.StatusCode != 200 || r.Header.Get("X-Test") != "next" {
+		t.Fatalf("next: %d %v", r.StatusCode, r.Header)
+	}
+}
+
+// TestConnectorRefusals: a malformed or too large head gets its status
+// with "Connection: close", the connection closes, and the server counts
+// it.
+func TestConnectorRefusals(t *testing.T) {
+	srv, base := newServer(t, host.Config{MaxHeaderBytes: 2048}, map[string][]byte{"/f": faulty(t)})
+	for i, tc := range []struct {
+		raw    string
+		status int
+	}{
+		{"POST /f/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+		{"GET /f/ok HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 3000) + "\r\n\r\n", 431},
+		{"GET /f/ok HTTP/3.0\r\nHost: x\r\n\r\n", 505},
+		{"GET /f/ok HTTP/1.1\r\n\r\n", 400},
+		{"POST /f/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+	} {
+		c := dialRaw(t, base)
+		c.send(tc.raw)
+		r, body := c.answer("GET")
+		if r.StatusCode != tc.status || !r.Close || !strings.HasPrefix(body, http.StatusText(tc.status)+": ") {
+			t.Errorf("%.30q: %d close %v %q, want %d and close", tc.raw, r.StatusCode, r.Close, body, tc.status)
+		}
+		if !c.closed() {
+			t.Errorf("%.30q: the connection stayed open", tc.raw)
+		}
+		if n := srv.BadRequests(); n != int64(i+1) {
+			t.Errorf("BadRequests %d, want %d", n, i+1)
+		}
+	}
+}
+
+// TestConnectorHTTP10: an HTTP/1.0 request is answered and the connection
+// closed, unless it asked for keep-alive.
+func TestConnectorHTTP10(t *testing.T) {
+	_, base := newServer(t, host.Config{}, map[string][]byte{"/f": faulty(t)})
+	c := dialRaw(t, base)
+	c.send("GET /f/ok HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+	if r, _ := c.answer("GET"); r.StatusCode != 200 || r.Close {
+		t.Fatalf("keep-alive: %d close %v", r.StatusCode, r.Close)
+	}
+	c.send("GET /f/ok HTTP/1.0\r\n\r\n")
+	if r, _ := c.answer("GET"); r.StatusCode != 200 || !r.Close {
+		t.Fatalf("1.0: %d close %v, want close", r.StatusCode, r.Close)
+	}
+	if !c.closed() {
+		t.Error("the connection stayed open after an HTTP/1.0 answer")
+	}
+}
+
+// TestConnectorShutdown: Shutdown closes idle connections at once, lets a
+// running request finish (its answer says Connection: close), and when
+// its context ends first, closes that connection too and returns the
+// context's error.
+func TestConnectorShutdown(t *testing.T) {
+	srv, base := newServer(t, host.Config{}, map[string][]byte{"/f": faulty(t)})
+	idle := dialRaw(t, base)
+	idle.send("GET /f/ok HTTP/1.1\r\nHost: x\r\n\r\n")
+	idle.answer("GET")
+	busy := dialRaw(t, base)
+	busy.send("GET /f/sleep?ms=500 HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(100 * time.Millisecond) // the request is running
+	start := time.Now()
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("Shutdown returned after %v, before the running request ended", d)
+	}
+	if r, body := busy.answer("GET"); r.StatusCode != 200 || body != "slept" || !r.Close {
+		t.Errorf("running request: %d %q close %v", r.StatusCode, body, r.Close)
+	}
+	if !idle.closed() || !busy.closed() {
+		t.Error("a connection stayed open after Shutdown")
+	}
+
+	srv2, base2 := newServer(t, host.Config{}, map[string][]byte{"/f": faulty(t)})
+	stuck := dialRaw(t, base2)
+	stuck.send("GET /f/sleep?ms=10000 HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(100 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := srv2.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown: %v, want the deadline", err)
+	}
+	if !stuck.closed() {
+		t.Error("the running request's connection stayed open after Shutdown gave up")
+	}
+}
+
+// TestConnectorNetHTTP: the net/http connector serves the same app, with
+// the same session cookie.
+func TestConnectorNetHTTP(t *testing.T) {
+	for _, conn := range []string{host.ConnectorH1, host.ConnectorNetHTTP} {
+		_, base := newServer(t, host.Config{JvmRoute: "jvm_a", Connector: conn}, map[string][]byte{"/counter": wasmapps.Counter()})
+		c := &client{t: t, base: base}
+		for i := 1; i <= 2; i++ {
+			st, body, h := c.get("/counter/json")
+			if st != 200 || !strings.Contains(body, `"counter":`+strconv.Itoa(i)) || h.Get("Content-Type") != "application/json" {
+				t.Fatalf("%s: request %d: %d %q %v", conn, i, st, body, h)
+			}
+		}
+		if !strings.HasSuffix(c.cookie, ".jvm_a") {
+			t.Errorf("%s: cookie %q", conn, c.cookie)
+		}
+	}
+	if _, err := host.New(host.Config{Connector: "nio"}); err == nil || !strings.Contains(err.Error(), "connector") {
+		t.Errorf("an unknown connector: err %v", err)
+	}
+}
+
+// BenchmarkConnector: one counter request with its session cookie over a
+// loopback keep-alive connection, client and server in this process (the
+// client allocates nothing).
+func BenchmarkConnector(b *testing.B) {
+	_, base := newServer(b, host.Config{}, map[string][]byte{"/counter": wasmapps.Counter()})
+	c := &client{t: b, base: base}
+	c.get("/counter/json")
+	nc, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	req := []byte("GET /counter/json HTTP/1.1\r\nHost: x\r\nCookie: JSESSIONID=" + c.cookie + "\r\n\r\n")
+	buf := make([]byte, 4096)
+	roundTrip := func() {
+		if _, err := nc.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for {
+			m, err := nc.Read(buf[n:])
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += m
+			if i := bytes.Index(buf[:n], []byte("\r\n\r\n")); i > 0 && n >= i+4+contentLength(buf[:i]) {
+				return
+			}
+		}
+	}
+	roundTrip()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		roundTrip()
+	}
+}
+
+func contentLength(head []byte) int {
+	_, v, ok := bytes.Cut(head, []byte("Content-Length: "))
+	if !ok {
+		return 0
+	}
+	n := 0
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
