@@ -13,7 +13,7 @@ type collector struct {
 	snapshot func() Snapshot
 	descs    []*prometheus.Desc
 
-	up, ready, info, startTime, members                    *prometheus.Desc
+	up, ready, info, startTime, members, badRequests       *prometheus.Desc
 	appInfo, sessionsActive, sessionsCreated               *prometheus.Desc
 	sessionsExpired, replMessages, replBytes, replMissing  *prometheus.Desc
 	replSendErrors, replSkipped, stateTransfer             *prometheus.Desc
@@ -41,6 +41,7 @@ func newCollector(snapshot func() Snapshot) *collector {
 	c.info = d("node_info", "The node's jvmRoute and tribes member (always 1).", "jvm_route", "member")
 	c.startTime = d("start_time_seconds", "When the node started, in seconds since the Unix epoch.")
 	c.members = d("members", "Other cluster members this member sees.")
+	c.badRequests = d("http_bad_requests_total", "Requests the HTTP connector refused before any app ran: malformed, a head too large, an unsupported version, transfer coding or expectation.")
 
 	c.appInfo = d("app_info", "A deployed app and its module's digest (always 1).", "app", "digest")
 	c.sessionsActive = d("sessions_active", "Sessions held for the app.", "app")
@@ -106,6 +107,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.startTime, float64(s.Node.StartedAt.UnixNano())/1e9)
 	}
 	gauge(c.members, float64(len(s.Members)))
+	counter(c.badRequests, s.Node.BadRequests)
 
 	seen := make(map[string]bool, len(s.Apps))
 	for _, a := range s.Apps {

@@ -37,6 +37,9 @@ type Node struct {
 	Member    string    `json:"member,omitempty"` // its tribes member (empty: standalone)
 	Ready     bool      `json:"ready"`            // took its sessions and opened its HTTP port
 	StartedAt time.Time `json:"startedAt"`
+	// BadRequests counts requests the HTTP connector refused as malformed
+	// or too large before they reached an app (host.Server.BadRequests).
+	BadRequests int64 `json:"badRequests"`
 }
 
 // Member is another member of the cluster, as it announced itself.
