@@ -319,7 +319,7 @@ func (c *conn) refuse(err error) {
 		c.cn.log.Debug("request refused", "remote", c.base.RemoteAddr, "status", he.Status, "err", err)
 		msg := http.StatusText(he.Status) + ": " + he.Reason + "\n"
 		h := http.Header{"Content-Type": {"text/plain; charset=utf-8"}, "Content-Length": {fmt.Sprint(len(msg))}}
-		c.out = h1.AppendHead(c.out, he.Status, h, true)
+		c.out = h1.AppendHead(c.out, he.Status, h, "close")
 		c.out = append(c.out, msg...)
 		c.flush()
 		c.lingeringClose()
@@ -398,7 +398,14 @@ func (w *responseWriter) WriteHeader(status int) {
 	if !w.close && (w.c.cn.shutdown.Load() || !w.c.rd.Body().Reusable(maxDrainBytes)) {
 		w.close = true
 	}
-	w.c.out = h1.AppendHead(w.c.out, status, w.h, w.close)
+	conn := ""
+	switch {
+	case w.close:
+		conn = "close"
+	case w.c.req.ProtoMinor == 0:
+		conn = "keep-alive" // an HTTP/1.0 client that asked for it
+	}
+	w.c.out = h1.AppendHead(w.c.out, status, w.h, conn)
 }
 
 // Write implements http.ResponseWriter.

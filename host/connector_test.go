@@ -167,8 +167,8 @@ func TestConnectorHTTP10(t *testing.T) {
 	_, base := newServer(t, host.Config{}, map[string][]byte{"/f": faulty(t)})
 	c := dialRaw(t, base)
 	c.send("GET /f/ok HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-	if r, _ := c.answer("GET"); r.StatusCode != 200 || r.Close {
-		t.Fatalf("keep-alive: %d close %v", r.StatusCode, r.Close)
+	if r, _ := c.answer("GET"); r.StatusCode != 200 || r.Close || r.Header.Get("Connection") != "keep-alive" {
+		t.Fatalf("keep-alive: %d close %v %v (an HTTP/1.0 client needs Connection: keep-alive)", r.StatusCode, r.Close, r.Header)
 	}
 	c.send("GET /f/ok HTTP/1.0\r\n\r\n")
 	if r, _ := c.answer("GET"); r.StatusCode != 200 || !r.Close {

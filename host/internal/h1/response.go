@@ -6,11 +6,12 @@ import (
 )
 
 // AppendHead appends an HTTP/1.1 response head: the status line, h's
-// fields and, if close, "Connection: close" (instead of h's Connection
-// field, if any). As net/http does, it drops fields whose names are not tokens
-// and writes CR and LF in values as spaces, so that no value can end the
-// head early. It does not add Content-Length or Date.
-func AppendHead(b []byte, status int, h http.Header, close bool) []byte {
+// fields and, if conn is not empty, a Connection field with that value
+// ("close", or "keep-alive" for an HTTP/1.0 client that asked for it)
+// instead of h's, if any. As net/http does, it drops fields whose names
+// are not tokens and writes CR and LF in values as spaces, so that no
+// value can end the head early. It does not add Content-Length or Date.
+func AppendHead(b []byte, status int, h http.Header, conn string) []byte {
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, ' ')
@@ -22,7 +23,7 @@ func AppendHead(b []byte, status int, h http.Header, close bool) []byte {
 	}
 	b = append(b, "\r\n"...)
 	for k, vs := range h {
-		if !validTokenString(k) || (close && k == "Connection") {
+		if !validTokenString(k) || (conn != "" && k == "Connection") {
 			continue
 		}
 		for _, v := range vs {
@@ -38,8 +39,10 @@ func AppendHead(b []byte, status int, h http.Header, close bool) []byte {
 			b = append(b, "\r\n"...)
 		}
 	}
-	if close {
-		b = append(b, "Connection: close\r\n"...)
+	if conn != "" {
+		b = append(b, "Connection: "...)
+		b = append(b, conn...)
+		b = append(b, "\r\n"...)
 	}
 	return append(b, "\r\n"...)
 }
