@@ -44,9 +44,10 @@ const (
 	// written from the exchange's buffer instead of being copied after
 	// its head.
 	directWrite = 32 << 10
-	// deadlineSlack is how stale an idle read deadline may be before it
-	// is set again: setting it per request costs a timer update.
-	deadlineSlack = time.Second
+	// maxDeadlineSlack is how stale an idle read deadline may be before
+	// it is set again (setting it per request costs a timer update); at
+	// most a sixteenth of IdleTimeout.
+	maxDeadlineSlack = time.Second
 )
 
 // Connection states: a connection waiting for a request's first byte is
@@ -228,7 +229,7 @@ func (c *conn) serve() {
 				return
 			}
 			now := time.Now()
-			if d := now.Add(cfg.IdleTimeout); c.deadline.IsZero() || d.Sub(c.deadline) > deadlineSlack {
+			if d := now.Add(cfg.IdleTimeout); c.deadline.IsZero() || d.Sub(c.deadline) > min(maxDeadlineSlack, cfg.IdleTimeout/16) {
 				c.setReadDeadline(d)
 			}
 			c.state.Store(connIdle)

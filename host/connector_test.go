@@ -292,3 +292,51 @@ func contentLength(head []byte) int {
 	}
 	return n
 }
+
+// TestConnectorTimeouts: a head that stops coming is dropped after
+// ReadHeaderTimeout, and a keep-alive connection after IdleTimeout, while
+// a client that keeps sending is served.
+func TestConnectorTimeouts(t *testing.T) {
+	_, base := newServer(t, host.Config{ReadHeaderTimeout: 300 * time.Millisecond, IdleTimeout: 600 * time.Millisecond},
+		map[string][]byte{"/f": faulty(t)})
+	slow := dialRaw(t, base)
+	slow.send("GET /f/ok HTTP/1.1\r\nHo")
+	idle := dialRaw(t, base)
+	for range 6 { // served across more than both timeouts
+		idle.send("GET /f/ok HTTP/1.1\r\nHost: x\r\n\r\n")
+		if r, _ := idle.answer("GET"); r.StatusCode != 200 {
+			t.Fatalf("status %d", r.StatusCode)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// closed waits up to 5 s, far beyond both timeouts and far below the
+	// defaults (10 s, 2 min), which would leave both open.
+	if !slow.closed() {
+		t.Error("a half-sent head kept its connection past ReadHeaderTimeout")
+	}
+	if !idle.closed() {
+		t.Error("an idle connection stayed open past IdleTimeout")
+	}
+}
+
+// TestConnectorPanic: a valve that panics costs its connection, not the
+// server: it is logged, the connection closes, others are served.
+func TestConnectorPanic(t *testing.T) {
+	boom := host.ValveFunc(func(x *host.Exchange, next host.Invoker) {
+		if x.Path == "/f/boom" {
+			panic("a valve's bug")
+		}
+		next.Invoke(x)
+	})
+	_, base := newServer(t, host.Config{Valves: []host.Valve{boom}}, map[string][]byte{"/f": faulty(t)})
+	c := dialRaw(t, base)
+	c.send("GET /f/boom HTTP/1.1\r\nHost: x\r\n\r\n")
+	if !c.closed() {
+		t.Error("the panicking request's connection stayed open")
+	}
+	ok := dialRaw(t, base)
+	ok.send("GET /f/ok HTTP/1.1\r\nHost: x\r\n\r\n")
+	if r, _ := ok.answer("GET"); r.StatusCode != 200 {
+		t.Fatalf("after the panic: %d", r.StatusCode)
+	}
+}
