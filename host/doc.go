@@ -5,9 +5,12 @@
 // [Context] per deployed app, and a pipeline of [Valve]s that every request
 // passes before the context's basic valve runs the app. The request flow:
 //
-//  1. The connector (net/http) finds the context by the longest matching
-//     path and the requested session id: the JSESSIONID cookie, else a
-//     ";jsessionid=" path parameter.
+//  1. The connector reads the request: the host's own HTTP/1.1 connector
+//     ([ConnectorH1], the default; package host/internal/h1 reads the
+//     requests) or net/http's server ([ConnectorNetHTTP]), as
+//     [Config.Connector] says. [Server.ServeHTTP] then finds the context by
+//     the longest matching path and the requested session id: the
+//     JSESSIONID cookie, else a ";jsessionid=" path parameter.
 //  2. The valves run (the replication work adds its ReplicationValve and
 //     JvmRouteBinderValve through [Config.Valves]).
 //  3. The basic valve reads the body (within [Config.MaxRequestBodyBytes]),
@@ -26,7 +29,10 @@
 // A guest past its deadline gets 503; a trap, exit, out-of-memory or panic
 // gets 500; the instance is discarded and replaced, and the session keeps
 // its last committed state. Oversized bodies get 413, oversized headers
-// 431, a full session table ([session.Config.MaxActiveSessions]) 503.
+// 431, a full session table ([session.Config.MaxActiveSessions]) 503. The
+// h1 connector answers a request it cannot read unambiguously with 400,
+// 417, 501 or 505 and closes the connection ([Server.BadRequests] counts
+// them).
 //
 // # Example
 //
