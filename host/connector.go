@@ -256,13 +256,11 @@ func (c *conn) serve() {
 		if !c.w.wroteHeader {
 			c.w.WriteHeader(http.StatusOK)
 		}
-		if !c.rd.Body().Drain(maxDrainBytes) {
-			c.w.close = true
-		}
-		if c.w.close || c.broken {
+		drained := c.rd.Body().Drain(maxDrainBytes)
+		if !drained || c.w.close || c.broken {
 			c.flush()
-			if !c.broken {
-				c.lingeringClose()
+			if !drained && !c.broken {
+				c.lingeringClose() // as net/http, only when body bytes may be left unread
 			}
 			return
 		}

@@ -266,12 +266,12 @@ func (rd *Reader) requestLine(r *http.Request, ln []byte) error {
 		rd.method = methodString(method)
 	}
 	r.Method = rd.method
+	if r.Method == http.MethodConnect {
+		return refuse(http.StatusMethodNotAllowed, "CONNECT is not served")
+	}
 	if len(target) == 0 || !bytes.Equal(target, rd.target) || rd.uri == "" {
 		if !validTarget(target) {
 			return refuse(http.StatusBadRequest, "malformed request target")
-		}
-		if r.Method == http.MethodConnect {
-			return refuse(http.StatusMethodNotAllowed, "CONNECT is not served")
 		}
 		uri := string(target)
 		u, err := url.ParseRequestURI(uri)

@@ -122,6 +122,7 @@ func TestRefused(t *testing.T) {
 		{"relative target", "GET a HTTP/1.1\r\n" + host + "\r\n", 400},
 		{"bad method", "G(T / HTTP/1.1\r\n" + host + "\r\n", 400},
 		{"CONNECT", "CONNECT h:443 HTTP/1.1\r\n" + host + "\r\n", 405},
+		{"CONNECT after a GET of the same target", "GET / HTTP/1.1\r\n" + host + "\r\nCONNECT / HTTP/1.1\r\n" + host + "\r\n", 405},
 		{"expectation", "POST / HTTP/1.1\r\n" + host + "Expect: something\r\nContent-Length: 1\r\n\r\nx", 417},
 		{"head too large", "GET / HTTP/1.1\r\n" + host + "X-A: " + strings.Repeat("a", 1024) + "\r\n\r\n", 431},
 		{"many empty lines", "\r\n\r\n\r\n\r\n\r\nGET / HTTP/1.1\r\n" + host + "\r\n", 400},
