@@ -234,6 +234,9 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		logLevel    = fs.String("log-level", "info", `debug, info, warn or error; "messages" also logs every cluster message sent and received (Tomcat's org.apache.catalina.tribes.MESSAGES)`)
 		shutdown    = fs.Duration("shutdown-timeout", 10*time.Second, "how long to wait for running requests at shutdown")
 		connector   = fs.String("connector", def.Connector, `HTTP connector: "h1" (the host's own HTTP/1.1) or "net/http" (Go's server)`)
+		headTimeout = fs.Duration("read-header-timeout", def.ReadHeaderTimeout, "how long a request's head may take to arrive (a <Connector connectionTimeout>)")
+		idleTimeout = fs.Duration("idle-timeout", def.IdleTimeout, "how long a keep-alive connection may wait for its next request (keepAliveTimeout)")
+		maxHeader   = fs.Int("max-header-bytes", def.MaxHeaderBytes, "request head limit, bytes (maxHttpHeaderSize); larger heads get 431")
 	)
 	dataDir := fs.String("data-dir", "", "the node's state directory: farm temp and deploy dirs, admin token (default: the user cache dir's wasmfarm/<jvm-route>)")
 	adminToken := fs.String("admin-token", "", "bearer token of the admin API (default $"+adminTokenEnv+", else generated at first start into the data dir, mode 0600)")
@@ -279,6 +282,9 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.MemoryLimit = uint64(*memMiB) << 20
 	cfg.MaxRequestBodyBytes = *maxBody
 	cfg.Connector = *connector
+	cfg.ReadHeaderTimeout = *headTimeout
+	cfg.IdleTimeout = *idleTimeout
+	cfg.MaxHeaderBytes = *maxHeader
 	cfg.Sessions.MaxActiveSessions = *maxSessions
 	cfg.Sessions.MaxInactiveInterval = *timeout
 	cfg.Sessions.ExpireInterval = *expireEvery
@@ -325,6 +331,19 @@ func (spec *nodeSpec) fromFile(file *serverconfig.Node, set map[string]bool, cf 
 	}
 	if !set["jvm-route"] && file.JvmRoute != "" {
 		spec.host.JvmRoute = file.JvmRoute
+	}
+	if !set["read-header-timeout"] && file.ConnectionTimeout > 0 {
+		spec.host.ReadHeaderTimeout = file.ConnectionTimeout
+	}
+	if !set["idle-timeout"] {
+		if file.KeepAliveTimeout > 0 {
+			spec.host.IdleTimeout = file.KeepAliveTimeout
+		} else if file.ConnectionTimeout > 0 {
+			spec.host.IdleTimeout = file.ConnectionTimeout // Tomcat's default keepAliveTimeout
+		}
+	}
+	if !set["max-header-bytes"] && file.MaxHeaderBytes > 0 {
+		spec.host.MaxHeaderBytes = file.MaxHeaderBytes
 	}
 	if !set["max-sessions"] && file.MaxActiveSessions > 0 {
 		spec.host.Sessions.MaxActiveSessions = file.MaxActiveSessions

@@ -20,7 +20,17 @@ func (n *Node) Describe(w io.Writer) error {
 	p := &printer{w: w}
 	p.line(0, "node", n.File)
 	if n.HTTPAddr != "" {
-		p.line(1, "http", n.HTTPAddr)
+		s := n.HTTPAddr
+		if n.ConnectionTimeout > 0 {
+			s += ", connectionTimeout " + n.ConnectionTimeout.String()
+		}
+		if n.KeepAliveTimeout > 0 {
+			s += ", keepAliveTimeout " + n.KeepAliveTimeout.String()
+		}
+		if n.MaxHeaderBytes > 0 {
+			s += ", maxHttpHeaderSize " + strconv.Itoa(n.MaxHeaderBytes)
+		}
+		p.line(1, "http", s)
 	} else {
 		p.line(1, "http", "(not in the file: the -http flag)")
 	}

@@ -105,7 +105,6 @@ func TestParseWarnings(t *testing.T) {
 			note(1, `[Server] attribute "port": accepted but not used (value "8005")`),
 			note(1, `[Server] attribute "shutdown"`),
 			note(1, `[Server/Listener] <Listener> ignored: Java components`),
-			note(1, `[Server/Service/Connector] attribute "connectionTimeout"`),
 			note(1, `[Server/Service/Connector] attribute "redirectPort"`),
 		}},
 		{"misspelt", "<Cluster className=\"SimpleTcpCluster\">\n<Manager className=\"DeltaManager\" expireSessionOnShutdown=\"true\"\n notifyListenerOnReplication=\"false\"/>\n" +
@@ -160,6 +159,26 @@ func TestParseWarnings(t *testing.T) {
 			}
 			checkWarnings(t, ws, tc.want)
 		})
+	}
+}
+
+// TestParseConnectorLimits: the HTTP connector's connectionTimeout,
+// keepAliveTimeout and maxHttpHeaderSize are read (Tomcat's milliseconds
+// and bytes); a timeout meaning "none" keeps the node's, with a warning.
+func TestParseConnectorLimits(t *testing.T) {
+	n, ws, err := Parse("f.xml", []byte(`<Service><Connector port="1" address="::1" connectionTimeout="20000" keepAliveTimeout="5s" maxHttpHeaderSize="8192"/></Service>`))
+	if err != nil || len(ws) != 0 {
+		t.Fatalf("err %v, warnings %v", err, ws)
+	}
+	if n.ConnectionTimeout != 20*time.Second || n.KeepAliveTimeout != 5*time.Second || n.MaxHeaderBytes != 8192 {
+		t.Errorf("read %v, %v, %d", n.ConnectionTimeout, n.KeepAliveTimeout, n.MaxHeaderBytes)
+	}
+	n, ws, err = Parse("f.xml", []byte(`<Service><Connector port="1" address="::1" connectionTimeout="-1"/></Service>`))
+	if err != nil || len(ws) != 1 || !strings.Contains(ws[0].String(), `attribute "connectionTimeout": -1ms means no timeout in Tomcat`) || n.ConnectionTimeout != 0 {
+		t.Errorf("-1: err %v, warnings %v, timeout %v", err, ws, n.ConnectionTimeout)
+	}
+	if _, _, err := Parse("f.xml", []byte(`<Service><Connector port="1" address="::1" maxHttpHeaderSize="0"/></Service>`)); err == nil {
+		t.Error("maxHttpHeaderSize 0 accepted")
 	}
 }
 

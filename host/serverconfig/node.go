@@ -29,6 +29,15 @@ type Node struct {
 	// [DefaultAddress], and port; port 0 means any free port). It is ""
 	// when the file has no HTTP connector, e.g. a bare <Cluster>.
 	HTTPAddr string
+	// ConnectionTimeout, KeepAliveTimeout and MaxHeaderBytes are the HTTP
+	// connector's connectionTimeout (host.Config.ReadHeaderTimeout: how
+	// long a request's head may take), keepAliveTimeout (IdleTimeout; in
+	// Tomcat it defaults to connectionTimeout) and maxHttpHeaderSize
+	// (MaxHeaderBytes). Zero when the file does not set them: the node's
+	// flags (and defaults) then apply.
+	ConnectionTimeout time.Duration
+	KeepAliveTimeout  time.Duration
+	MaxHeaderBytes    int
 	// ServiceName, EngineName and HostName are the name attributes of
 	// <Service>, <Engine> and the <Host> whose contexts are read (for
 	// display; Tomcat's defaults "Catalina" and "localhost" are not

@@ -99,9 +99,28 @@ func (ld *loader) connector(el *serverxml.Element, first *serverxml.Element) boo
 	if port >= 0 {
 		ld.node.HTTPAddr = net.JoinHostPort(addr, strconv.Itoa(port))
 	}
-	b.Ignore("the HTTP server has its own timeouts and limits (see the node's flags)",
-		"connectionTimeout", "keepAliveTimeout", "maxKeepAliveRequests", "maxThreads", "minSpareThreads",
-		"maxConnections", "acceptCount", "maxHttpHeaderSize", "maxPostSize", "executor")
+	timeout := func(name string, dst *time.Duration) {
+		var d time.Duration
+		if b.Duration(name, time.Millisecond, &d) {
+			if d <= 0 {
+				b.Warn(name, "%v means no timeout in Tomcat; a wasmfarm node keeps its own (-read-header-timeout, -idle-timeout)", d)
+				return
+			}
+			*dst = d
+		}
+	}
+	timeout("connectionTimeout", &ld.node.ConnectionTimeout)
+	timeout("keepAliveTimeout", &ld.node.KeepAliveTimeout)
+	var hs int
+	if b.Int("maxHttpHeaderSize", &hs) {
+		if hs <= 0 {
+			b.Fail("maxHttpHeaderSize", nil, "maxHttpHeaderSize %d is not a positive number of bytes", hs)
+		} else {
+			ld.node.MaxHeaderBytes = hs
+		}
+	}
+	b.Ignore("the HTTP connector has a goroutine per connection and no pool or limits of these (see the node's flags)",
+		"maxKeepAliveRequests", "maxThreads", "minSpareThreads", "maxConnections", "acceptCount", "maxPostSize", "executor")
 	b.Ignore(noteNoTomcat, "redirectPort", "enableLookups", "URIEncoding", "useBodyEncodingForURI",
 		"compression", "compressibleMimeType", "server", "xpoweredBy", "scheme", "secure", "proxyName", "proxyPort")
 	ld.done(b)

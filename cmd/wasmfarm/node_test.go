@@ -1,0 +1,50 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/wasmfarm/wasmfarm/host"
+	"github.com/wasmfarm/wasmfarm/host/serverconfig"
+)
+
+// TestConnectorLimitsFromFile: a server.xml's connectionTimeout,
+// keepAliveTimeout (defaulting to connectionTimeout, as in Tomcat) and
+// maxHttpHeaderSize reach the host's configuration, unless a flag was
+// given.
+func TestConnectorLimitsFromFile(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	for _, tc := range []struct {
+		name       string
+		file       serverconfig.Node
+		set        map[string]bool
+		head, idle time.Duration
+		maxHeader  int
+	}{
+		{"all", serverconfig.Node{ConnectionTimeout: 20 * time.Second, KeepAliveTimeout: 5 * time.Second, MaxHeaderBytes: 8192}, nil,
+			20 * time.Second, 5 * time.Second, 8192},
+		{"keepAliveTimeout from connectionTimeout", serverconfig.Node{ConnectionTimeout: 20 * time.Second}, nil,
+			20 * time.Second, 20 * time.Second, host.DefaultConfig().MaxHeaderBytes},
+		{"flags win", serverconfig.Node{ConnectionTimeout: 20 * time.Second, MaxHeaderBytes: 8192},
+			map[string]bool{"read-header-timeout": true, "idle-timeout": true, "max-header-bytes": true},
+			time.Second, time.Minute, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := nodeSpec{host: host.Config{ReadHeaderTimeout: time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 100}}
+			if tc.set == nil {
+				spec.host = host.DefaultConfig()
+			}
+			fs := flag.NewFlagSet("node", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			if err := spec.fromFile(&tc.file, tc.set, addClusterFlags(fs), log); err != nil {
+				t.Fatal(err)
+			}
+			if h := spec.host; h.ReadHeaderTimeout != tc.head || h.IdleTimeout != tc.idle || h.MaxHeaderBytes != tc.maxHeader {
+				t.Errorf("got %v, %v, %d; want %v, %v, %d", h.ReadHeaderTimeout, h.IdleTimeout, h.MaxHeaderBytes, tc.head, tc.idle, tc.maxHeader)
+			}
+		})
+	}
+}
