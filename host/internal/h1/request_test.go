@@ -260,3 +260,29 @@ func FuzzReadRequest(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkReadRequest: a keep-alive client's repeated request (the
+// strings of the previous one reused) and a request whose cookie and
+// target change each time (parsed anew).
+func BenchmarkReadRequest(b *testing.B) {
+	const same = "GET /counter/json HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\nAccept: */*\r\nCookie: JSESSIONID=5C1F3E0A9B8D7C6E5F4A3B2C1D0E9F8A.jvm_a\r\n\r\n"
+	run := func(b *testing.B, next func(i int) string) {
+		src := strings.NewReader("")
+		br := bufio.NewReader(src)
+		rd := NewReader(br, 1<<20, nil)
+		r := &http.Request{}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			src.Reset(next(i))
+			br.Reset(src)
+			if err := rd.ReadRequest(r); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	}
+	b.Run("repeated", func(b *testing.B) { run(b, func(int) string { return same }) })
+	reqs := [2]string{same, strings.Replace(strings.Replace(same, "5C1F", "6D20", 1), "/json", "/json?x=1", 1)}
+	b.Run("changing", func(b *testing.B) { run(b, func(i int) string { return reqs[i&1] }) })
+}
