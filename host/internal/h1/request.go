@@ -77,6 +77,9 @@ func (rd *Reader) Body() *Body { return &rd.body }
 // request to refuse, or the connection's read error.
 func (rd *Reader) ReadRequest(r *http.Request) error {
 	rd.n = 0
+	if cap(rd.long) > 64<<10 {
+		rd.long = nil // one long line does not pin its buffer to the connection
+	}
 	rd.body.reset()
 	var ln []byte
 	var err error
