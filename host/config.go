@@ -42,8 +42,9 @@ type Config struct {
 	// Connector is the HTTP server Serve uses: [ConnectorH1] (the
 	// default) or [ConnectorNetHTTP].
 	Connector string
-	// ReadHeaderTimeout and IdleTimeout are those of net/http's server
-	// (10 s and 2 min).
+	// ReadHeaderTimeout is how long a request's head may take to arrive,
+	// IdleTimeout how long a keep-alive connection may wait for the next
+	// request (10 s and 2 min; net/http's server fields of those names).
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
 
