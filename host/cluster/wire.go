@@ -167,17 +167,29 @@ func (r *reader) u64() uint64 {
 	return v
 }
 
+// raw reads a length-prefixed byte string of at most max bytes. (It
+// reads the length itself: what+" length" for uvarint would allocate on
+// every message, not only on failure.)
 func (r *reader) raw(max int, what string) []byte {
-	n := int(r.uvarint(uint64(max), what+" length"))
 	if r.err != nil {
 		return nil
 	}
-	if len(r.b) < n {
+	v, n := binary.Uvarint(r.b)
+	switch {
+	case n <= 0:
+		r.fail("bad %s length", what)
+		return nil
+	case v > uint64(max):
+		r.fail("%s length %d exceeds the limit of %d", what, v, max)
+		return nil
+	}
+	r.b = r.b[n:]
+	if uint64(len(r.b)) < v {
 		r.fail("%s truncated", what)
 		return nil
 	}
-	p := r.b[:n]
-	r.b = r.b[n:]
+	p := r.b[:v]
+	r.b = r.b[v:]
 	return p
 }
 
