@@ -319,7 +319,9 @@ func (c *conn) refuse(err error) {
 		msg := http.StatusText(he.Status) + ": " + he.Reason + "\n"
 		h := http.Header{"Content-Type": {"text/plain; charset=utf-8"}, "Content-Length": {fmt.Sprint(len(msg))}}
 		c.out = h1.AppendHead(c.out, he.Status, h, "close")
-		c.out = append(c.out, msg...)
+		if c.req.Method != http.MethodHead { // known when the request line was read
+			c.out = append(c.out, msg...)
+		}
 		c.flush()
 		c.lingeringClose()
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
