@@ -2,13 +2,11 @@ package host
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -60,8 +58,7 @@ const (
 
 // connector serves HTTP/1.1 with package h1.
 type connector struct {
-	s   *Server
-	log *slog.Logger
+	s *Server
 
 	ctx    context.Context // requests' context: canceled when Shutdown gives up
 	cancel context.CancelFunc
@@ -75,7 +72,7 @@ type connector struct {
 
 func newConnector(s *Server) *connector {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &connector{s: s, log: s.log, ctx: ctx, cancel: cancel,
+	return &connector{s: s, ctx: ctx, cancel: cancel,
 		listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}, gone: make(chan struct{}, 1)}
 }
 
@@ -106,7 +103,7 @@ func (cn *connector) serve(l net.Listener) error {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() || isTemporary(err) {
 				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
-				cn.log.Warn("accept failed; retrying", "err", err, "in", pause)
+				cn.s.log.Warn("accept failed; retrying", "err", err, "in", pause)
 				time.Sleep(pause)
 				continue
 			}
@@ -190,11 +187,13 @@ type conn struct {
 	state atomic.Int32
 
 	deadline time.Time // the read deadline set, zero if none
+	inHead   bool      // reading a request's head
 	broken   bool      // a write failed
 }
 
 func (cn *connector) newConn(nc net.Conn) *conn {
-	c := &conn{cn: cn, nc: nc, br: bufio.NewReaderSize(nc, connReadBuffer), hdr: make(http.Header, 8)}
+	c := &conn{cn: cn, nc: nc, hdr: make(http.Header, 8)}
+	c.br = bufio.NewReaderSize(c, connReadBuffer)
 	c.rd = h1.NewReader(c.br, cn.s.cfg.MaxHeaderBytes, c.sendContinue)
 	c.w.c = c
 	c.w.h = make(http.Header, 8)
@@ -207,14 +206,14 @@ func (c *conn) serve() {
 	cfg := &c.cn.s.cfg
 	defer func() {
 		if p := recover(); p != nil && p != http.ErrAbortHandler {
-			c.cn.log.Error("panic serving a request", "remote", c.base.RemoteAddr, "panic", p, "stack", string(debug.Stack()))
+			c.cn.s.log.Error("panic serving a request", "remote", c.base.RemoteAddr, "panic", p, "stack", string(debug.Stack()))
 		}
 		c.close()
 	}()
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		tc.SetDeadline(time.Now().Add(cfg.ReadHeaderTimeout))
 		if err := tc.HandshakeContext(c.cn.ctx); err != nil {
-			c.cn.log.Debug("TLS handshake failed", "remote", c.base.RemoteAddr, "err", err)
+			c.cn.s.log.Debug("TLS handshake failed", "remote", c.base.RemoteAddr, "err", err)
 			return
 		}
 		tc.SetDeadline(time.Time{})
@@ -238,13 +237,12 @@ func (c *conn) serve() {
 				return // closed by Shutdown, by the client, or idle too long
 			}
 		}
-		if !headComplete(c.br) {
-			// A head that came in pieces gets ReadHeaderTimeout from now.
-			c.setReadDeadline(time.Now().Add(cfg.ReadHeaderTimeout))
-		}
 		c.req = c.base
 		c.req.Header = c.hdr
-		if err := c.rd.ReadRequest(&c.req); err != nil {
+		c.inHead = true // a read the head has to wait for sets ReadHeaderTimeout (see Read)
+		err := c.rd.ReadRequest(&c.req)
+		c.inHead = false
+		if err != nil {
 			c.refuse(err)
 			return
 		}
@@ -270,11 +268,15 @@ func (c *conn) serve() {
 	}
 }
 
-// headComplete reports whether the buffered bytes hold a whole request
-// head.
-func headComplete(br *bufio.Reader) bool {
-	b, _ := br.Peek(br.Buffered())
-	return bytes.Contains(b, []byte("\n\r\n")) || bytes.Contains(b, []byte("\n\n"))
+// Read implements io.Reader for the connection's bufio.Reader. A head that
+// did not arrive whole must come within ReadHeaderTimeout of the first
+// read it waits for; a head already buffered costs no deadline update.
+func (c *conn) Read(p []byte) (int, error) {
+	if c.inHead {
+		c.inHead = false
+		c.setReadDeadline(time.Now().Add(c.cn.s.cfg.ReadHeaderTimeout))
+	}
+	return c.nc.Read(p)
 }
 
 func (c *conn) setReadDeadline(t time.Time) {
@@ -315,7 +317,7 @@ func (c *conn) refuse(err error) {
 	switch {
 	case errors.As(err, &he):
 		c.cn.s.badRequests.Add(1)
-		c.cn.log.Debug("request refused", "remote", c.base.RemoteAddr, "status", he.Status, "err", err)
+		c.cn.s.log.Debug("request refused", "remote", c.base.RemoteAddr, "status", he.Status, "err", err)
 		msg := http.StatusText(he.Status) + ": " + he.Reason + "\n"
 		h := http.Header{"Content-Type": {"text/plain; charset=utf-8"}, "Content-Length": {fmt.Sprint(len(msg))}}
 		c.out = h1.AppendHead(c.out, he.Status, h, "close")
@@ -328,7 +330,7 @@ func (c *conn) refuse(err error) {
 	default:
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			c.cn.log.Debug("request head not received in time", "remote", c.base.RemoteAddr)
+			c.cn.s.log.Debug("request head not received in time", "remote", c.base.RemoteAddr)
 		}
 		c.flush() // the answers to earlier pipelined requests
 	}
