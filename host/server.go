@@ -309,39 +309,33 @@ func (s *Server) BadRequests() int64 { return s.badRequests.Load() }
 // Serve serves HTTP on l until Shutdown; it returns http.ErrServerClosed
 // after a Shutdown. It may be called for several listeners.
 func (s *Server) Serve(l net.Listener) error {
-	if s.cfg.Connector == ConnectorH1 {
-		s.httpMu.Lock()
-		if s.closed.Load() {
-			s.httpMu.Unlock()
-			l.Close()
-			return http.ErrServerClosed
-		}
-		if s.conn == nil {
-			s.conn = newConnector(s)
-			s.httpSrvs = append(s.httpSrvs, s.conn)
-		}
-		cn := s.conn
-		s.httpMu.Unlock()
-		s.log.Info("serving HTTP", "addr", l.Addr().String(), "jvmRoute", s.cfg.JvmRoute, "connector", s.cfg.Connector)
-		return cn.serve(l)
-	}
-	hs := &http.Server{
-		Handler:           s,
-		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
-		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
-		IdleTimeout:       s.cfg.IdleTimeout,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
 	s.httpMu.Lock()
 	if s.closed.Load() {
 		s.httpMu.Unlock()
 		l.Close()
 		return http.ErrServerClosed
 	}
-	s.httpSrvs = append(s.httpSrvs, hs)
+	var serve func(net.Listener) error
+	if s.cfg.Connector == ConnectorH1 {
+		if s.conn == nil { // one connector for every listener
+			s.conn = newConnector(s)
+			s.httpSrvs = append(s.httpSrvs, s.conn)
+		}
+		serve = s.conn.serve
+	} else {
+		hs := &http.Server{
+			Handler:           s,
+			MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+			ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+			IdleTimeout:       s.cfg.IdleTimeout,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		}
+		s.httpSrvs = append(s.httpSrvs, hs)
+		serve = hs.Serve
+	}
 	s.httpMu.Unlock()
 	s.log.Info("serving HTTP", "addr", l.Addr().String(), "jvmRoute", s.cfg.JvmRoute, "connector", s.cfg.Connector)
-	return hs.Serve(l)
+	return serve(l)
 }
 
 // Shutdown stops accepting requests, waits for running ones (until ctx
@@ -374,26 +368,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// for the versions to close, each after its last request. If ctx ended
 	// with requests still running (they run on until their guest's
 	// deadline), the runtime closes after them, in the background.
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for s.liveVersions.Load() > 0 {
-		select {
-		case <-tick.C:
-			continue
-		case <-ctx.Done():
+	closed := make(chan error, 1)
+	go func() {
+		for s.liveVersions.Load() > 0 {
+			time.Sleep(20 * time.Millisecond)
 		}
-		go func() {
-			for s.liveVersions.Load() > 0 {
-				time.Sleep(20 * time.Millisecond)
-			}
-			s.rt.Close(context.Background())
-		}()
+		closed <- s.rt.Close(context.Background())
+	}()
+	select {
+	case err := <-closed:
+		s.log.Info("server stopped")
+		return errors.Join(append(errs, err)...)
+	case <-ctx.Done():
 		s.log.Warn("server stopped with requests still running", "err", ctx.Err())
 		return errors.Join(append(errs, ctx.Err())...)
 	}
-	errs = append(errs, s.rt.Close(context.Background()))
-	s.log.Info("server stopped")
-	return errors.Join(errs...)
 }
 
 // ServeHTTP implements http.Handler: the connector. It finds the context,
