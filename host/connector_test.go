@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -186,19 +187,33 @@ func TestConnectorHTTP10(t *testing.T) {
 // its context ends first, closes that connection too and returns the
 // context's error.
 func TestConnectorShutdown(t *testing.T) {
-	srv, base := newServer(t, host.Config{}, map[string][]byte{"/f": faulty(t)})
+	// A valve tells when /f/sleep starts and when the app returned, so
+	// that the test waits on events, not on time.
+	started := make(chan struct{}, 1)
+	var finished atomic.Bool
+	watch := host.ValveFunc(func(x *host.Exchange, next host.Invoker) {
+		if x.Path != "/f/sleep" {
+			next.Invoke(x)
+			return
+		}
+		started <- struct{}{}
+		next.Invoke(x)
+		finished.Store(true)
+	})
+	cfg := host.Config{Valves: []host.Valve{watch}}
+
+	srv, base := newServer(t, cfg, map[string][]byte{"/f": faulty(t)})
 	idle := dialRaw(t, base)
 	idle.send("GET /f/ok HTTP/1.1\r\nHost: x\r\n\r\n")
 	idle.answer("GET")
 	busy := dialRaw(t, base)
-	busy.send("GET /f/sleep?ms=500 HTTP/1.1\r\nHost: x\r\n\r\n")
-	time.Sleep(100 * time.Millisecond) // the request is running
-	start := time.Now()
+	busy.send("GET /f/sleep?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-started
 	if err := srv.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d < 300*time.Millisecond {
-		t.Errorf("Shutdown returned after %v, before the running request ended", d)
+	if !finished.Load() {
+		t.Error("Shutdown returned before the running request ended")
 	}
 	if r, body := busy.answer("GET"); r.StatusCode != 200 || body != "slept" || !r.Close {
 		t.Errorf("running request: %d %q close %v", r.StatusCode, body, r.Close)
@@ -207,14 +222,18 @@ func TestConnectorShutdown(t *testing.T) {
 		t.Error("a connection stayed open after Shutdown")
 	}
 
-	srv2, base2 := newServer(t, host.Config{}, map[string][]byte{"/f": faulty(t)})
+	finished.Store(false)
+	srv2, base2 := newServer(t, cfg, map[string][]byte{"/f": faulty(t)})
 	stuck := dialRaw(t, base2)
 	stuck.send("GET /f/sleep?ms=10000 HTTP/1.1\r\nHost: x\r\n\r\n")
-	time.Sleep(100 * time.Millisecond)
+	<-started
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	if err := srv2.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Shutdown: %v, want the deadline", err)
+	}
+	if finished.Load() {
+		t.Error("the 10 s request finished before Shutdown gave up")
 	}
 	if !stuck.closed() {
 		t.Error("the running request's connection stayed open after Shutdown gave up")
@@ -296,23 +315,26 @@ func contentLength(head []byte) int {
 }
 
 // TestConnectorTimeouts: a head that stops coming is dropped after
-// ReadHeaderTimeout, and a keep-alive connection after IdleTimeout, while
-// a client that keeps sending is served.
+// ReadHeaderTimeout (on a server whose IdleTimeout is the default 2 min,
+// so that only the header timeout can close it), and a keep-alive
+// connection after IdleTimeout, while a client that keeps sending over
+// more than that is served.
 func TestConnectorTimeouts(t *testing.T) {
-	_, base := newServer(t, host.Config{ReadHeaderTimeout: 300 * time.Millisecond, IdleTimeout: 600 * time.Millisecond},
-		map[string][]byte{"/f": faulty(t)})
-	slow := dialRaw(t, base)
+	_, slowBase := newServer(t, host.Config{ReadHeaderTimeout: 300 * time.Millisecond}, map[string][]byte{"/f": faulty(t)})
+	slow := dialRaw(t, slowBase)
 	slow.send("GET /f/ok HTTP/1.1\r\nHo")
+
+	_, base := newServer(t, host.Config{IdleTimeout: time.Second}, map[string][]byte{"/f": faulty(t)})
 	idle := dialRaw(t, base)
-	for range 6 { // served across more than both timeouts
+	for range 8 { // 1.2 s of requests 150 ms apart: past the idle timeout
 		idle.send("GET /f/ok HTTP/1.1\r\nHost: x\r\n\r\n")
 		if r, _ := idle.answer("GET"); r.StatusCode != 200 {
 			t.Fatalf("status %d", r.StatusCode)
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(150 * time.Millisecond)
 	}
-	// closed waits up to 5 s, far beyond both timeouts and far below the
-	// defaults (10 s, 2 min), which would leave both open.
+	// closed waits up to 5 s: beyond both timeouts, below the defaults
+	// (10 s and 2 min), which would leave both open.
 	if !slow.closed() {
 		t.Error("a half-sent head kept its connection past ReadHeaderTimeout")
 	}
