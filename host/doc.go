@@ -30,9 +30,9 @@
 // gets 500; the instance is discarded and replaced, and the session keeps
 // its last committed state. Oversized bodies get 413, oversized headers
 // 431, a full session table ([session.Config.MaxActiveSessions]) 503. The
-// h1 connector answers a request it cannot read unambiguously with 400,
-// 417, 501 or 505 and closes the connection ([Server.BadRequests] counts
-// them).
+// h1 connector answers a request it cannot read unambiguously, or does
+// not serve, with 400, 405 (CONNECT), 417, 431, 501 or 505 and closes the
+// connection ([Server.BadRequests] counts them).
 //
 // # Example
 //

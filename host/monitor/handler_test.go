@@ -151,7 +151,7 @@ wasmfarm_ready 1
 # HELP wasmfarm_members Other cluster members this member sees.
 # TYPE wasmfarm_members gauge
 wasmfarm_members 2
-# HELP wasmfarm_http_bad_requests_total Requests the HTTP connector refused before any app ran: malformed, a head too large, an unsupported version, transfer coding or expectation.
+# HELP wasmfarm_http_bad_requests_total Requests the HTTP connector refused before any app ran: malformed, a head too large, an unsupported method (CONNECT), version, transfer coding or expectation.
 # TYPE wasmfarm_http_bad_requests_total counter
 wasmfarm_http_bad_requests_total 5
 # HELP wasmfarm_node_info The node's jvmRoute and tribes member (always 1).
