@@ -201,7 +201,10 @@ func parseStaticMember(s string) (*tribes.Member, error) {
 }
 
 // startChannel starts a channel and reports its member on stderr.
-func startChannel(ctx context.Context, f *channelFlags, stderr io.Writer) (*tribes.Channel, error) {
+// startChannel builds the channel the flags describe, lets setup (if not
+// nil) add its listeners, and starts it: a listener added after Start would
+// miss the members and messages that arrive before it is added.
+func startChannel(ctx context.Context, f *channelFlags, stderr io.Writer, setup func(*tribes.Channel)) (*tribes.Channel, error) {
 	cfg, err := f.config(stderr)
 	if err != nil {
 		return nil, err
@@ -209,6 +212,9 @@ func startChannel(ctx context.Context, f *channelFlags, stderr io.Writer) (*trib
 	ch, err := tribes.New(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if setup != nil {
+		setup(ch)
 	}
 	if err := ch.Start(ctx); err != nil {
 		return nil, err
@@ -247,11 +253,6 @@ func channelMembers(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ch, err := startChannel(ctx, &f, stderr)
-	if err != nil {
-		return err
-	}
-	defer stopChannel(ch)
 	var mu sync.Mutex
 	enc := json.NewEncoder(stdout)
 	event := func(kind string, m *tribes.Member) {
@@ -270,10 +271,16 @@ func channelMembers(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		fmt.Fprintf(stdout, "%s %s %s\n", time.Now().Format("15:04:05.000"), kind, m)
 	}
-	ch.AddMembershipListener(tribes.MembershipFuncs{
-		Added:       func(m *tribes.Member) { event("added", m) },
-		Disappeared: func(m *tribes.Member) { event("disappeared", m) },
+	ch, err := startChannel(ctx, &f, stderr, func(ch *tribes.Channel) {
+		ch.AddMembershipListener(tribes.MembershipFuncs{
+			Added:       func(m *tribes.Member) { event("added", m) },
+			Disappeared: func(m *tribes.Member) { event("disappeared", m) },
+		})
 	})
+	if err != nil {
+		return err
+	}
+	defer stopChannel(ch)
 	if *watch {
 		<-ctx.Done()
 		return nil
@@ -323,46 +330,47 @@ func channelListen(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ch, err := startChannel(ctx, &f, stderr)
-	if err != nil {
-		return err
-	}
-	defer stopChannel(ch)
 	var n atomic.Int64
 	done := make(chan struct{})
 	var once sync.Once
 	var mu sync.Mutex
 	enc := json.NewEncoder(stdout)
-	ch.AddMessageListener(tribes.ListenerFunc(func(m *tribes.Message) error {
-		k := n.Add(1)
-		if !*quiet {
-			mu.Lock()
-			if f.jsonOutput {
-				enc.Encode(struct {
-					From    memberJSON `json:"from"`
-					Options string     `json:"options"`
-					Size    int        `json:"size"`
-					Data    string     `json:"data"`
-				}{toJSON(m.Source), m.Options.String(), len(m.Data), printable(m.Data)})
-			} else {
-				fmt.Fprintf(stdout, "from %s options %s %d bytes: %s\n", m.Source, m.Options, len(m.Data), printable(m.Data))
+	ch, err := startChannel(ctx, &f, stderr, func(ch *tribes.Channel) {
+		ch.AddMessageListener(tribes.ListenerFunc(func(m *tribes.Message) error {
+			k := n.Add(1)
+			if !*quiet {
+				mu.Lock()
+				if f.jsonOutput {
+					enc.Encode(struct {
+						From    memberJSON `json:"from"`
+						Options string     `json:"options"`
+						Size    int        `json:"size"`
+						Data    string     `json:"data"`
+					}{toJSON(m.Source), m.Options.String(), len(m.Data), printable(m.Data)})
+				} else {
+					fmt.Fprintf(stdout, "from %s options %s %d bytes: %s\n", m.Source, m.Options, len(m.Data), printable(m.Data))
+				}
+				mu.Unlock()
 			}
-			mu.Unlock()
-		}
-		if *echo {
-			data := bytes.Clone(m.Data)
-			to := []*tribes.Member{m.Source.Clone()}
-			opts := m.Options &^ tribes.OptByteMessage
-			go ch.Send(context.Background(), to, data, opts)
-		}
-		if *count > 0 && k >= int64(*count) {
-			once.Do(func() { close(done) })
-		}
-		if *fail {
-			return errors.New("wasmfarm channel listen -fail")
-		}
-		return nil
-	}))
+			if *echo {
+				data := bytes.Clone(m.Data)
+				to := []*tribes.Member{m.Source.Clone()}
+				opts := m.Options &^ tribes.OptByteMessage
+				go ch.Send(context.Background(), to, data, opts)
+			}
+			if *count > 0 && k >= int64(*count) {
+				once.Do(func() { close(done) })
+			}
+			if *fail {
+				return errors.New("wasmfarm channel listen -fail")
+			}
+			return nil
+		}))
+	})
+	if err != nil {
+		return err
+	}
+	defer stopChannel(ch)
 	select {
 	case <-ctx.Done():
 	case <-done:
@@ -423,7 +431,7 @@ func channelSend(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *size > 0 {
 		payload = bytes.Repeat([]byte("x"), *size)
 	}
-	ch, err := startChannel(ctx, &f, stderr)
+	ch, err := startChannel(ctx, &f, stderr, nil)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wasmfarm/wasmfarm/internal/syncbuf"
 )
 
 // netnsHosts builds n test hosts, each a network namespace with a veth to a
@@ -75,11 +77,19 @@ type memberEvent struct {
 	at time.Time
 }
 
+func (ev memberEvent) String() string {
+	return fmt.Sprintf("%s %s at %s", ev.Event, ev.Member.Host, ev.at.Format("15:04:05.000"))
+}
+
 // watcher runs "channel members -watch" in a host and collects its events.
 type watcher struct {
+	h      *netnsHosts
+	i      int
 	cmd    *exec.Cmd
+	stderr syncbuf.Buffer
 	mu     sync.Mutex
 	events []memberEvent
+	all    []*watcher // the test's watchers, for a failure's report
 }
 
 func (h *netnsHosts) watch(i int, extra ...string) *watcher {
@@ -93,6 +103,8 @@ func (h *netnsHosts) watch(i int, extra ...string) *watcher {
 		"-mcast-address", "239.255.7.7", "-mcast-port", "45564"}, extra...)
 	cmd := exec.Command("ip", args...)
 	cmd.Env = append(os.Environ(), "WASMFARM_TEST_MAIN=1")
+	w := &watcher{h: h, i: i, cmd: cmd}
+	cmd.Stderr = &w.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		h.t.Fatal(err)
@@ -100,7 +112,6 @@ func (h *netnsHosts) watch(i int, extra ...string) *watcher {
 	if err := cmd.Start(); err != nil {
 		h.t.Fatal(err)
 	}
-	w := &watcher{cmd: cmd}
 	h.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -127,8 +138,20 @@ func (w *watcher) wait(t *testing.T, kind, host string, timeout time.Duration) t
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("no %q event for %s within %v (events: %+v)", kind, host, timeout, w.snapshot())
+	w.report(t)
+	t.Fatalf("host %d: no %q event for %s within %v", w.i, kind, host, timeout)
 	return time.Time{}
+}
+
+// report logs what every host's watcher printed and the bridge's multicast
+// table, for a failure.
+func (w *watcher) report(t *testing.T) {
+	t.Helper()
+	for _, o := range w.all {
+		t.Logf("host %d (%s) events: %v\nstderr:\n%s", o.i, w.h.addr(o.i), o.snapshot(), o.stderr.String())
+	}
+	out, err := exec.Command("bridge", "-n", w.h.prefix+"br", "mdb", "show").CombinedOutput()
+	t.Logf("bridge mdb show: %v\n%s", err, out)
 }
 
 func (w *watcher) find(kind, host string) (time.Time, bool) {
@@ -160,6 +183,9 @@ func TestNetnsMembership(t *testing.T) {
 	h := newNetnsHosts(t, 3)
 	timing := []string{"-frequency", "250ms", "-drop-time", "1s"}
 	w := []*watcher{nil, h.watch(1, timing...), h.watch(2, timing...), h.watch(3, timing...)}
+	for _, x := range w[1:] {
+		x.all = w[1:]
+	}
 	start := time.Now()
 	for i := 1; i <= 3; i++ {
 		for j := 1; j <= 3; j++ {
