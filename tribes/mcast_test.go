@@ -809,7 +809,6 @@ func TestMcastLoopback(t *testing.T) {
 		}
 		defer s.Stop(context.Background())
 	}
-	limit := cfg.Frequency + 100*time.Millisecond
 	mcEventually(t, 5*time.Second, "not all services saw each other", func() bool {
 		for i := range joined {
 			if joined[i].Load() == 0 {
@@ -822,10 +821,10 @@ func TestMcastLoopback(t *testing.T) {
 	for i := range joined {
 		d := time.Duration(joined[i].Load())
 		lat = append(lat, d.Round(10*time.Microsecond).String())
-		if d > limit {
-			t.Errorf("service %d saw the others %v after its start, want <= frequency + 100 ms = %v", i+1, d, limit)
-		}
 	}
+	// Latencies are reported, not asserted (a busy machine stretches them);
+	// TestMcastEagerHeartbeatSpacing checks on a fake clock that a start and
+	// a new member are answered at once.
 	t.Logf("join latency (start -> all %d others known), services 1..%d: %s", n-1, n, strings.Join(lat, ", "))
 
 	// Own heartbeats come back (loopback on) and are ignored.
@@ -844,9 +843,8 @@ func TestMcastLoopback(t *testing.T) {
 	mcEventually(t, time.Second, "1 did not see 2 leave", func() bool { return mcKeys(svcs[0].Members()) == "3" })
 	leaveLat := time.Unix(0, left[0].Load()).Sub(t0)
 	t.Logf("leave latency (Stop -> MemberDisappeared at service 1): %v", leaveLat.Round(10*time.Microsecond))
-	if leaveLat > 100*time.Millisecond {
-		t.Errorf("leave took %v to be seen, want at once (< 100 ms)", leaveLat)
-	}
+	// That 2 left by its message, not by expiry, is asserted by the
+	// MembersLeft and MembersExpired counters below.
 
 	// Crash of 3: no leave message; expiry after DropTime.
 	t1 := time.Now()
@@ -857,10 +855,11 @@ func TestMcastLoopback(t *testing.T) {
 	exp := time.Unix(0, left[0].Load()).Sub(t1)
 	t.Logf("crash expiry (socket closed -> MemberDisappeared): %v (drop time %v, frequency %v)",
 		exp.Round(time.Millisecond), cfg.DropTime, cfg.Frequency)
-	// Loose bounds against a busy machine; TestMcastGroup checks the exact
-	// rule on a fake clock.
-	if exp < cfg.DropTime-2*cfg.Frequency || exp > cfg.DropTime+cfg.Frequency+500*time.Millisecond {
-		t.Errorf("crash expiry %v, want about drop time %v (+ one frequency)", exp, cfg.DropTime)
+	// Not before the drop time (less the heartbeats in flight); how late a
+	// busy machine makes it is reported, not asserted. TestMcastGroup
+	// checks the exact rule on a fake clock.
+	if exp < cfg.DropTime-2*cfg.Frequency {
+		t.Errorf("crash expiry %v, before the drop time %v", exp, cfg.DropTime)
 	}
 	if got := logs[0].String(); got != "added 2, added 3, disappeared 2, disappeared 3" {
 		t.Errorf("service 1 events %q", got)

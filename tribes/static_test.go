@@ -211,10 +211,11 @@ func TestStaticLoopback(t *testing.T) {
 	mcEventually(t, 5*time.Second, "member not dropped", func() bool { return gone.Load() != 0 })
 	d := time.Unix(0, gone.Load()).Sub(closed)
 	t.Logf("static member dropped %v after its listener closed (drop time %v, frequency %v)", d.Round(time.Millisecond), drop, freq)
-	// Loose bounds against a busy machine; TestStaticTiming checks the
-	// exact rule on a fake clock.
-	if d < drop-2*freq || d > drop+2*freq+500*time.Millisecond {
-		t.Errorf("dropped after %v, want about %v", d, drop)
+	// Not before the drop time (less the probes in flight); how late a busy
+	// machine makes it is reported, not asserted. TestStaticTiming checks
+	// the exact rule on a fake clock.
+	if d < drop-2*freq {
+		t.Errorf("dropped after %v, before the drop time %v", d, drop)
 	}
 	if got := log.String(); got != "added 1, disappeared 1" {
 		t.Fatalf("events %q", got)
