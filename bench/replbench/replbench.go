@@ -53,6 +53,10 @@ type Result struct {
 	Target
 	httpbench.Result
 	Ratio float64 `json:"ratio"` // req/s ÷ plain's req/s
+	// RoundRatios is each round's req/s ÷ plain's req/s in the same round.
+	// The targets alternate, so the two ran seconds apart; the spread of
+	// these shows how much the machine's own noise moves Ratio.
+	RoundRatios []float64 `json:"roundRatios"`
 	// ReplicatedPerRequest is the cluster messages the other members
 	// received per request driven (warmups included): about 1 with one
 	// other member, 2 with two; 0 for plain. A replicated target that
@@ -260,6 +264,11 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	for i := range out {
 		if out[0].ReqPerSec > 0 {
 			out[i].Ratio = out[i].ReqPerSec / out[0].ReqPerSec
+		}
+		for r := range per[i] {
+			if p := per[0][r].ReqPerSec; p > 0 {
+				out[i].RoundRatios = append(out[i].RoundRatios, per[i][r].ReqPerSec/p)
+			}
 		}
 	}
 	return out, nil

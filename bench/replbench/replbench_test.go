@@ -15,7 +15,7 @@ func TestRunSmall(t *testing.T) {
 	}
 	ts := DefaultTargets()
 	res, err := Run(t.Context(), Config{Targets: []Target{ts[0], ts[2]},
-		Load: httpbench.Config{Connections: 2, Duration: 200 * time.Millisecond, Warmup: 50 * time.Millisecond, Rounds: 1}})
+		Load: httpbench.Config{Connections: 2, Duration: 400 * time.Millisecond, Warmup: 50 * time.Millisecond, Rounds: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,6 +25,14 @@ func TestRunSmall(t *testing.T) {
 	for _, r := range res {
 		if r.Requests == 0 || r.Errors != 0 {
 			t.Errorf("%s: %d requests, %d errors", r.Name, r.Requests, r.Errors)
+		}
+		if len(r.RoundRatios) != 2 {
+			t.Errorf("%s: round ratios %v, want one per round", r.Name, r.RoundRatios)
+		}
+		for _, x := range r.RoundRatios {
+			if x <= 0 || r.Name == "plain" && x != 1 {
+				t.Errorf("%s: round ratios %v", r.Name, r.RoundRatios)
+			}
 		}
 	}
 }

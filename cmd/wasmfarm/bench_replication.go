@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/wasmfarm/wasmfarm/bench/httpbench"
@@ -76,7 +77,7 @@ func runBenchReplication(ctx context.Context, args []string, stdout, stderr io.W
 		out["throughput"] = res
 		text("counter app on member 0, members in this process on loopback channels: %d connections, %v per target in %d alternating rounds, load: %s\n",
 			*conns, *dur, *rounds, res[0].Tool)
-		text("  %-14s %10s %8s %9s %9s %9s %8s %12s %9s %9s %13s\n", "target", "req/s", "errors", "p50", "p99", "/plain", "Tomcat", "/Tomcat", "CPU/req", "msgs/req", "frames/write")
+		text("  %-14s %10s %8s %9s %9s %9s %11s %8s %12s %9s %9s %13s\n", "target", "req/s", "errors", "p50", "p99", "/plain", "rounds", "Tomcat", "/Tomcat", "CPU/req", "msgs/req", "frames/write")
 		for _, r := range res {
 			tc := tomcatReqPerSec[r.Name]
 			cpu := "-"
@@ -87,9 +88,15 @@ func runBenchReplication(ctx context.Context, args []string, stdout, stderr io.W
 			if r.FramesPerWrite > 0 {
 				fpw = fmt.Sprintf("%.1f", r.FramesPerWrite)
 			}
-			text("  %-14s %10.0f %8d %9s %9s %8.0f%% %8.0f %11.1fx %9s %9.2f %13s\n", r.Name, r.ReqPerSec, r.Errors, us(r.P50us), us(r.P99us), r.Ratio*100, tc, r.ReqPerSec/tc, cpu, r.ReplicatedPerRequest, fpw)
+			spread := "-"
+			if len(r.RoundRatios) > 0 && r.Name != "plain" {
+				spread = fmt.Sprintf("%.0f-%.0f%%", slices.Min(r.RoundRatios)*100, slices.Max(r.RoundRatios)*100)
+			}
+			text("  %-14s %10.0f %8d %9s %9s %8.0f%% %11s %8.0f %11.1fx %9s %9.2f %13s\n", r.Name, r.ReqPerSec, r.Errors, us(r.P50us), us(r.P99us), r.Ratio*100, spread, tc, r.ReqPerSec/tc, cpu, r.ReplicatedPerRequest, fpw)
 		}
-		text("  (CPU/req: this process's CPU time per request, every member of the target included;\n")
+		text("  (rounds: the lowest and the highest ratio to plain of a single round, against plain's\n")
+		text("   round just before it; a wide spread means the machine's noise, not the code, moves /plain;\n")
+		text("   CPU/req: this process's CPU time per request, every member of the target included;\n")
 		text("   msgs/req: replication messages the other members received per request driven;\n")
 		text("   frames/write: asynchronous and pipelined acknowledged frames member 0 wrote per system call)\n")
 		text("  targets: delta async >= 90%% of plain, sync >= 70%%, both >= 2x Tomcat\n")
