@@ -357,7 +357,9 @@ done = function(summary, latency, requests)
 end
 `)
 	script.Close()
-	threads := min(runtime.GOMAXPROCS(0), cfg.Connections)
+	// wrk is a process of its own: one thread per CPU, whatever GOMAXPROCS
+	// the members in this process run with.
+	threads := min(runtime.NumCPU(), cfg.Connections)
 	run := func(d time.Duration) (Result, time.Duration, error) {
 		secs := max(1, int(d.Seconds()))
 		cmd := exec.CommandContext(ctx, cfg.Wrk, "-t", strconv.Itoa(threads), "-c", strconv.Itoa(cfg.Connections),

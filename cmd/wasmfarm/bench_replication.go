@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -75,8 +76,8 @@ func runBenchReplication(ctx context.Context, args []string, stdout, stderr io.W
 			return err
 		}
 		out["throughput"] = res
-		text("counter app on member 0, members in this process on loopback channels: %d connections, %v per target in %d alternating rounds, load: %s\n",
-			*conns, *dur, *rounds, res[0].Tool)
+		text("counter app on member 0, members in this process on loopback channels: %d connections, %v per target in %d alternating rounds, GOMAXPROCS %d, load: %s\n",
+			*conns, *dur, *rounds, runtime.GOMAXPROCS(0), res[0].Tool)
 		text("  %-14s %10s %8s %9s %9s %9s %11s %8s %12s %9s %9s %13s\n", "target", "req/s", "errors", "p50", "p99", "/plain", "rounds", "Tomcat", "/Tomcat", "CPU/req", "msgs/req", "frames/write")
 		for _, r := range res {
 			tc := tomcatReqPerSec[r.Name]
