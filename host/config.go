@@ -47,6 +47,14 @@ type Config struct {
 	// request (10 s and 2 min; net/http's server fields of those names).
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
+	// WriteTimeout is how long the h1 connector waits for a client that
+	// does not read its responses before it closes the connection (60 s,
+	// Tomcat's default connectionTimeout, which Tomcat applies to writes
+	// too). It bounds the time without progress, not a response's whole
+	// transfer: each 256 KiB of a response gets it afresh. The net/http
+	// connector has no write timeout (net/http's WriteTimeout also counts
+	// the time the app runs).
+	WriteTimeout time.Duration
 
 	// Sessions configures each context's session manager. JvmRoute,
 	// Listener and Logger are set by the server.
@@ -78,6 +86,7 @@ func DefaultConfig() Config {
 		Connector:           ConnectorH1,
 		ReadHeaderTimeout:   10 * time.Second,
 		IdleTimeout:         2 * time.Minute,
+		WriteTimeout:        time.Minute,
 		Sessions:            session.DefaultConfig(),
 		CookieName:          "JSESSIONID",
 	}
@@ -131,6 +140,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = d.IdleTimeout
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = d.WriteTimeout
 	}
 	if c.CookieName == "" {
 		c.CookieName = d.CookieName

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -42,10 +43,15 @@ const (
 	// written from the exchange's buffer instead of being copied after
 	// its head.
 	directWrite = 32 << 10
-	// maxDeadlineSlack is how stale an idle read deadline may be before
-	// it is set again (setting it per request costs a timer update); at
-	// most a sixteenth of IdleTimeout.
+	// maxDeadlineSlack is how stale an idle read deadline or a write
+	// deadline may be before it is set again (setting it per request
+	// costs a timer update); at most a sixteenth of IdleTimeout or
+	// WriteTimeout.
 	maxDeadlineSlack = time.Second
+	// writeChunk is the most written under one write deadline, so that
+	// WriteTimeout bounds a client that stops reading, not the transfer
+	// of a large response to a slow one.
+	writeChunk = 256 << 10
 )
 
 // Connection states: a connection waiting for a request's first byte is
@@ -186,9 +192,10 @@ type conn struct {
 	out   []byte
 	state atomic.Int32
 
-	deadline time.Time // the read deadline set, zero if none
-	inHead   bool      // reading a request's head
-	broken   bool      // a write failed
+	deadline  time.Time // the read deadline set, zero if none
+	wdeadline time.Time // the write deadline set, zero if none
+	inHead    bool      // reading a request's head
+	broken    bool      // a write failed
 }
 
 func (cn *connector) newConn(nc net.Conn) *conn {
@@ -290,13 +297,46 @@ func (c *conn) flush() {
 		c.out = c.out[:0]
 		return
 	}
-	if _, err := c.nc.Write(c.out); err != nil {
-		c.broken = true
-	}
+	c.write(c.out)
 	if cap(c.out) > 1<<20 {
 		c.out = nil
 	}
 	c.out = c.out[:0]
+}
+
+// write writes b in chunks of at most writeChunk, each under WriteTimeout;
+// a failed write breaks the connection.
+func (c *conn) write(b []byte) error {
+	for len(b) > 0 {
+		n := min(len(b), writeChunk)
+		c.armWrite()
+		if _, err := c.nc.Write(b[:n]); err != nil {
+			return c.writeFailed(err)
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// armWrite moves the write deadline to WriteTimeout from now, unless the
+// one set is at most the slack older.
+func (c *conn) armWrite() {
+	t := c.cn.s.cfg.WriteTimeout
+	if d := time.Now().Add(t); c.wdeadline.IsZero() || d.Sub(c.wdeadline) > min(maxDeadlineSlack, t/16) {
+		c.wdeadline = d
+		c.nc.SetWriteDeadline(d)
+	}
+}
+
+// writeFailed marks the connection broken and counts a client that read
+// nothing for WriteTimeout.
+func (c *conn) writeFailed(err error) error {
+	c.broken = true
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.cn.s.slowClients.Add(1)
+		c.cn.s.log.Debug("client read nothing within the write timeout; closing", "remote", c.base.RemoteAddr, "writeTimeout", c.cn.s.cfg.WriteTimeout)
+	}
+	return err
 }
 
 // sendContinue answers "Expect: 100-continue" when the handler reads the
@@ -427,11 +467,18 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 		c.out = append(c.out, p...)
 		return len(p), nil
 	}
-	bufs := net.Buffers{c.out, p}
-	_, err := bufs.WriteTo(c.nc)
+	var err error
+	if len(c.out)+len(p) <= writeChunk {
+		c.armWrite()
+		bufs := net.Buffers{c.out, p}
+		if _, err = bufs.WriteTo(c.nc); err != nil {
+			err = c.writeFailed(err)
+		}
+	} else if err = c.write(c.out); err == nil {
+		err = c.write(p)
+	}
 	c.out = c.out[:0]
 	if err != nil {
-		c.broken = true
 		return 0, err
 	}
 	return len(p), nil

@@ -364,3 +364,68 @@ func TestConnectorPanic(t *testing.T) {
 		t.Fatalf("after the panic: %d", r.StatusCode)
 	}
 }
+
+// TestConnectorWriteTimeout: a client that reads nothing while a response
+// larger than the socket buffers waits loses its connection after
+// WriteTimeout, counted in SlowClients; a client that reads slowly but
+// steadily gets the whole of a response that takes several WriteTimeouts.
+func TestConnectorWriteTimeout(t *testing.T) {
+	srv, base := newServer(t, host.Config{WriteTimeout: time.Second}, map[string][]byte{"/f": faulty(t)})
+	const n = 12 << 20 // beyond what loopback's socket buffers hold
+	dial := func() net.Conn {
+		// A small receive buffer, set before connecting, keeps the
+		// window small.
+		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			var err error
+			rc.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 64<<10) })
+			return err
+		}}
+		nc, err := d.Dial("tcp", strings.TrimPrefix(base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		if _, err := io.WriteString(nc, "GET /f/bigbody?n="+strconv.Itoa(n)+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		return nc
+	}
+
+	// A client that reads nothing.
+	stalled := dial()
+	for deadline := time.Now().Add(20 * time.Second); srv.SlowClients() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a client that read nothing kept its connection (SlowClients stayed 0)")
+		}
+	}
+	stalled.SetReadDeadline(time.Now().Add(20 * time.Second))
+	got, err := io.Copy(io.Discard, stalled)
+	if got >= n || err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("the stalled client then read %d bytes, err %v; want less than the %d-byte body and the connection closed", got, err, n)
+	}
+
+	// A client that reads 64 KiB every 20 ms: about 4 s for the body.
+	slow := dial()
+	slow.SetReadDeadline(time.Now().Add(60 * time.Second))
+	br := bufio.NewReaderSize(slow, 64<<10)
+	resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64<<10)
+	var total int64
+	for {
+		k, err := io.ReadFull(resp.Body, buf)
+		total += int64(k)
+		if err != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if resp.StatusCode != 200 || total != n {
+		t.Errorf("the slow client read status %d and %d of %d body bytes", resp.StatusCode, total, n)
+	}
+	if s := srv.SlowClients(); s != 1 {
+		t.Errorf("SlowClients = %d, want 1 (the stalled client only)", s)
+	}
+}

@@ -32,7 +32,9 @@
 // 431, a full session table ([session.Config.MaxActiveSessions]) 503. The
 // h1 connector answers a request it cannot read unambiguously, or does
 // not serve, with 400, 405 (CONNECT), 417, 431, 501 or 505 and closes the
-// connection ([Server.BadRequests] counts them).
+// connection ([Server.BadRequests] counts them). It closes a connection
+// whose client reads no response for [Config.WriteTimeout]
+// ([Server.SlowClients] counts them).
 //
 // # Example
 //

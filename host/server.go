@@ -36,6 +36,7 @@ type Server struct {
 	closed      atomic.Bool
 	draining    atomic.Bool
 	badRequests atomic.Int64
+	slowClients atomic.Int64
 	// liveVersions counts app versions not closed yet: one closes when
 	// its last running request ends, and the runtime only after all.
 	liveVersions atomic.Int64
@@ -305,6 +306,10 @@ type shutdowner interface {
 // BadRequests returns how many requests the connector refused as
 // malformed or too large before they reached an app (h1 connector only).
 func (s *Server) BadRequests() int64 { return s.badRequests.Load() }
+
+// SlowClients returns how many connections the h1 connector closed because
+// their client read nothing for WriteTimeout while a response waited.
+func (s *Server) SlowClients() int64 { return s.slowClients.Load() }
 
 // Serve serves HTTP on l until Shutdown; it returns http.ErrServerClosed
 // after a Shutdown. It may be called for several listeners.

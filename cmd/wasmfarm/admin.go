@@ -35,7 +35,7 @@ func (n *node) isReady() bool {
 // the dashboard).
 func (n *node) status() monitor.Snapshot {
 	st := monitor.Snapshot{Time: time.Now(), Members: []monitor.Member{}, Apps: []monitor.App{},
-		Node: monitor.Node{JvmRoute: n.spec.host.JvmRoute, Ready: n.isReady(), StartedAt: n.started, BadRequests: n.srv.BadRequests()}}
+		Node: monitor.Node{JvmRoute: n.spec.host.JvmRoute, Ready: n.isReady(), StartedAt: n.started, BadRequests: n.srv.BadRequests(), SlowClients: n.srv.SlowClients()}}
 	var mgrs map[string]cluster.ManagerStats
 	if n.member != nil {
 		c := n.member.Cluster

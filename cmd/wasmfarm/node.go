@@ -218,25 +218,26 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	def := host.DefaultConfig()
 	var (
-		apps        appFlags
-		localApps   appFlags
-		addr        = fs.String("http", "127.0.0.1:8080", "HTTP listen address")
-		admin       = fs.String("admin", "", "admin (status, readiness) listen address, e.g. 127.0.0.1:9090; empty: none")
-		route       = fs.String("jvm-route", "", "the node's jvmRoute, suffixed to session ids (e.g. jvm_a)")
-		cacheDir    = fs.String("cache-dir", "", `wazero compilation cache directory ("" = user cache dir, "-" = none)`)
-		poolSize    = fs.Int("pool-size", def.PoolSize, "wasm instances per app")
-		deadline    = fs.Duration("deadline", def.RequestDeadline, "per-request deadline of a guest")
-		memMiB      = fs.Int("memory-limit", int(def.MemoryLimit>>20), "memory limit per instance, MiB")
-		maxBody     = fs.Int64("max-body", def.MaxRequestBodyBytes, "request body limit, bytes")
-		maxSessions = fs.Int("max-sessions", 0, "maxActiveSessions per app (0 = unlimited)")
-		timeout     = fs.Duration("session-timeout", def.Sessions.MaxInactiveInterval, "default maxInactiveInterval of sessions")
-		expireEvery = fs.Duration("session-expire-interval", def.Sessions.ExpireInterval, "how often idle sessions are expired (Tomcat's background processing)")
-		logLevel    = fs.String("log-level", "info", `debug, info, warn or error; "messages" also logs every cluster message sent and received (Tomcat's org.apache.catalina.tribes.MESSAGES)`)
-		shutdown    = fs.Duration("shutdown-timeout", 10*time.Second, "how long to wait for running requests at shutdown")
-		connector   = fs.String("connector", def.Connector, `HTTP connector: "h1" (the host's own HTTP/1.1) or "net/http" (Go's server)`)
-		headTimeout = fs.Duration("read-header-timeout", def.ReadHeaderTimeout, "how long a request's head may take to arrive (a <Connector connectionTimeout>)")
-		idleTimeout = fs.Duration("idle-timeout", def.IdleTimeout, "how long a keep-alive connection may wait for its next request (keepAliveTimeout)")
-		maxHeader   = fs.Int("max-header-bytes", def.MaxHeaderBytes, "request head limit, bytes (maxHttpHeaderSize); larger heads get 431")
+		apps         appFlags
+		localApps    appFlags
+		addr         = fs.String("http", "127.0.0.1:8080", "HTTP listen address")
+		admin        = fs.String("admin", "", "admin (status, readiness) listen address, e.g. 127.0.0.1:9090; empty: none")
+		route        = fs.String("jvm-route", "", "the node's jvmRoute, suffixed to session ids (e.g. jvm_a)")
+		cacheDir     = fs.String("cache-dir", "", `wazero compilation cache directory ("" = user cache dir, "-" = none)`)
+		poolSize     = fs.Int("pool-size", def.PoolSize, "wasm instances per app")
+		deadline     = fs.Duration("deadline", def.RequestDeadline, "per-request deadline of a guest")
+		memMiB       = fs.Int("memory-limit", int(def.MemoryLimit>>20), "memory limit per instance, MiB")
+		maxBody      = fs.Int64("max-body", def.MaxRequestBodyBytes, "request body limit, bytes")
+		maxSessions  = fs.Int("max-sessions", 0, "maxActiveSessions per app (0 = unlimited)")
+		timeout      = fs.Duration("session-timeout", def.Sessions.MaxInactiveInterval, "default maxInactiveInterval of sessions")
+		expireEvery  = fs.Duration("session-expire-interval", def.Sessions.ExpireInterval, "how often idle sessions are expired (Tomcat's background processing)")
+		logLevel     = fs.String("log-level", "info", `debug, info, warn or error; "messages" also logs every cluster message sent and received (Tomcat's org.apache.catalina.tribes.MESSAGES)`)
+		shutdown     = fs.Duration("shutdown-timeout", 10*time.Second, "how long to wait for running requests at shutdown")
+		connector    = fs.String("connector", def.Connector, `HTTP connector: "h1" (the host's own HTTP/1.1) or "net/http" (Go's server)`)
+		headTimeout  = fs.Duration("read-header-timeout", def.ReadHeaderTimeout, "how long a request's head may take to arrive (a <Connector connectionTimeout>)")
+		idleTimeout  = fs.Duration("idle-timeout", def.IdleTimeout, "how long a keep-alive connection may wait for its next request (keepAliveTimeout)")
+		writeTimeout = fs.Duration("write-timeout", def.WriteTimeout, "how long a client may leave a response unread before its connection closes (a <Connector connectionTimeout>)")
+		maxHeader    = fs.Int("max-header-bytes", def.MaxHeaderBytes, "request head limit, bytes (maxHttpHeaderSize); larger heads get 431")
 	)
 	dataDir := fs.String("data-dir", "", "the node's state directory: farm temp and deploy dirs, admin token (default: the user cache dir's wasmfarm/<jvm-route>)")
 	adminToken := fs.String("admin-token", "", "bearer token of the admin API (default $"+adminTokenEnv+", else generated at first start into the data dir, mode 0600)")
@@ -284,6 +285,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.Connector = *connector
 	cfg.ReadHeaderTimeout = *headTimeout
 	cfg.IdleTimeout = *idleTimeout
+	cfg.WriteTimeout = *writeTimeout
 	cfg.MaxHeaderBytes = *maxHeader
 	cfg.Sessions.MaxActiveSessions = *maxSessions
 	cfg.Sessions.MaxInactiveInterval = *timeout
@@ -334,6 +336,9 @@ func (spec *nodeSpec) fromFile(file *serverconfig.Node, set map[string]bool, cf 
 	}
 	if !set["read-header-timeout"] && file.ConnectionTimeout > 0 {
 		spec.host.ReadHeaderTimeout = file.ConnectionTimeout
+	}
+	if !set["write-timeout"] && file.ConnectionTimeout > 0 {
+		spec.host.WriteTimeout = file.ConnectionTimeout // Tomcat applies connectionTimeout to writes too
 	}
 	if !set["idle-timeout"] {
 		if file.KeepAliveTimeout > 0 {

@@ -26,7 +26,7 @@ func (f *fakeNode) Snapshot() Snapshot {
 func fakeSnapshot(n int64) Snapshot {
 	return Snapshot{
 		Time: fakeStart.Add(time.Hour + time.Duration(n)*time.Second),
-		Node: Node{JvmRoute: "node1", Member: "tcp://127.0.0.1:4000", Ready: true, StartedAt: fakeStart, BadRequests: 3 + n},
+		Node: Node{JvmRoute: "node1", Member: "tcp://127.0.0.1:4000", Ready: true, StartedAt: fakeStart, BadRequests: 3 + n, SlowClients: 1 + n},
 		Members: []Member{
 			{Name: "tcp://127.0.0.1:4001", JvmRoute: "node2", Apps: []string{"/cart", "/counter"}},
 			{Name: "tcp://127.0.0.1:4002", JvmRoute: "node3", Apps: []string{"/counter"}},

@@ -154,6 +154,9 @@ wasmfarm_members 2
 # HELP wasmfarm_http_bad_requests_total Requests the HTTP connector refused before any app ran: malformed, a head too large, an unsupported method (CONNECT), version, transfer coding or expectation.
 # TYPE wasmfarm_http_bad_requests_total counter
 wasmfarm_http_bad_requests_total 5
+# HELP wasmfarm_http_slow_clients_total Connections the HTTP connector closed because their client read no response for the write timeout.
+# TYPE wasmfarm_http_slow_clients_total counter
+wasmfarm_http_slow_clients_total 3
 # HELP wasmfarm_node_info The node's jvmRoute and tribes member (always 1).
 # TYPE wasmfarm_node_info gauge
 wasmfarm_node_info{jvm_route="node1",member="tcp://127.0.0.1:4000"} 1
@@ -332,7 +335,7 @@ func TestMetricsScrape(t *testing.T) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	want := []string{"wasmfarm_app_info", "wasmfarm_http_bad_requests_total", "wasmfarm_members", "wasmfarm_node_info", "wasmfarm_ready", "wasmfarm_sessions_active", "wasmfarm_start_time_seconds", "wasmfarm_up"}
+	want := []string{"wasmfarm_app_info", "wasmfarm_http_bad_requests_total", "wasmfarm_http_slow_clients_total", "wasmfarm_members", "wasmfarm_node_info", "wasmfarm_ready", "wasmfarm_sessions_active", "wasmfarm_start_time_seconds", "wasmfarm_up"}
 	if !reflect.DeepEqual(names, want) {
 		t.Errorf("standalone series = %v, want %v", names, want)
 	}

@@ -13,18 +13,18 @@ type collector struct {
 	snapshot func() Snapshot
 	descs    []*prometheus.Desc
 
-	up, ready, info, startTime, members, badRequests       *prometheus.Desc
-	appInfo, sessionsActive, sessionsCreated               *prometheus.Desc
-	sessionsExpired, replMessages, replBytes, replMissing  *prometheus.Desc
-	replSendErrors, replSkipped, stateTransfer             *prometheus.Desc
-	stateTransferred, stateComplete, managerReady          *prometheus.Desc
-	valveRequests, valveFiltered, valveReplications        *prometheus.Desc
-	valveFailures, valveBytes, valveSeconds, rewrites      *prometheus.Desc
-	clusterReceived, clusterBad, clusterIgnored            *prometheus.Desc
-	clusterSendErrors, clusterHelloRetries                 *prometheus.Desc
-	interceptor, channelMessages, channelBytes             *prometheus.Desc
-	farmMessages, farmTransfers, farmDeploys, farmUndeploy *prometheus.Desc
-	farmBytes                                              *prometheus.Desc
+	up, ready, info, startTime, members, badRequests, slowClients *prometheus.Desc
+	appInfo, sessionsActive, sessionsCreated                      *prometheus.Desc
+	sessionsExpired, replMessages, replBytes, replMissing         *prometheus.Desc
+	replSendErrors, replSkipped, stateTransfer                    *prometheus.Desc
+	stateTransferred, stateComplete, managerReady                 *prometheus.Desc
+	valveRequests, valveFiltered, valveReplications               *prometheus.Desc
+	valveFailures, valveBytes, valveSeconds, rewrites             *prometheus.Desc
+	clusterReceived, clusterBad, clusterIgnored                   *prometheus.Desc
+	clusterSendErrors, clusterHelloRetries                        *prometheus.Desc
+	interceptor, channelMessages, channelBytes                    *prometheus.Desc
+	farmMessages, farmTransfers, farmDeploys, farmUndeploy        *prometheus.Desc
+	farmBytes                                                     *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*collector)(nil)
@@ -42,6 +42,7 @@ func newCollector(snapshot func() Snapshot) *collector {
 	c.startTime = d("start_time_seconds", "When the node started, in seconds since the Unix epoch.")
 	c.members = d("members", "Other cluster members this member sees.")
 	c.badRequests = d("http_bad_requests_total", "Requests the HTTP connector refused before any app ran: malformed, a head too large, an unsupported method (CONNECT), version, transfer coding or expectation.")
+	c.slowClients = d("http_slow_clients_total", "Connections the HTTP connector closed because their client read no response for the write timeout.")
 
 	c.appInfo = d("app_info", "A deployed app and its module's digest (always 1).", "app", "digest")
 	c.sessionsActive = d("sessions_active", "Sessions held for the app.", "app")
@@ -108,6 +109,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(c.members, float64(len(s.Members)))
 	counter(c.badRequests, s.Node.BadRequests)
+	counter(c.slowClients, s.Node.SlowClients)
 
 	seen := make(map[string]bool, len(s.Apps))
 	for _, a := range s.Apps {

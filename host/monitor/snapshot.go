@@ -40,6 +40,10 @@ type Node struct {
 	// BadRequests counts requests the HTTP connector refused as malformed
 	// or too large before they reached an app (host.Server.BadRequests).
 	BadRequests int64 `json:"badRequests"`
+	// SlowClients counts connections the HTTP connector closed because
+	// their client read no response for WriteTimeout
+	// (host.Server.SlowClients).
+	SlowClients int64 `json:"slowClients"`
 }
 
 // Member is another member of the cluster, as it announced itself.

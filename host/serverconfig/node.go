@@ -31,7 +31,8 @@ type Node struct {
 	HTTPAddr string
 	// ConnectionTimeout, KeepAliveTimeout and MaxHeaderBytes are the HTTP
 	// connector's connectionTimeout (host.Config.ReadHeaderTimeout: how
-	// long a request's head may take), keepAliveTimeout (IdleTimeout; in
+	// long a request's head may take, and WriteTimeout: how long a client
+	// may leave a response unread), keepAliveTimeout (IdleTimeout; in
 	// Tomcat it defaults to connectionTimeout) and maxHttpHeaderSize
 	// (MaxHeaderBytes). Zero when the file does not set them: the node's
 	// flags (and defaults) then apply.

@@ -103,7 +103,7 @@ func (ld *loader) connector(el *serverxml.Element, first *serverxml.Element) boo
 		var d time.Duration
 		if b.Duration(name, time.Millisecond, &d) {
 			if d <= 0 {
-				b.Warn(name, "%v means no timeout in Tomcat; a wasmfarm node keeps its own (-read-header-timeout, -idle-timeout)", d)
+				b.Warn(name, "%v means no timeout in Tomcat; a wasmfarm node keeps its own (-read-header-timeout, -write-timeout, -idle-timeout)", d)
 				return
 			}
 			*dst = d
