@@ -201,7 +201,7 @@ func (c *Cluster) NewManager(contextPath string, scfg session.Config) (session.M
 	c.managers[contextPath] = r
 	c.publishManagersLocked()
 	c.mu.Unlock()
-	c.announce()
+	c.announce(true)
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Manager.StateTransferTimeout)
 	defer cancel()
 	r.transfer(ctx)
@@ -216,13 +216,15 @@ func (c *Cluster) publishManagersLocked() {
 }
 
 // removeManager forgets the closed manager of the app at path and tells
-// the others.
+// the others. It asks for no answers: theirs have not changed, and a
+// member whose apps stop is usually leaving, so answers would often reach
+// it after its channel stopped (and be logged as lost there).
 func (c *Cluster) removeManager(path string) {
 	c.mu.Lock()
 	delete(c.managers, path)
 	c.publishManagersLocked()
 	c.mu.Unlock()
-	c.announce()
+	c.announce(false)
 }
 
 // HandOff prepares this member to stop without losing a session: the
@@ -338,13 +340,14 @@ func (c *Cluster) localContexts() []string {
 	return out
 }
 
-// announce sends this member's route and apps to every member.
-func (c *Cluster) announce() {
+// announce sends this member's route and apps to every member, asking
+// for their hellos in return when wantReply.
+func (c *Cluster) announce(wantReply bool) {
 	members := c.domainMembers()
 	if len(members) == 0 {
 		return
 	}
-	h := hello{wantReply: true, route: c.cfg.JvmRoute, contexts: c.localContexts()}
+	h := hello{wantReply: wantReply, route: c.cfg.JvmRoute, contexts: c.localContexts()}
 	data := h.append(nil)
 	c.sendAsync(members, data)
 }

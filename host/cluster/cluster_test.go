@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -465,6 +466,51 @@ func TestClusterGreetsMembersPresentAtStart(t *testing.T) {
 	a := newCluster(t, cha, "jvm_a")
 	b := newCluster(t, chb, "jvm_b")
 	eventually(t, "each knows the other's route", func() bool { return peerRoutes(a) == "jvm_b" && peerRoutes(b) == "jvm_a" })
+}
+
+// TestClusterAppRemovalAsksNoAnswer: a member announces a new app asking
+// the others for their hellos, and an app it no longer runs without: it is
+// usually leaving, and answers would reach it after its channel stopped.
+func TestClusterAppRemovalAsksNoAnswer(t *testing.T) {
+	net := tribestest.NewNetwork()
+	a := startNode(t, net, "jvm_a", cluster.ManagerConfig{})
+	b := startNode(t, net, "jvm_b", cluster.ManagerConfig{})
+	type seen struct {
+		wantReply bool
+		contexts  string
+	}
+	var mu sync.Mutex
+	var fromB []seen
+	a.ch.AddMessageListener(tribes.ListenerFunc(func(m *tribes.Message) error {
+		if want, route, ctxs, ok := cluster.DecodeHello(m.Data); ok && route == "jvm_b" {
+			mu.Lock()
+			fromB = append(fromB, seen{want, strings.Join(ctxs, ",")})
+			mu.Unlock()
+		}
+		return nil
+	}))
+	last := func() (seen, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(fromB) == 0 {
+			return seen{}, false
+		}
+		return fromB[len(fromB)-1], true
+	}
+	if err := b.m.Server.Deploy(context.Background(), "/second", wasmapps.Counter()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "B's hello with /second", func() bool { h, ok := last(); return ok && h.contexts == "/counter,/second" })
+	if h, _ := last(); !h.wantReply {
+		t.Error("B announced a new app without asking for answers")
+	}
+	if err := b.m.Server.Undeploy(context.Background(), "/second"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "B's hello without /second", func() bool { h, ok := last(); return ok && h.contexts == "/counter" })
+	if h, _ := last(); h.wantReply {
+		t.Error("B announced an app it stopped asking for answers")
+	}
 }
 
 // TestClusterRepeatsLostHello: the hellos both ways are lost (messages

@@ -34,3 +34,16 @@ func SetGreetPauses(p []time.Duration) (restore func()) {
 	old := greetPauses.Swap(&p)
 	return func() { greetPauses.Store(old) }
 }
+
+// DecodeHello decodes a hello message; ok is false for any other message.
+func DecodeHello(data []byte) (wantReply bool, route string, contexts []string, ok bool) {
+	p, ok, err := parse(data)
+	if !ok || err != nil || p.typ != msgHello {
+		return false, "", nil, false
+	}
+	h, err := decodeHello(p.body)
+	if err != nil {
+		return false, "", nil, false
+	}
+	return h.wantReply, h.route, h.contexts, true
+}
