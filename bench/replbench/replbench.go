@@ -313,12 +313,17 @@ func MeasureTransfer(ctx context.Context, n, valueBytes int, cacheDir0 string, l
 		}
 		return ch, m, nil
 	}
+	// A member leaves as group.close does: cluster, server, channel.
+	leave := func(ch *tribes.Channel, m *cluster.Member) {
+		m.Cluster.Close()
+		m.Server.Shutdown(ctx)
+		ch.Stop(ctx)
+	}
 	chA, a, err := mk("jvm_a")
 	if err != nil {
 		return nil, err
 	}
-	defer chA.Stop(ctx)
-	defer a.Server.Shutdown(ctx)
+	defer leave(chA, a)
 	mod := wasmapps.Counter()
 	for _, p := range []string{"/counter", "/empty"} {
 		if err := a.Server.Deploy(ctx, p, mod); err != nil {
@@ -350,8 +355,7 @@ func MeasureTransfer(ctx context.Context, n, valueBytes int, cacheDir0 string, l
 	if err != nil {
 		return nil, err
 	}
-	defer chB.Stop(ctx)
-	defer b.Server.Shutdown(ctx)
+	defer leave(chB, b)
 	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if _, err := chB.AwaitMembers(actx, 1); err != nil {
