@@ -200,10 +200,10 @@ func parseStaticMember(s string) (*tribes.Member, error) {
 	return &tribes.Member{Host: ap.Addr(), Port: int(ap.Port()), SecurePort: -1, UDPPort: -1, UniqueID: uid}, nil
 }
 
-// startChannel starts a channel and reports its member on stderr.
 // startChannel builds the channel the flags describe, lets setup (if not
-// nil) add its listeners, and starts it: a listener added after Start would
-// miss the members and messages that arrive before it is added.
+// nil) add its listeners, starts it and reports its member on stderr. A
+// listener added after Start would miss the members and messages that
+// arrive before it is added.
 func startChannel(ctx context.Context, f *channelFlags, stderr io.Writer, setup func(*tribes.Channel)) (*tribes.Channel, error) {
 	cfg, err := f.config(stderr)
 	if err != nil {
