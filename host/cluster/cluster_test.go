@@ -509,7 +509,7 @@ func TestClusterAppRemovalAsksNoAnswer(t *testing.T) {
 	}
 	eventually(t, "B's hello without /second", func() bool { h, ok := last(); return ok && h.contexts == "/counter" })
 	if h, _ := last(); h.wantReply {
-		t.Error("B announced an app it stopped asking for answers")
+		t.Error("B asked for answers when it announced that it stopped an app")
 	}
 }
 
