@@ -86,14 +86,10 @@ func newConnector(s *Server) *connector {
 // accept errors (e.g. out of file descriptors) with a growing pause, as
 // net/http does.
 func (cn *connector) serve(l net.Listener) error {
-	cn.mu.Lock()
-	if cn.shutdown.Load() {
-		cn.mu.Unlock()
+	if !cn.track(func() { cn.listeners[l] = struct{}{} }) {
 		l.Close()
 		return http.ErrServerClosed
 	}
-	cn.listeners[l] = struct{}{}
-	cn.mu.Unlock()
 	defer func() {
 		cn.mu.Lock()
 		delete(cn.listeners, l)
@@ -117,16 +113,25 @@ func (cn *connector) serve(l net.Listener) error {
 		}
 		pause = 0
 		c := cn.newConn(nc)
-		cn.mu.Lock()
-		if cn.shutdown.Load() {
-			cn.mu.Unlock()
+		if !cn.track(func() { cn.conns[c] = struct{}{} }) {
 			nc.Close()
 			return http.ErrServerClosed
 		}
-		cn.conns[c] = struct{}{}
-		cn.mu.Unlock()
 		go c.serve()
 	}
+}
+
+// track runs add (which records a listener or a connection) under mu
+// unless Shutdown has begun, so that Shutdown, which sets shutdown under
+// mu, closes everything recorded; it reports whether add ran.
+func (cn *connector) track(add func()) bool {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	if cn.shutdown.Load() {
+		return false
+	}
+	add()
+	return true
 }
 
 func isTemporary(err error) bool {
@@ -234,8 +239,7 @@ func (c *conn) serve() {
 			if c.broken || c.cn.shutdown.Load() {
 				return
 			}
-			now := time.Now()
-			if d := now.Add(cfg.IdleTimeout); c.deadline.IsZero() || d.Sub(c.deadline) > min(maxDeadlineSlack, cfg.IdleTimeout/16) {
+			if d := time.Now().Add(cfg.IdleTimeout); stale(c.deadline, d, cfg.IdleTimeout) {
 				c.setReadDeadline(d)
 			}
 			c.state.Store(connIdle)
@@ -319,13 +323,21 @@ func (c *conn) write(b []byte) error {
 }
 
 // armWrite moves the write deadline to WriteTimeout from now, unless the
-// one set is at most the slack older.
+// one set is recent enough (see stale).
 func (c *conn) armWrite() {
 	t := c.cn.s.cfg.WriteTimeout
-	if d := time.Now().Add(t); c.wdeadline.IsZero() || d.Sub(c.wdeadline) > min(maxDeadlineSlack, t/16) {
+	if d := time.Now().Add(t); stale(c.wdeadline, d, t) {
 		c.wdeadline = d
 		c.nc.SetWriteDeadline(d)
 	}
+}
+
+// stale reports whether a deadline set (zero: none) should move to want,
+// timeout from now: when it is more than min(maxDeadlineSlack, timeout/16)
+// earlier. Setting a deadline costs a timer update, so the idle and write
+// deadlines are moved about once a second, not per request.
+func stale(set, want time.Time, timeout time.Duration) bool {
+	return set.IsZero() || want.Sub(set) > min(maxDeadlineSlack, timeout/16)
 }
 
 // writeFailed marks the connection broken and counts a client that read
