@@ -213,6 +213,9 @@ func (m *DeltaManager) apply(t msgType, body []byte) error {
 		if err != nil {
 			return err
 		}
+		if ev.Session == nil {
+			return nil // created and invalidated by one request: nothing to keep
+		}
 		ev.Session.SetReplicatedAccess(d.Accessed)
 		if !m.cfg.NoNotifyListenersOnReplication && m.app != nil {
 			if ev.Created != nil {

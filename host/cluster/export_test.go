@@ -1,6 +1,10 @@
 package cluster
 
-import "time"
+import (
+	"time"
+
+	"github.com/wasmfarm/wasmfarm/host/session"
+)
 
 // Encoders for the fuzz seeds.
 
@@ -9,6 +13,10 @@ func SeedMessages() [][]byte {
 	var out [][]byte
 	out = append(out, h.append(nil))
 	out = append(out, append(header(nil, msgDelta, "/x"), 1, 1, 3, 'A', '.', 'a', 0, 2, 0, 0))
+	// A session created and invalidated by one request, unknown here.
+	ci := session.Delta{ID: "N.a", Created: true, CreationTime: 1, Accessed: 1, Invalidated: true}
+	b, _ := ci.AppendBinary(header(nil, msgDelta, "/x"))
+	out = append(out, b)
 	e := header(nil, msgExpire, "/x")
 	e = appendStr(e, "ABC.jvm_a")
 	out = append(out, append(e, reasonExpired))
@@ -22,7 +30,7 @@ func SeedMessages() [][]byte {
 	out = append(out, r)
 	f := appendU64(header(nil, msgFetch, "/x"), 9)
 	out = append(out, appendStr(f, "ABC.jvm_a"))
-	b := header(nil, msgBackup, "/x")
+	b = header(nil, msgBackup, "/x")
 	b = append(b, make([]byte, 32)...)
 	out = append(out, append(b, 1, 3, 'A', '.', 'a', 2, 2, 2, 0))
 	return out
