@@ -3,6 +3,7 @@ package session
 import (
 	"encoding/binary"
 	"fmt"
+	"unsafe"
 )
 
 // Limits bound what a session may hold and what the codec accepts from
@@ -158,12 +159,18 @@ func (d *Delta) AppendBinary(b []byte) ([]byte, error) {
 // within the limits (zero fields mean the defaults). The result does not
 // alias b.
 func UnmarshalDelta(b []byte, d *Delta, lim Limits) error {
+	return unmarshalDelta(b, d, lim, false)
+}
+
+// unmarshalDelta is UnmarshalDelta; with alias, d's strings and values
+// point into b instead of being copies (see StandardManager.ApplyEncoded).
+func unmarshalDelta(b []byte, d *Delta, lim Limits, alias bool) error {
 	lim = lim.orDefault()
 	d.Reset()
 	if len(b) > lim.MaxEncodedSize {
 		return fmt.Errorf("%w: %d bytes exceed the limit of %d", ErrCorrupt, len(b), lim.MaxEncodedSize)
 	}
-	dec := decoder{b: b, lim: lim}
+	dec := decoder{b: b, lim: lim, alias: alias}
 	if v := dec.byte(); v != deltaVersion && dec.err == nil {
 		return fmt.Errorf("%w: delta encoding version %d, want %d", ErrCorrupt, v, deltaVersion)
 	}
@@ -220,9 +227,10 @@ func appendBytes(b, v []byte) []byte {
 // decoder reads fields until the first error, after which every read
 // returns a zero value.
 type decoder struct {
-	b   []byte
-	lim Limits
-	err error
+	b     []byte
+	lim   Limits
+	err   error
+	alias bool // strings and bytes point into b (unmarshalDelta)
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -311,12 +319,18 @@ func (d *decoder) raw(max int, what string) []byte {
 	return v
 }
 
-func (d *decoder) string(max int, what string) string { return string(d.raw(max, what)) }
+func (d *decoder) string(max int, what string) string {
+	v := d.raw(max, what)
+	if d.alias {
+		return unsafe.String(unsafe.SliceData(v), len(v))
+	}
+	return string(v)
+}
 
 func (d *decoder) bytes(max int, what string) []byte {
 	v := d.raw(max, what)
-	if v == nil {
-		return nil
+	if v == nil || d.alias {
+		return v
 	}
 	return append(make([]byte, 0, len(v)), v...)
 }

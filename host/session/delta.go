@@ -81,19 +81,19 @@ func (d *Delta) HasChanges() bool {
 // applyLocked applies the attribute, idle-limit and access-time parts of d
 // to s (not creation, id change or invalidation, which the manager handles).
 // Values are copied, so d may be reused afterwards.
-func (d *Delta) applyLocked(s *Session) { d.apply(s, false) }
+func (d *Delta) applyLocked(s *Session) { d.apply(s, true, false) }
 
-// apply is applyLocked; with owned, d's values are stored without a copy
-// (the caller hands them over).
-func (d *Delta) apply(s *Session, owned bool) {
+// apply is applyLocked; copyValues stores copies of d's values instead of
+// d's own, and copyKeys copies a key the session does not hold yet.
+func (d *Delta) apply(s *Session, copyValues, copyKeys bool) {
 	for _, op := range d.Ops {
 		switch op.Kind {
 		case OpSet:
 			v := op.Value
-			if !owned {
+			if copyValues {
 				v = append([]byte(nil), v...)
 			}
-			s.setLocked(op.Key, v)
+			s.setLocked(op.Key, v, copyKeys)
 		case OpRemove:
 			s.removeLocked(op.Key)
 		}

@@ -3,6 +3,7 @@ package session
 import (
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // This file holds what replicating managers (package host/cluster) need
@@ -41,6 +42,11 @@ type ReplicaEvent struct {
 	Created *Session
 	// Destroyed is the session the delta invalidated, or nil.
 	Destroyed *Session
+	// OldID is the session's id before the delta changed it, or "" when
+	// the id did not change.
+	OldID string
+	// Accessed is the delta's access time (unix milliseconds).
+	Accessed int64
 }
 
 // ApplyRemote applies a delta that another member committed. Unlike
@@ -51,7 +57,34 @@ type ReplicaEvent struct {
 // without copying them: d must not be changed afterwards (a delta decoded
 // by UnmarshalDelta owns its values).
 func (m *StandardManager) ApplyRemote(d *Delta) (ReplicaEvent, error) {
+	return m.applyRemote(d, true)
+}
+
+// ApplyEncoded decodes a delta that another member sent (the
+// [Delta.AppendBinary] encoding, within lim) and applies it as
+// [StandardManager.ApplyRemote] does. It copies what it keeps and keeps
+// nothing of b, which the caller may reuse on return. It allocates only
+// for what it keeps: an update of a session this member holds allocates
+// once per value set; a new session, attribute key or id is copied too.
+func (m *StandardManager) ApplyEncoded(b []byte, lim Limits) (ReplicaEvent, error) {
+	d := remoteDeltas.Get().(*Delta)
 	var ev ReplicaEvent
+	err := unmarshalDelta(b, d, lim, true)
+	if err == nil {
+		ev, err = m.applyRemote(d, false)
+	}
+	d.Reset() // drop the pointers into b
+	remoteDeltas.Put(d)
+	return ev, err
+}
+
+// remoteDeltas are ApplyEncoded's scratch deltas (their Ops capacity).
+var remoteDeltas = sync.Pool{New: func() any { return new(Delta) }}
+
+// applyRemote is ApplyRemote. Without owned, d's strings and values are
+// borrowed: everything stored is a copy.
+func (m *StandardManager) applyRemote(d *Delta, owned bool) (ReplicaEvent, error) {
+	ev := ReplicaEvent{Accessed: d.Accessed}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -65,17 +98,25 @@ func (m *StandardManager) ApplyRemote(d *Delta) (ReplicaEvent, error) {
 		if d.Invalidated {
 			return ev, nil
 		}
-		s = &Session{id: d.ID, created: d.CreationTime, accessed: d.CreationTime,
+		id := d.ID
+		if !owned {
+			id = strings.Clone(id)
+		}
+		s = &Session{id: id, created: d.CreationTime, accessed: d.CreationTime,
 			maxInactive: seconds(m.cfg.MaxInactiveInterval), valid: true}
-		m.sessions[d.ID] = s
+		m.sessions[id] = s
 		ev.Created = s
 	}
 	ev.Session = s
 	s.mu.Lock()
-	d.apply(s, true)
+	d.apply(s, !owned, !owned)
 	if d.NewID != "" && !d.Invalidated && d.NewID != s.id {
+		ev.OldID = s.id
 		delete(m.sessions, s.id)
 		s.id = d.NewID
+		if !owned {
+			s.id = strings.Clone(s.id)
+		}
 		m.sessions[s.id] = s
 	}
 	if d.Invalidated {

@@ -153,11 +153,16 @@ func (s *Session) find(key string) (int, bool) {
 }
 
 // setLocked stores a copy-free value (the caller hands over ownership).
-func (s *Session) setLocked(key string, value []byte) {
+// setLocked sets an attribute; with cloneKey, a new key is stored as a
+// copy (the caller's key is borrowed).
+func (s *Session) setLocked(key string, value []byte, cloneKey bool) {
 	i, ok := s.find(key)
 	if ok {
 		s.attrs[i].Value = value
 		return
+	}
+	if cloneKey {
+		key = strings.Clone(key)
 	}
 	s.attrs = slices.Insert(s.attrs, i, Attr{Key: key, Value: value})
 }

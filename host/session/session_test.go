@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"regexp"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -46,7 +48,7 @@ func (l *recListener) SessionDestroyed(s *Session, expired bool) {
 	l.mu.Unlock()
 }
 
-func newTestManager(t *testing.T, cfg Config) (*StandardManager, *fakeClock) {
+func newTestManager(t testing.TB, cfg Config) (*StandardManager, *fakeClock) {
 	t.Helper()
 	clock := &fakeClock{now: time.UnixMilli(1_700_000_000_000)}
 	cfg.Now = clock.Now
@@ -490,5 +492,128 @@ func TestTxnReuseKeepsCommittedValues(t *testing.T) {
 	}
 	if allocs := testing.AllocsPerRun(100, func() { commit(first, "one") }); allocs > 2 {
 		t.Errorf("%v allocations per request setting two attributes, want at most 2 (the session's copies)", allocs)
+	}
+}
+
+// BenchmarkApplyRemote measures a member applying a counter delta that
+// another member sent: decoding it and applying it to the session, with
+// UnmarshalDelta and ApplyRemote, and with ApplyEncoded.
+func BenchmarkApplyRemote(b *testing.B) {
+	m, _ := newTestManager(b, Config{})
+	d := Delta{ID: "0123456789ABCDEF0123456789ABCDEF.jvm_a", Created: true, CreationTime: 1, Accessed: 1,
+		Ops: []Op{{OpSet, "counter", []byte("12345")}}}
+	enc, _ := d.AppendBinary(nil)
+	if _, err := m.ApplyEncoded(enc, Limits{}); err != nil {
+		b.Fatal(err)
+	}
+	d.Created = false
+	enc, _ = d.AppendBinary(enc[:0])
+	b.Run("Unmarshal", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(enc)))
+		for b.Loop() {
+			var d2 Delta
+			if err := UnmarshalDelta(enc, &d2, Limits{}); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := m.ApplyRemote(&d2); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Encoded", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(enc)))
+		for b.Loop() {
+			if _, err := m.ApplyEncoded(enc, Limits{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// dump encodes every session of m, ordered by id: a deep copy of m's
+// state to compare.
+func dump(m *StandardManager) []byte {
+	var all []State
+	m.Range(func(s *Session) bool { all = append(all, s.Snapshot()); return true })
+	slices.SortFunc(all, func(a, b State) int { return strings.Compare(a.ID, b.ID) })
+	var out []byte
+	for _, st := range all {
+		out, _ = st.AppendBinary(out)
+	}
+	return out
+}
+
+// FuzzApplyEncoded: ApplyEncoded does what UnmarshalDelta and ApplyRemote
+// do, and what it stored stays the same when the caller reuses the bytes
+// (it keeps copies, nothing of b).
+func FuzzApplyEncoded(f *testing.F) {
+	for _, d := range []Delta{
+		{ID: "A", Accessed: 7, Ops: []Op{{OpSet, "k", []byte("v2")}, {OpSet, "new", []byte("x")}}},
+		{ID: "A", NewID: "B", Accessed: 8, MaxInactiveSet: true, MaxInactive: 60, Ops: []Op{{OpRemove, "k", nil}}},
+		{ID: "C", Created: true, CreationTime: 5, Accessed: 6, Ops: []Op{{OpSet, "k", []byte("v")}, {OpSet, "e", []byte{}}}},
+		{ID: "A", Invalidated: true},
+		{ID: "gone", Accessed: 9},
+	} {
+		b, _ := d.AppendBinary(nil)
+		f.Add(b)
+	}
+	f.Add([]byte{1, 0, 0, 0, 0})
+	lim := Limits{MaxKeyBytes: 64, MaxValueBytes: 1024, MaxAttributes: 16, MaxIDBytes: 64, MaxEncodedSize: 4096}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var ms [2]*StandardManager
+		for i := range ms {
+			ms[i], _ = newTestManager(t, Config{Limits: lim})
+			seed := Delta{ID: "A", Created: true, CreationTime: 1, Accessed: 1, Ops: []Op{{OpSet, "k", []byte("v1")}}}
+			if _, err := ms[i].ApplyRemote(&seed); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var d Delta
+		var want ReplicaEvent
+		wantErr := UnmarshalDelta(b, &d, lim)
+		if wantErr == nil {
+			want, wantErr = ms[0].ApplyRemote(&d)
+		}
+		b2 := slices.Clone(b)
+		got, err := ms[1].ApplyEncoded(b2, lim)
+		if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+			t.Fatalf("ApplyEncoded: %v; UnmarshalDelta and ApplyRemote: %v", err, wantErr)
+		}
+		if (got.Created == nil) != (want.Created == nil) || (got.Destroyed == nil) != (want.Destroyed == nil) ||
+			got.OldID != want.OldID || got.Accessed != want.Accessed {
+			t.Fatalf("event %+v, want %+v", got, want)
+		}
+		after := dump(ms[1])
+		if !bytes.Equal(after, dump(ms[0])) {
+			t.Fatalf("ApplyEncoded left\n%q\nApplyRemote\n%q", after, dump(ms[0]))
+		}
+		for i := range b2 {
+			b2[i] = '#'
+		}
+		if again := dump(ms[1]); !bytes.Equal(again, after) {
+			t.Fatalf("the sessions changed with the bytes of the message:\n%q\nbefore:\n%q", again, after)
+		}
+	})
+}
+
+// TestApplyEncodedAllocs: an update of a session the member holds
+// allocates only the copy of the value it sets.
+func TestApplyEncodedAllocs(t *testing.T) {
+	m, _ := newTestManager(t, Config{})
+	d := Delta{ID: "0123456789ABCDEF.jvm_a", Created: true, CreationTime: 1, Accessed: 1, Ops: []Op{{OpSet, "counter", []byte("1")}}}
+	enc, _ := d.AppendBinary(nil)
+	if _, err := m.ApplyEncoded(enc, Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	d.Created = false
+	enc, _ = d.AppendBinary(enc[:0])
+	if n := testing.AllocsPerRun(1000, func() {
+		if _, err := m.ApplyEncoded(enc, Limits{}); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 1 {
+		t.Fatalf("ApplyEncoded allocates %v times per update, want 1 (the value)", n)
 	}
 }
