@@ -435,23 +435,15 @@ func (m *BackupManager) apply(t msgType, body []byte) error {
 		s.SetReplicatedAccess(st.Accessed)
 		m.setEntry(st.ID, entry{primary: primary, backup: backup})
 	case msgDelta:
-		var d session.Delta
-		if err := session.UnmarshalDelta(body, &d, m.lim); err != nil {
-			return err
-		}
-		ev, err := m.store.ApplyRemote(&d)
-		if errors.Is(err, session.ErrNotFound) {
-			m.k.missing.Add(1)
-			return nil
-		}
+		ev, err := m.store.ApplyEncoded(body, m.lim)
 		if err != nil {
-			return err
+			return m.applyFailed(err)
 		}
-		if d.NewID != "" {
-			m.renameEntry(d.ID, d.NewID)
+		if ev.OldID != "" {
+			m.renameEntry(ev.OldID, ev.Session.ID())
 		}
 		if ev.Destroyed != nil {
-			m.dropEntry(d.FinalID())
+			m.dropEntry(ev.Destroyed.ID())
 			m.notifyDestroyed(ev.Destroyed, false)
 		}
 	case msgProxy:
@@ -465,11 +457,9 @@ func (m *BackupManager) apply(t msgType, body []byte) error {
 			m.store.Remove(p.id) // another member serves it now: keep only where
 		}
 	case msgExpire:
-		id := r.str(maxIDBytes, "session id")
-		reason := r.byte()
-		r.end()
-		if r.err != nil {
-			return r.err
+		id, reason, err := decodeExpire(body)
+		if err != nil {
+			return err
 		}
 		m.dropEntry(id)
 		if s, ok := m.store.Remove(id); ok {

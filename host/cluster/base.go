@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -173,6 +174,20 @@ func (m *base) SessionDestroyed(s *session.Session, expired bool) {
 	if m.app != nil {
 		m.app.SessionDestroyed(s, expired)
 	}
+}
+
+// applyFailed handles an error of applying another member's delta: a delta
+// for a session this member does not hold is counted and dropped; other
+// errors are the caller's.
+//
+//go:noinline
+func (m *base) applyFailed(err error) error {
+	if !errors.Is(err, session.ErrNotFound) {
+		return err
+	}
+	m.k.missing.Add(1)
+	m.log.Debug("delta for a session this member does not hold", "err", err)
+	return nil
 }
 
 // sendExpire tells every member that the session ended here.

@@ -471,6 +471,11 @@ func (c *Cluster) request(h func(msg *tribes.Message, p parsed, r *reader) error
 }
 
 // MessageReceived implements tribes.MessageListener.
+//
+// The rare cases (hellos, replies, bad messages, unknown contexts) are
+// handled out of line, so that the frame of this function, on the path of
+// every delta, stays small: the receive path then fits a new goroutine's
+// first stack sizes.
 func (c *Cluster) MessageReceived(msg *tribes.Message) error {
 	p, ok, err := parse(msg.Data)
 	if !ok {
@@ -478,60 +483,81 @@ func (c *Cluster) MessageReceived(msg *tribes.Message) error {
 	}
 	c.stats.received.Add(1)
 	if err != nil {
-		c.stats.bad.Add(1)
-		c.log.Warn("bad cluster message dropped", "from", msg.Source, "err", err)
+		c.dropBad(msg, p, err)
 		return nil
 	}
 	switch p.typ {
-	case msgHello:
-		h, err := decodeHello(p.body)
-		if err != nil {
-			c.stats.bad.Add(1)
-			c.log.Warn("bad cluster message dropped", "from", msg.Source, "type", p.typ, "err", err)
-			return nil
-		}
-		c.helloReceived(msg.Source.Clone(), h)
-		return nil
-	case msgAllData, msgFetchReply:
-		r := reader{b: p.body}
-		id := r.u64()
-		h, ok := c.reqs.Load(id)
-		if r.err != nil || !ok {
-			c.stats.ignored.Add(1)
-			return nil // a late reply to a request given up
-		}
-		return h.(func(*tribes.Message, parsed, *reader) error)(msg, p, &r)
+	case msgHello, msgAllData, msgFetchReply:
+		return c.memberMessage(msg, p)
 	}
 	var m replicator
 	if ms := c.byPath.Load(); ms != nil {
 		m = (*ms)[string(p.pathB)] // no lock, no allocation for the lookup
 	}
 	if m == nil {
-		p.path = string(p.pathB)
-		if p.typ == msgGetAll {
-			// Tell the asker at once that this member lacks the app.
-			r := reader{b: p.body}
-			id := r.u64()
-			if r.err == nil {
-				b := header(nil, msgAllData, p.path)
-				b = appendU64(b, id)
-				b = append(b, allLast|allNoContext)
-				b = appendAllHead(b, 0, 0)
-				c.sendAsync([]*tribes.Member{msg.Source.Clone()}, b)
-			}
-		}
-		c.stats.ignored.Add(1)
+		c.noContext(msg, p)
 		return nil
 	}
 	if err := m.handle(context.Background(), msg, p); err != nil {
 		if errors.Is(err, ErrBadMessage) || errors.Is(err, session.ErrCorrupt) {
-			c.stats.bad.Add(1)
-			c.log.Warn("bad cluster message dropped", "from", msg.Source, "type", p.typ, "context", string(p.pathB), "err", err)
+			c.dropBad(msg, p, err)
 			return nil
 		}
 		return err
 	}
 	return nil
+}
+
+// dropBad counts and logs a message that did not decode.
+//
+//go:noinline
+func (c *Cluster) dropBad(msg *tribes.Message, p parsed, err error) {
+	c.stats.bad.Add(1)
+	c.log.Warn("bad cluster message dropped", "from", msg.Source, "type", p.typ, "context", string(p.pathB), "err", err)
+}
+
+// memberMessage handles a hello or a reply to a request of this member.
+//
+//go:noinline
+func (c *Cluster) memberMessage(msg *tribes.Message, p parsed) error {
+	if p.typ == msgHello {
+		h, err := decodeHello(p.body)
+		if err != nil {
+			c.dropBad(msg, p, err)
+			return nil
+		}
+		c.helloReceived(msg.Source.Clone(), h)
+		return nil
+	}
+	r := reader{b: p.body}
+	id := r.u64()
+	h, ok := c.reqs.Load(id)
+	if r.err != nil || !ok {
+		c.stats.ignored.Add(1)
+		return nil // a late reply to a request given up
+	}
+	return h.(func(*tribes.Message, parsed, *reader) error)(msg, p, &r)
+}
+
+// noContext handles a message about a context this member does not run:
+// ignored, but a joiner's GET_ALL is told at once that this member lacks
+// the app.
+//
+//go:noinline
+func (c *Cluster) noContext(msg *tribes.Message, p parsed) {
+	c.stats.ignored.Add(1)
+	if p.typ != msgGetAll {
+		return
+	}
+	r := reader{b: p.body}
+	id := r.u64()
+	if r.err == nil {
+		b := header(nil, msgAllData, string(p.pathB))
+		b = appendU64(b, id)
+		b = append(b, allLast|allNoContext)
+		b = appendAllHead(b, 0, 0)
+		c.sendAsync([]*tribes.Member{msg.Source.Clone()}, b)
+	}
 }
 
 func appendU64(b []byte, v uint64) []byte {

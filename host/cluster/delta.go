@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -200,23 +199,14 @@ func (m *DeltaManager) apply(t msgType, body []byte) error {
 	m.k.receivedBytes.Add(int64(len(body)))
 	switch t {
 	case msgDelta:
-		var d session.Delta
-		if err := session.UnmarshalDelta(body, &d, m.lim); err != nil {
-			return err
-		}
-		ev, err := m.store.ApplyRemote(&d)
-		if errors.Is(err, session.ErrNotFound) {
-			m.k.missing.Add(1)
-			m.log.Debug("delta for an unknown session", "session", d.ID)
-			return nil
-		}
+		ev, err := m.store.ApplyEncoded(body, m.lim)
 		if err != nil {
-			return err
+			return m.applyFailed(err)
 		}
 		if ev.Session == nil {
 			return nil // created and invalidated by one request: nothing to keep
 		}
-		ev.Session.SetReplicatedAccess(d.Accessed)
+		ev.Session.SetReplicatedAccess(ev.Accessed)
 		if !m.cfg.NoNotifyListenersOnReplication && m.app != nil {
 			if ev.Created != nil {
 				if rl, ok := m.app.(ReplicaListener); ok {
@@ -228,12 +218,9 @@ func (m *DeltaManager) apply(t msgType, body []byte) error {
 			}
 		}
 	case msgExpire:
-		r := reader{b: body}
-		id := r.str(maxIDBytes, "session id")
-		reason := r.byte()
-		r.end()
-		if r.err != nil {
-			return r.err
+		id, reason, err := decodeExpire(body)
+		if err != nil {
+			return err
 		}
 		if s, ok := m.store.Remove(id); ok {
 			m.notifyDestroyed(s, reason == reasonExpired)

@@ -250,6 +250,16 @@ func parse(data []byte) (p parsed, ok bool, err error) {
 	return p, true, r.err
 }
 
+// decodeExpire decodes the body of an expire message: the session id and
+// the reason.
+func decodeExpire(body []byte) (id string, reason byte, err error) {
+	r := reader{b: body}
+	id = r.str(maxIDBytes, "session id")
+	reason = r.byte()
+	r.end()
+	return id, reason, r.err
+}
+
 // hello is a member's announcement of its route and distributable apps.
 type hello struct {
 	wantReply bool
