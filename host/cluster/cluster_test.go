@@ -16,6 +16,7 @@ import (
 
 	"github.com/wasmfarm/wasmfarm/host"
 	"github.com/wasmfarm/wasmfarm/host/cluster"
+	"github.com/wasmfarm/wasmfarm/host/session"
 	"github.com/wasmfarm/wasmfarm/internal/syncbuf"
 	"github.com/wasmfarm/wasmfarm/tribes"
 	"github.com/wasmfarm/wasmfarm/tribes/tribestest"
@@ -230,6 +231,33 @@ func TestDeltaManagerStateTransferAndInvalidate(t *testing.T) {
 	// A session created on B reaches A.
 	_, s2 := b.get(t, "/counter/json", "")
 	eventually(t, "a holds b's new session", func() bool { _, ok := counterOn(t, a, s2); return ok })
+}
+
+// TestDeltaCreatedAndInvalidatedInOneRequest: a request that made a
+// session and invalidated it sends a delta with both; the other member,
+// which never held the session, keeps nothing and answers the synchronous
+// send without an error (it used to panic on the missing session).
+func TestDeltaCreatedAndInvalidatedInOneRequest(t *testing.T) {
+	net := tribestest.NewNetwork()
+	mc := cluster.DefaultManagerConfig(cluster.KindDelta)
+	mc.SendOptions = cluster.SyncOptions
+	a := startNode(t, net, "jvm_a", mc)
+	b := startNode(t, net, "jvm_b", mc)
+	eventually(t, "a knows b runs /counter", func() bool { return len(a.m.Cluster.Peers()) == 1 })
+	now := time.Now().UnixMilli()
+	d := session.Delta{ID: "0123456789ABCDEF.jvm_a", Created: true, CreationTime: now, Accessed: now, Invalidated: true,
+		Ops: []session.Op{{Kind: session.OpSet, Key: "user", Value: []byte("x")}}}
+	if _, err := a.manager(t).Replicate(context.Background(), &d); err != nil {
+		t.Fatalf("replicating a session created and invalidated by one request: %v", err)
+	}
+	if n := b.manager(t).Len(); n != 0 {
+		t.Fatalf("b holds %d sessions, want 0", n)
+	}
+	// Replication goes on.
+	_, id := a.get(t, "/counter/json", "")
+	if c, ok := counterOn(t, b, id); !ok || c != 1 {
+		t.Fatalf("b: counter %d (held %v), want 1", c, ok)
+	}
 }
 
 func TestDeltaManagerExpiryIsReplicated(t *testing.T) {
