@@ -184,15 +184,16 @@ func TestConnectorHTTP10(t *testing.T) {
 
 // TestConnectorShutdown: Shutdown closes idle connections at once, lets a
 // running request finish (its answer says Connection: close), and when
-// its context ends first, closes that connection too and returns the
-// context's error.
+// its context ends first, stops the guests still running (sleeping or
+// looping, long before their deadline), closes their connections and
+// returns the context's error.
 func TestConnectorShutdown(t *testing.T) {
 	// A valve tells when /f/sleep starts and when the app returned, so
 	// that the test waits on events, not on time.
 	started := make(chan struct{}, 1)
 	var finished atomic.Bool
 	watch := host.ValveFunc(func(x *host.Exchange, next host.Invoker) {
-		if x.Path != "/f/sleep" {
+		if x.Path != "/f/sleep" && x.Path != "/f/loop" {
 			next.Invoke(x)
 			return
 		}
@@ -222,21 +223,32 @@ func TestConnectorShutdown(t *testing.T) {
 		t.Error("a connection stayed open after Shutdown")
 	}
 
-	finished.Store(false)
-	srv2, base2 := newServer(t, cfg, map[string][]byte{"/f": faulty(t)})
-	stuck := dialRaw(t, base2)
-	stuck.send("GET /f/sleep?ms=10000 HTTP/1.1\r\nHost: x\r\n\r\n")
-	<-started
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	defer cancel()
-	if err := srv2.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Shutdown: %v, want the deadline", err)
-	}
-	if finished.Load() {
-		t.Error("the 10 s request finished before Shutdown gave up")
-	}
-	if !stuck.closed() {
-		t.Error("the running request's connection stayed open after Shutdown gave up")
+	// A guest sleeping for 50 s and one looping forever, both under a
+	// 60 s deadline: Shutdown with 200 ms stops both. (The valve hears
+	// that the app returned just after Shutdown does: it waits for that,
+	// up to 20 s, far less than the guests would run.)
+	for _, target := range []string{"/f/sleep?ms=50000", "/f/loop"} {
+		finished.Store(false)
+		cfg.RequestDeadline = time.Minute
+		srv2, base2 := newServer(t, cfg, map[string][]byte{"/f": faulty(t)})
+		stuck := dialRaw(t, base2)
+		stuck.send("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n")
+		<-started
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		err := srv2.Shutdown(ctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s: Shutdown: %v, want the deadline", target, err)
+		}
+		for wait := time.Now().Add(20 * time.Second); !finished.Load() && time.Now().Before(wait); {
+			time.Sleep(time.Millisecond)
+		}
+		if !finished.Load() {
+			t.Errorf("%s: the guest still ran 20 s after Shutdown returned", target)
+		}
+		if !stuck.closed() {
+			t.Errorf("%s: the running request's connection stayed open after Shutdown gave up", target)
+		}
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/wasmfarm/wasmfarm/host/abi"
@@ -96,7 +95,7 @@ type appVersion struct {
 	name string
 	pool *wasm.Pool
 	mod  *wasm.Module
-	live *atomic.Int64 // the server's count of versions not closed
+	live *liveVersions // the server's, until v closes
 
 	mu      sync.Mutex
 	refs    int
@@ -141,7 +140,63 @@ func (v *appVersion) close() {
 	ctx := context.Background()
 	v.pool.Close(ctx)
 	v.mod.Close(ctx)
-	v.live.Add(-1)
+	v.live.remove(v)
+}
+
+// liveVersions are a server's app versions not closed yet.
+type liveVersions struct {
+	mu   sync.Mutex
+	set  map[*appVersion]struct{}
+	none chan struct{} // closed when set becomes empty; nil while it is
+}
+
+func (l *liveVersions) add(v *appVersion) {
+	l.mu.Lock()
+	if l.set == nil {
+		l.set = make(map[*appVersion]struct{})
+	}
+	l.set[v] = struct{}{}
+	l.mu.Unlock()
+}
+
+func (l *liveVersions) remove(v *appVersion) {
+	l.mu.Lock()
+	delete(l.set, v)
+	if len(l.set) == 0 && l.none != nil {
+		close(l.none)
+		l.none = nil
+	}
+	l.mu.Unlock()
+}
+
+// wait returns when no version is live.
+func (l *liveVersions) wait() {
+	l.mu.Lock()
+	if len(l.set) == 0 {
+		l.mu.Unlock()
+		return
+	}
+	if l.none == nil {
+		l.none = make(chan struct{})
+	}
+	none := l.none
+	l.mu.Unlock()
+	<-none
+}
+
+// abort stops the calls running on every live version (see
+// [wasm.Pool.Abort]) and returns how many versions it stopped.
+func (l *liveVersions) abort() int {
+	l.mu.Lock()
+	vs := make([]*appVersion, 0, len(l.set))
+	for v := range l.set {
+		vs = append(vs, v)
+	}
+	l.mu.Unlock()
+	for _, v := range vs {
+		v.pool.Abort()
+	}
+	return len(vs)
 }
 
 // swap installs v as the current version and retires the previous one.

@@ -37,9 +37,9 @@ type Server struct {
 	draining    atomic.Bool
 	badRequests atomic.Int64
 	slowClients atomic.Int64
-	// liveVersions counts app versions not closed yet: one closes when
-	// its last running request ends, and the runtime only after all.
-	liveVersions atomic.Int64
+	// versions are the app versions not closed yet: one closes when its
+	// last running request ends, and the runtime only after all.
+	versions liveVersions
 
 	pool sync.Pool // *Exchange
 	date atomic.Pointer[httpDate]
@@ -218,8 +218,8 @@ func (s *Server) deploy(ctx context.Context, path string, app AppConfig, compile
 		mod.Close(context.Background())
 		return fmt.Errorf("host: deploy %s: %w", path, err)
 	}
-	s.liveVersions.Add(1)
-	v := &appVersion{name: name, pool: pool, mod: mod, live: &s.liveVersions}
+	v := &appVersion{name: name, pool: pool, mod: mod, live: &s.versions}
+	s.versions.add(v)
 
 	s.deployMu.Lock()
 	defer s.deployMu.Unlock()
@@ -346,9 +346,10 @@ func (s *Server) Serve(l net.Listener) error {
 // Shutdown stops accepting requests, waits for running ones (until ctx
 // ends), then closes every app and the wasm runtime. Sessions are not
 // expired (Tomcat's expireSessionsOnShutdown="false"). If ctx ends first,
-// Shutdown returns its error; the requests still running go on until
-// their guest returns or its deadline passes, and the runtime closes
-// after them.
+// Shutdown closes the connections of the requests still running, stops
+// their guests (the calls end with an error wrapping wasm.ErrClosed),
+// waits for the runtime to close, and returns ctx's error. (A runtime without deadline checks cannot stop a guest: then
+// Shutdown returns at once, and the runtime closes after the last guest.)
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.closed.Swap(true) {
 		return nil
@@ -370,14 +371,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.setContexts(nil)
 	s.deployMu.Unlock()
 	// Closing the runtime under a running guest would corrupt it: wait
-	// for the versions to close, each after its last request. If ctx ended
-	// with requests still running (they run on until their guest's
-	// deadline), the runtime closes after them, in the background.
+	// for the versions to close, each after its last request. If ctx ends
+	// first, the guests still running are stopped; they trap within
+	// microseconds (a guest in a host call returns from it first), and the
+	// runtime closes after them.
 	closed := make(chan error, 1)
 	go func() {
-		for s.liveVersions.Load() > 0 {
-			time.Sleep(20 * time.Millisecond)
-		}
+		s.versions.wait()
 		closed <- s.rt.Close(context.Background())
 	}()
 	select {
@@ -385,9 +385,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.log.Info("server stopped")
 		return errors.Join(append(errs, err)...)
 	case <-ctx.Done():
+	}
+	if !s.rt.Deadlines() {
+		// Nothing can stop a guest: the runtime closes after the last.
 		s.log.Warn("server stopped with requests still running", "err", ctx.Err())
 		return errors.Join(append(errs, ctx.Err())...)
 	}
+	n := s.versions.abort()
+	s.log.Warn("shutdown timed out: stopping the guests still running", "apps", n, "err", ctx.Err())
+	err := <-closed
+	s.log.Info("server stopped")
+	return errors.Join(append(errs, ctx.Err(), err)...)
 }
 
 // ServeHTTP implements http.Handler: the connector. It finds the context,

@@ -232,7 +232,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		timeout      = fs.Duration("session-timeout", def.Sessions.MaxInactiveInterval, "default maxInactiveInterval of sessions")
 		expireEvery  = fs.Duration("session-expire-interval", def.Sessions.ExpireInterval, "how often idle sessions are expired (Tomcat's background processing)")
 		logLevel     = fs.String("log-level", "info", `debug, info, warn or error; "messages" also logs every cluster message sent and received (Tomcat's org.apache.catalina.tribes.MESSAGES)`)
-		shutdown     = fs.Duration("shutdown-timeout", 10*time.Second, "how long to wait for running requests at shutdown")
+		shutdown     = fs.Duration("shutdown-timeout", 10*time.Second, "how long to wait for running requests at shutdown; after it, the requests still running are cut off and their guests stopped")
 		connector    = fs.String("connector", def.Connector, `HTTP connector: "h1" (the host's own HTTP/1.1) or "net/http" (Go's server)`)
 		headTimeout  = fs.Duration("read-header-timeout", def.ReadHeaderTimeout, "how long a request's head may take to arrive (a <Connector connectionTimeout>)")
 		idleTimeout  = fs.Duration("idle-timeout", def.IdleTimeout, "how long a keep-alive connection may wait for its next request (keepAliveTimeout)")

@@ -47,6 +47,37 @@ func TestDeadlineDuringGC(t *testing.T) {
 	t.Logf("stopped after %v; %d collections meanwhile", time.Since(start).Round(time.Millisecond), gcs.Load())
 }
 
+// TestPoolAbort: Abort stops a guest looping under an hour's deadline;
+// its call ends with ErrClosed (not ErrDeadline), and the pool takes no
+// more calls.
+func TestPoolAbort(t *testing.T) {
+	ctx := context.Background()
+	p := loopPool(t, time.Hour)
+	done := make(chan error, 1)
+	go func() { done <- p.Handle(ctx, &Call{}) }()
+	// Abort once the call runs: the only instance is then out of the pool.
+	for {
+		p.mu.Lock()
+		busy := len(p.idle) == 0
+		p.mu.Unlock()
+		if busy {
+			break
+		}
+		runtime.Gosched()
+	}
+	p.Abort()
+	err := <-done
+	if !errors.Is(err, ErrClosed) || errors.Is(err, ErrDeadline) {
+		t.Fatalf("the aborted call ended with %v, want ErrClosed", err)
+	}
+	if err := p.Handle(ctx, &Call{}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("a call after Abort: %v, want ErrClosed", err)
+	}
+	if live, _, _ := p.Stats(); live != 0 {
+		t.Fatalf("%d instances live after Abort", live)
+	}
+}
+
 // Helpers to write modules by hand.
 func sec(id byte, content []byte) []byte {
 	return append(appendLEB([]byte{id}, uint32(len(content))), content...)

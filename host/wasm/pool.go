@@ -63,7 +63,9 @@ type Pool struct {
 	slots   chan struct{}  // one token per live instance
 
 	closed    atomic.Bool
+	aborted   atomic.Bool
 	closeOnce sync.Once
+	live      map[*instance]struct{} // every instance not closed; under mu
 
 	created   atomic.Int64
 	discarded atomic.Int64
@@ -162,6 +164,7 @@ func NewPool(ctx context.Context, m *Module, cfg PoolConfig) (*Pool, error) {
 		cfg:     cfg,
 		log:     cfg.Logger.With("app", m.name),
 		idle:    make([]*instance, 0, cfg.Size),
+		live:    make(map[*instance]struct{}, cfg.Size),
 		handoff: make(chan *instance, cfg.Size),
 		slots:   make(chan struct{}, cfg.Size),
 	}
@@ -306,7 +309,20 @@ func (p *Pool) newInstance(ctx context.Context) (*instance, error) {
 		in.destroyed = mod.ExportedFunction(abi.ExportSessionDestroyed)
 	}
 	p.created.Add(1)
+	p.mu.Lock()
+	p.live[in] = struct{}{}
+	p.mu.Unlock()
 	return in, nil
+}
+
+// discard closes an instance that is no longer in the pool.
+func (p *Pool) discard(in *instance) {
+	in.ctx.timer.Stop()
+	in.mod.Close(context.Background())
+	p.mu.Lock()
+	delete(p.live, in)
+	p.mu.Unlock()
+	<-p.slots
 }
 
 // acquire returns a free instance, creating one if the pool has room, or
@@ -358,12 +374,10 @@ func (p *Pool) acquire(ctx context.Context) (*instance, error) {
 // pool is closed.
 func (p *Pool) release(in *instance, broken bool) {
 	if broken || p.closed.Load() {
-		in.ctx.timer.Stop()
-		in.mod.Close(context.Background())
 		if broken {
 			p.discarded.Add(1)
 		}
-		<-p.slots
+		p.discard(in)
 		return
 	}
 	p.mu.Lock()
@@ -479,6 +493,10 @@ func exportName(e string) string {
 }
 
 func (p *Pool) classify(err error, c *Call, fired bool) error {
+	if fired && p.aborted.Load() {
+		p.log.Warn("guest stopped: the pool was aborted (a forced shutdown)", "path", c.Path)
+		return fmt.Errorf("%w: the call was stopped by a forced shutdown", ErrClosed)
+	}
 	if fired {
 		p.log.Warn("guest ran past its deadline; instance discarded", "deadline", p.cfg.Deadline, "path", c.Path)
 		return fmt.Errorf("%w (%v)", ErrDeadline, p.cfg.Deadline)
@@ -500,10 +518,28 @@ func (p *Pool) Close(ctx context.Context) error {
 	return nil
 }
 
+// Abort closes the pool and stops the calls running on it, as if their
+// deadline had passed: each guest traps at its next loop iteration or
+// wakes from a sleep, and its call ends with an error wrapping ErrClosed.
+// A forced shutdown uses it; without deadline checks (a runtime with
+// deadlines off) a guest looping forever is not stopped.
+func (p *Pool) Abort() {
+	p.aborted.Store(true)
+	p.closeOnce.Do(func() { p.closed.Store(true) })
+	p.mu.Lock()
+	live := make([]*instance, 0, len(p.live))
+	for in := range p.live {
+		live = append(live, in)
+	}
+	p.mu.Unlock()
+	for _, in := range live {
+		in.ctx.expire()
+	}
+	p.drain(context.Background())
+}
+
 func (p *Pool) drain(ctx context.Context) {
 	for in := p.take(); in != nil; in = p.take() {
-		in.ctx.timer.Stop()
-		in.mod.Close(ctx)
-		<-p.slots
+		p.discard(in)
 	}
 }
