@@ -61,6 +61,69 @@ func TestChannelTools(t *testing.T) {
 	}
 }
 
+// TestChannelMembersWatchStatic: "channel members -watch" with static
+// membership only (-no-mcast) reports a static member that is up when it
+// starts. (It passes with the listener added after Start too, as before
+// c48a099: the channel hands the event to its listeners a little later,
+// so it does not show that race.)
+func TestChannelMembersWatchStatic(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const uid = "0102030405060708090a0b0c0d0e0f10"
+	var peerOut, peerErr syncbuf.Buffer
+	peerDone := make(chan int, 1)
+	go func() {
+		// The peer has multicast membership (on loopback) of its own.
+		peerDone <- run(ctx, append([]string{"channel", "listen", "-unique-id", uid}, loopbackGroup()...), &peerOut, &peerErr)
+	}()
+	addr := ""
+	for addr == "" {
+		if _, rest, ok := strings.Cut(peerErr.String(), "joined as tcp://"); ok {
+			addr, _, _ = strings.Cut(rest, " ")
+			break
+		}
+		select {
+		case code := <-peerDone:
+			t.Fatalf("the peer exited with %d: %s", code, peerErr.String())
+		case <-ctx.Done():
+			t.Fatalf("the peer did not start: %s", peerErr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+
+	wctx, wcancel := context.WithCancel(ctx)
+	var out, errOut syncbuf.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(wctx, []string{"channel", "members", "-watch", "-json", "-no-mcast", "-address", "127.0.0.1", "-port", "-1",
+			"-member", addr + "=" + uid}, &out, &errOut)
+	}()
+	// Wait until the watcher joined (its Start is over), then a little
+	// longer for the event to be printed.
+	for !strings.Contains(errOut.String(), "joined as") {
+		select {
+		case code := <-done:
+			wcancel()
+			t.Fatalf("members exited with %d: %s", code, errOut.String())
+		case <-ctx.Done():
+			t.Fatalf("the watcher did not start: %s", errOut.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	for wait := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), `"event":"added"`) && time.Now().Before(wait); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	wcancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("members -watch: exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), `"event":"added"`) || !strings.Contains(out.String(), `"port":`+addr[strings.LastIndexByte(addr, ':')+1:]) {
+		t.Fatalf("members -watch did not report the static member %s: %q", addr, out.String())
+	}
+	cancel()
+	<-peerDone
+}
+
 func TestChannelFlagErrors(t *testing.T) {
 	var out, errOut bytes.Buffer
 	for _, args := range [][]string{

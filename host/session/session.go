@@ -152,9 +152,9 @@ func (s *Session) find(key string) (int, bool) {
 	return slices.BinarySearchFunc(s.attrs, key, func(a Attr, k string) int { return strings.Compare(a.Key, k) })
 }
 
-// setLocked stores a copy-free value (the caller hands over ownership).
-// setLocked sets an attribute; with cloneKey, a new key is stored as a
-// copy (the caller's key is borrowed).
+// setLocked stores value without a copy (the caller hands it over); with
+// cloneKey, a key the session does not hold yet is stored as a copy (the
+// caller's key is borrowed).
 func (s *Session) setLocked(key string, value []byte, cloneKey bool) {
 	i, ok := s.find(key)
 	if ok {
