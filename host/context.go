@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -188,10 +190,7 @@ func (l *liveVersions) wait() {
 // [wasm.Pool.Abort]) and returns how many versions it stopped.
 func (l *liveVersions) abort() int {
 	l.mu.Lock()
-	vs := make([]*appVersion, 0, len(l.set))
-	for v := range l.set {
-		vs = append(vs, v)
-	}
+	vs := slices.Collect(maps.Keys(l.set))
 	l.mu.Unlock()
 	for _, v := range vs {
 		v.pool.Abort()

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -527,10 +529,7 @@ func (p *Pool) Abort() {
 	p.aborted.Store(true)
 	p.closeOnce.Do(func() { p.closed.Store(true) })
 	p.mu.Lock()
-	live := make([]*instance, 0, len(p.live))
-	for in := range p.live {
-		live = append(live, in)
-	}
+	live := slices.Collect(maps.Keys(p.live))
 	p.mu.Unlock()
 	for _, in := range live {
 		in.ctx.expire()
