@@ -49,6 +49,12 @@ type Config struct {
 	LoadCommand []string
 	// Wrk, if set, is the path of wrk, which then drives the targets.
 	Wrk string
+	// WrkThreads is wrk's thread count. wrk keeps a script's state per
+	// thread, so the connections of a thread share one session. 0 (the
+	// default) runs a thread per connection: every connection keeps a
+	// session of its own, as the Tomcat figures were taken (wrk with one
+	// cookie per connection). Fewer threads share sessions.
+	WrkThreads int
 	// CacheDir is the compilation cache ("" = the host's default).
 	CacheDir string
 	// Rounds splits Duration into this many turns per target, the targets
@@ -325,6 +331,15 @@ func LoadMain(ctx context.Context, args []string, stdout io.Writer) error {
 	return json.NewEncoder(stdout).Encode(r)
 }
 
+// WrkThreads returns the number of threads wrk runs with under cfg (see
+// Config.WrkThreads).
+func WrkThreads(cfg Config) int {
+	if cfg.WrkThreads <= 0 || cfg.WrkThreads > cfg.Connections {
+		return cfg.Connections
+	}
+	return cfg.WrkThreads
+}
+
 // runWrk drives url with wrk. Its Lua state is per thread, so a thread's
 // connections share the session of the first response (and each
 // connection's first request, sent before any answer, makes one).
@@ -357,9 +372,7 @@ done = function(summary, latency, requests)
 end
 `)
 	script.Close()
-	// wrk is a process of its own: one thread per CPU, whatever GOMAXPROCS
-	// the members in this process run with.
-	threads := min(runtime.NumCPU(), cfg.Connections)
+	threads := WrkThreads(cfg)
 	run := func(d time.Duration) (Result, time.Duration, error) {
 		secs := max(1, int(d.Seconds()))
 		cmd := exec.CommandContext(ctx, cfg.Wrk, "-t", strconv.Itoa(threads), "-c", strconv.Itoa(cfg.Connections),

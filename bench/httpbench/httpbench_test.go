@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -69,39 +68,55 @@ func TestRun(t *testing.T) {
 	t.Logf("%.0f KiB RSS per instance, %.0f B overhead per session", mem.RSSPerInstanceKiB, mem.OverheadPerSessionBytes)
 }
 
-// TestRunWrk drives both targets with wrk: a wrk thread's connections
-// must keep the session of the first response (its script sends the
-// cookie back), or the benchmark measures session creation. Each
-// connection's first request goes out before any answer, so there are
-// between one session per thread and one per connection, for the warmup
-// and again for the measured run (a wrk process of its own). The warmup's
-// requests count in AllRequests (replbench divides the replicated
-// messages by them).
+// TestRunWrk drives both targets with wrk, with a thread per connection
+// (the default) and with two: a wrk thread's connections must keep the
+// session of the first response (its script sends the cookie back), or
+// the benchmark measures session creation. Each connection's first
+// request goes out before any answer, so there are between one session
+// per thread and one per connection, for the warmup and again for the
+// measured run (a wrk process of its own). The warmup's requests count in
+// AllRequests (replbench divides the replicated messages by them).
 func TestRunWrk(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short: drives two servers with wrk for a second each")
+		t.Skip("-short: drives two servers with wrk for a second each, twice")
 	}
 	wrk, err := exec.LookPath("wrk")
 	if err != nil {
 		t.Skip("wrk is not on the PATH (Debian package wrk; .ci/run installs it)")
 	}
-	rep, err := Run(context.Background(), Config{Wrk: wrk, Connections: 4, Duration: time.Second, Warmup: time.Second, Rounds: 1, PoolSize: 2})
-	if err != nil {
-		t.Fatal(err)
+	const conns = 4
+	for _, threads := range []int{0, 2} {
+		rep, err := Run(context.Background(), Config{Wrk: wrk, WrkThreads: threads, Connections: conns, Duration: time.Second, Warmup: time.Second, Rounds: 1, PoolSize: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		least := 2 * conns
+		if threads > 0 {
+			least = 2 * threads
+		}
+		for _, r := range []Result{rep.Native, rep.Wasm} {
+			if r.Tool != "wrk" || r.Requests == 0 || r.Errors != 0 {
+				t.Fatalf("%s: %+v", r.Target, r)
+			}
+			if r.AllRequests <= r.Requests {
+				t.Fatalf("%s: %d requests in all, %d measured: the warmup's are missing", r.Target, r.AllRequests, r.Requests)
+			}
+			if r.Sessions < least || r.Sessions > 2*conns {
+				t.Fatalf("%s: %d sessions after %d requests from two wrk runs (-wrk-threads %d) on %d connections, want %d to %d",
+					r.Target, r.Sessions, r.AllRequests, threads, conns, least, 2*conns)
+			}
+		}
+		t.Logf("-wrk-threads %d: native %.0f req/s, wasm %.0f req/s, %d and %d sessions", threads, rep.Native.ReqPerSec, rep.Wasm.ReqPerSec, rep.Native.Sessions, rep.Wasm.Sessions)
 	}
-	threads := min(runtime.GOMAXPROCS(0), 4)
-	for _, r := range []Result{rep.Native, rep.Wasm} {
-		if r.Tool != "wrk" || r.Requests == 0 || r.Errors != 0 {
-			t.Fatalf("%s: %+v", r.Target, r)
-		}
-		if r.AllRequests <= r.Requests {
-			t.Fatalf("%s: %d requests in all, %d measured: the warmup's are missing", r.Target, r.AllRequests, r.Requests)
-		}
-		if r.Sessions < 2*threads || r.Sessions > 2*4 {
-			t.Fatalf("%s: %d sessions after %d requests from two runs of %d wrk threads on 4 connections", r.Target, r.Sessions, r.AllRequests, threads)
+}
+
+// TestWrkThreads: wrk runs a thread per connection unless told fewer.
+func TestWrkThreads(t *testing.T) {
+	for _, c := range []struct{ conns, threads, want int }{{16, 0, 16}, {16, 2, 2}, {4, 8, 4}, {1, 0, 1}} {
+		if got := WrkThreads(Config{Connections: c.conns, WrkThreads: c.threads}); got != c.want {
+			t.Errorf("%d connections, WrkThreads %d: %d threads, want %d", c.conns, c.threads, got, c.want)
 		}
 	}
-	t.Logf("native %.0f req/s, wasm %.0f req/s, %d and %d sessions", rep.Native.ReqPerSec, rep.Wasm.ReqPerSec, rep.Native.Sessions, rep.Wasm.Sessions)
 }
 
 func TestParseWrk(t *testing.T) {

@@ -33,6 +33,7 @@ func runBenchHTTP(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	deadline := fs.Duration("deadline", 0, "per-request guest deadline (0 = host default, 30s); always enforced")
 	noDL := fs.Bool("also-no-deadlines", true, "also drive the app on a server without deadline enforcement (trusted code), to show its cost")
 	useWrk := fs.Bool("wrk", false, "drive the targets with wrk (must be on the PATH)")
+	wrkThreads := wrkThreadsFlag(fs)
 	inProcess := fs.Bool("in-process", false, "run the load generator in this process (no server CPU figure)")
 	only := fs.String("only", "throughput,memory,compile", "parts to run, comma separated")
 	instances := fs.Int("instances", 8, "instances for the memory figure")
@@ -67,7 +68,7 @@ func runBenchHTTP(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if parts["throughput"] {
 		cfg := httpbench.Config{Rounds: *rounds, AlsoNoDeadlines: *noDL, Connections: *conns, Duration: *dur, Warmup: *warmup, PoolSize: *pool, Deadline: *deadline, Connector: *connector, CPUProfile: *cpuProfile,
 			Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-		if err := setLoadDriver(&cfg, *useWrk, *inProcess); err != nil {
+		if err := setLoadDriver(&cfg, *useWrk, *inProcess, *wrkThreads); err != nil {
 			return err
 		}
 		rep, err := httpbench.Run(ctx, cfg)
@@ -75,10 +76,7 @@ func runBenchHTTP(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 		out["throughput"] = rep
-		sessions := "one session each"
-		if rep.Native.Tool == "wrk" {
-			sessions = "a session per wrk thread"
-		}
+		sessions := sessionsText(cfg, rep.Native.Tool)
 		text("HTTP session counter on loopback: %d connections (%s), %v per target in %d alternating rounds, GOMAXPROCS %d, load: %s\n",
 			rep.Connections, sessions, *dur, *rounds, rep.GOMAXPROCS, rep.Native.Tool)
 		text("  %-9s %10s %8s %9s %9s %9s %13s\n", "target", "req/s", "errors", "p50", "p90", "p99", "server CPU/req")
@@ -135,10 +133,28 @@ func us(v float64) string {
 	return fmt.Sprintf("%.0f µs", v)
 }
 
+// wrkThreadsFlag registers -wrk-threads.
+func wrkThreadsFlag(fs *flag.FlagSet) *int {
+	return fs.Int("wrk-threads", 0, "with -wrk: wrk's threads; 0 runs one per connection, so that every connection keeps a session of its own (wrk's script state is per thread: the connections of a thread share a session)")
+}
+
+// sessionsText tells how the load's connections hold sessions.
+func sessionsText(cfg httpbench.Config, tool string) string {
+	if tool == "wrk" {
+		if n := httpbench.WrkThreads(cfg); n < cfg.Connections {
+			return fmt.Sprintf("a session per wrk thread, %d threads", n)
+		}
+		return "one session each, a wrk thread each"
+	}
+	return "one session each"
+}
+
 // setLoadDriver chooses what drives the HTTP load: wrk, this process, or
 // (the default) this binary as a separate load process, so that the
-// server's CPU per request is measured alone.
-func setLoadDriver(cfg *httpbench.Config, useWrk, inProcess bool) error {
+// server's CPU per request is measured alone. wrkThreads is wrk's thread
+// count (see httpbench.Config.WrkThreads).
+func setLoadDriver(cfg *httpbench.Config, useWrk, inProcess bool, wrkThreads int) error {
+	cfg.WrkThreads = wrkThreads
 	switch {
 	case useWrk:
 		p, err := exec.LookPath("wrk")

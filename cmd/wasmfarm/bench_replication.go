@@ -32,7 +32,8 @@ func runBenchReplication(ctx context.Context, args []string, stdout, stderr io.W
 	dur := fs.Duration("duration", def.Duration, "measured time per target")
 	warmup := fs.Duration("warmup", def.Warmup, "warmup per target and round")
 	rounds := fs.Int("rounds", def.Rounds, "turns per target (the targets alternate)")
-	useWrk := fs.Bool("wrk", false, "drive the targets with wrk (a session per wrk thread)")
+	useWrk := fs.Bool("wrk", false, "drive the targets with wrk (must be on the PATH)")
+	wrkThreads := wrkThreadsFlag(fs)
 	connector := fs.String("connector", host.ConnectorH1, `the members' HTTP connector: "h1" (the host's own) or "net/http"`)
 	targets := fs.String("targets", "", "comma-separated subset of: plain, delta-async-2, delta-sync-2, backup-2, delta-async-3, delta-sync-3 (plain is always first)")
 	only := fs.String("only", "throughput,transfer", "parts to run")
@@ -56,7 +57,7 @@ func runBenchReplication(ctx context.Context, args []string, stdout, stderr io.W
 	}
 	if parts["throughput"] {
 		lc := httpbench.Config{Connections: *conns, Duration: *dur, Warmup: *warmup, Rounds: *rounds, CPUProfile: *cpuProfile, Connector: *connector}
-		if err := setLoadDriver(&lc, *useWrk, false); err != nil {
+		if err := setLoadDriver(&lc, *useWrk, false, *wrkThreads); err != nil {
 			return err
 		}
 		cfg := replbench.Config{Load: lc, Logger: log}
@@ -76,8 +77,8 @@ func runBenchReplication(ctx context.Context, args []string, stdout, stderr io.W
 			return err
 		}
 		out["throughput"] = res
-		text("counter app on member 0, members in this process on loopback channels: %d connections, %v per target in %d alternating rounds, GOMAXPROCS %d, load: %s\n",
-			*conns, *dur, *rounds, runtime.GOMAXPROCS(0), res[0].Tool)
+		text("counter app on member 0, members in this process on loopback channels: %d connections (%s), %v per target in %d alternating rounds, GOMAXPROCS %d, load: %s\n",
+			*conns, sessionsText(lc, res[0].Tool), *dur, *rounds, runtime.GOMAXPROCS(0), res[0].Tool)
 		text("  %-14s %10s %8s %9s %9s %9s %11s %8s %12s %9s %9s %13s\n", "target", "req/s", "errors", "p50", "p99", "/plain", "rounds", "Tomcat", "/Tomcat", "CPU/req", "msgs/req", "frames/write")
 		for _, r := range res {
 			tc := tomcatReqPerSec[r.Name]
