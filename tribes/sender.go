@@ -327,8 +327,9 @@ func (s *Sender) Send(ctx context.Context, to []*Member, msg *Message) error {
 	if len(msg.Data) > s.cfg.MaxMessageSize {
 		return &SizeError{Size: int64(len(msg.Data)), Limit: int64(s.cfg.MaxMessageSize)}
 	}
+	now := time.Now() // one clock read for the timestamp and the deadline
 	if msg.Timestamp == 0 {
-		msg.Timestamp = time.Now().UnixMilli()
+		msg.Timestamp = now.UnixMilli()
 	}
 	if msg.UniqueID == (UniqueID{}) {
 		msg.UniqueID = s.ids.next()
@@ -338,7 +339,7 @@ func (s *Sender) Send(ctx context.Context, to []*Member, msg *Message) error {
 	op := getSendOp()
 	defer putSendOp(op, s.cfg.Pool)
 	op.s, op.msg = s, msg
-	op.deadline = time.Now().Add(s.cfg.Timeout)
+	op.deadline = now.Add(s.cfg.Timeout)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(op.deadline) {
 		op.deadline = dl
 	}
