@@ -348,8 +348,9 @@ func (s *Server) Serve(l net.Listener) error {
 // expired (Tomcat's expireSessionsOnShutdown="false"). If ctx ends first,
 // Shutdown closes the connections of the requests still running, stops
 // their guests (the calls end with an error wrapping wasm.ErrClosed),
-// waits for the runtime to close, and returns ctx's error. (A runtime without deadline checks cannot stop a guest: then
-// Shutdown returns at once, and the runtime closes after the last guest.)
+// waits for the runtime to close, and returns ctx's error. (A runtime
+// without deadline checks cannot stop a guest: then Shutdown returns at
+// once, and the runtime closes after the last guest.)
 func (s *Server) Shutdown(ctx context.Context) error {
 	if s.closed.Swap(true) {
 		return nil
@@ -372,9 +373,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.deployMu.Unlock()
 	// Closing the runtime under a running guest would corrupt it: wait
 	// for the versions to close, each after its last request. If ctx ends
-	// first, the guests still running are stopped; they trap within
-	// microseconds (a guest in a host call returns from it first), and the
-	// runtime closes after them.
+	// first, the guests still running are stopped (each traps at its next
+	// loop iteration, or when it returns from a host call), and the runtime
+	// closes after them.
 	closed := make(chan error, 1)
 	go func() {
 		s.versions.wait()

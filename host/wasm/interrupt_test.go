@@ -47,28 +47,39 @@ func TestDeadlineDuringGC(t *testing.T) {
 	t.Logf("stopped after %v; %d collections meanwhile", time.Since(start).Round(time.Millisecond), gcs.Load())
 }
 
-// TestPoolAbort: Abort stops a guest looping under an hour's deadline;
-// its call ends with ErrClosed (not ErrDeadline), and the pool takes no
-// more calls.
+// TestPoolAbort: Abort stops a guest looping under an hour's deadline
+// and fails a call waiting for the pool's only instance (the slot the
+// stopped call frees must not start a new guest); both end with ErrClosed
+// (not ErrDeadline), and the pool takes no more calls.
 func TestPoolAbort(t *testing.T) {
 	ctx := context.Background()
 	p := loopPool(t, time.Hour)
-	done := make(chan error, 1)
+	done := make(chan error, 2)
 	go func() { done <- p.Handle(ctx, &Call{}) }()
-	// Abort once the call runs: the only instance is then out of the pool.
-	for {
-		p.mu.Lock()
-		busy := len(p.idle) == 0
-		p.mu.Unlock()
-		if busy {
-			break
+	waitFor := func(cond func() bool) {
+		for {
+			p.mu.Lock()
+			ok := cond()
+			p.mu.Unlock()
+			if ok {
+				return
+			}
+			runtime.Gosched()
 		}
-		runtime.Gosched()
 	}
+	waitFor(func() bool { return len(p.idle) == 0 }) // the first call holds the instance
+	go func() { done <- p.Handle(ctx, &Call{}) }()
+	waitFor(func() bool { return p.waiting == 1 }) // the second waits for it
 	p.Abort()
-	err := <-done
-	if !errors.Is(err, ErrClosed) || errors.Is(err, ErrDeadline) {
-		t.Fatalf("the aborted call ended with %v, want ErrClosed", err)
+	for i := range 2 {
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrClosed) || errors.Is(err, ErrDeadline) {
+				t.Fatalf("call %d after Abort ended with %v, want ErrClosed", i+1, err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("call %d still ran 20 s after Abort (its deadline is an hour)", i+1)
+		}
 	}
 	if err := p.Handle(ctx, &Call{}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("a call after Abort: %v, want ErrClosed", err)

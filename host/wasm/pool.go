@@ -64,10 +64,9 @@ type Pool struct {
 	handoff chan *instance // capacity Size: a release never blocks
 	slots   chan struct{}  // one token per live instance
 
-	closed    atomic.Bool
-	aborted   atomic.Bool
-	closeOnce sync.Once
-	live      map[*instance]struct{} // every instance not closed; under mu
+	closed  atomic.Bool
+	aborted atomic.Bool
+	live    map[*instance]struct{} // every instance not closed; under mu
 
 	created   atomic.Int64
 	discarded atomic.Int64
@@ -366,6 +365,13 @@ func (p *Pool) acquire(ctx context.Context) (*instance, error) {
 			<-p.slots
 			return nil, err
 		}
+		if p.closed.Load() {
+			// Closed meanwhile (an instance released by an aborted call
+			// frees the slot this waiter took): Abort may not have seen
+			// this instance, so it must not run.
+			p.discard(in)
+			return nil, ErrClosed
+		}
 		return in, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("%w: %w", ErrBusy, context.Cause(ctx))
@@ -391,7 +397,7 @@ func (p *Pool) release(in *instance, broken bool) {
 		p.mu.Unlock()
 	}
 	if p.closed.Load() {
-		p.drain(context.Background()) // Close ran meanwhile
+		p.drain() // Close ran meanwhile
 	}
 }
 
@@ -514,9 +520,9 @@ func (p *Pool) classify(err error, c *Call, fired bool) error {
 
 // Close discards the idle instances; instances in use are discarded when
 // released. It does not close the module.
-func (p *Pool) Close(ctx context.Context) error {
-	p.closeOnce.Do(func() { p.closed.Store(true) })
-	p.drain(ctx)
+func (p *Pool) Close(context.Context) error {
+	p.closed.Store(true)
+	p.drain()
 	return nil
 }
 
@@ -527,17 +533,17 @@ func (p *Pool) Close(ctx context.Context) error {
 // deadlines off) a guest looping forever is not stopped.
 func (p *Pool) Abort() {
 	p.aborted.Store(true)
-	p.closeOnce.Do(func() { p.closed.Store(true) })
+	p.closed.Store(true)
 	p.mu.Lock()
 	live := slices.Collect(maps.Keys(p.live))
 	p.mu.Unlock()
 	for _, in := range live {
 		in.ctx.expire()
 	}
-	p.drain(context.Background())
+	p.drain()
 }
 
-func (p *Pool) drain(ctx context.Context) {
+func (p *Pool) drain() {
 	for in := p.take(); in != nil; in = p.take() {
 		p.discard(in)
 	}
