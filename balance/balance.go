@@ -60,7 +60,8 @@ type Config struct {
 	DialTimeout time.Duration
 	// ResponseHeaderTimeout bounds the wait for a member's response
 	// headers once the request is written (60 s). A timeout counts as a
-	// transport failure: the member is marked down and the request retried.
+	// transport failure: the member is marked down, and an idempotent
+	// request retried (a POST gets 502: the member may have processed it).
 	ResponseHeaderTimeout time.Duration
 	// MaxRetryBody is the largest request body buffered so that the
 	// request can be retried on another member (1 MiB). Larger bodies are
@@ -90,6 +91,10 @@ type MemberStats struct {
 	URL   string
 	// Up reports the member's health as last seen.
 	Up bool
+	// Draining reports that the member refused a new session because it
+	// is being drained, less than FailTimeout ago: new clients go to the
+	// others, requests for its own sessions still go to it.
+	Draining bool
 	// Requests counts the requests sent to the member (retries included).
 	Requests uint64
 	// Failures counts transport failures of requests and probes.
@@ -126,6 +131,10 @@ type member struct {
 	up      bool
 	downAt  time.Time
 	lastErr string
+	// drainingAt is when the member last refused a new session because it
+	// is being drained (zero: not draining): new clients avoid it for
+	// FailTimeout after that; its own sessions still go to it.
+	drainingAt time.Time
 }
 
 // New validates cfg, builds the balancer and starts its health checker.
@@ -246,8 +255,10 @@ func (b *Balancer) Close() error {
 func (b *Balancer) Stats() []MemberStats {
 	out := make([]MemberStats, len(b.members))
 	for i, m := range b.members {
+		now := time.Now()
 		m.mu.Lock()
-		out[i] = MemberStats{Route: m.route, URL: m.url.String(), Up: m.up, LastError: m.lastErr}
+		out[i] = MemberStats{Route: m.route, URL: m.url.Redacted(), Up: m.up, LastError: m.lastErr,
+			Draining: b.drainingLocked(m, now)}
 		m.mu.Unlock()
 		out[i].Requests = m.requests.Load()
 		out[i].Failures = m.failures.Load()
@@ -307,9 +318,24 @@ func (b *Balancer) healthy(m *member, now time.Time) bool {
 	return m.up || now.Sub(m.downAt) >= b.cfg.FailTimeout
 }
 
+// drainingLocked reports whether m refused a new session less than
+// FailTimeout ago. m.mu is held.
+func (b *Balancer) drainingLocked(m *member, now time.Time) bool {
+	return !m.drainingAt.IsZero() && now.Sub(m.drainingAt) < b.cfg.FailTimeout
+}
+
+// takesNew reports whether m takes new clients: healthy and not draining.
+func (b *Balancer) takesNew(m *member, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return (m.up || now.Sub(m.downAt) >= b.cfg.FailTimeout) && !b.drainingLocked(m, now)
+}
+
 // pick chooses the member for the next attempt, skipping those in tried:
-// the sticky member if healthy, else the next healthy one in round-robin
-// order, else (all down) any untried one.
+// the sticky member if healthy (even when draining: it serves the
+// sessions it has), else the next one in round-robin order that is
+// healthy and not draining, else a healthy draining one, else (all down)
+// any untried one.
 func (b *Balancer) pick(route string, tried []*member) *member {
 	now := time.Now()
 	isTried := func(m *member) bool {
@@ -325,20 +351,27 @@ func (b *Balancer) pick(route string, tried []*member) *member {
 	}
 	n := len(b.members)
 	start := int(b.next.Add(1) - 1)
-	var fallback *member
+	var draining, down *member
 	for i := range n {
 		m := b.members[(start+i)%n]
 		if isTried(m) {
 			continue
 		}
-		if b.healthy(m, now) {
+		switch {
+		case b.takesNew(m, now):
 			return m
-		}
-		if fallback == nil {
-			fallback = m
+		case b.healthy(m, now):
+			if draining == nil {
+				draining = m
+			}
+		case down == nil:
+			down = m
 		}
 	}
-	return fallback
+	if draining != nil {
+		return draining
+	}
+	return down
 }
 
 // markDown records a transport failure of m.
@@ -351,7 +384,7 @@ func (b *Balancer) markDown(m *member, err error, why string) {
 	m.lastErr = err.Error()
 	m.mu.Unlock()
 	if was {
-		b.log.Warn("member down", "route", m.route, "url", m.url.String(), "by", why, "err", err)
+		b.log.Warn("member down", "route", m.route, "url", m.url.Redacted(), "by", why, "err", err)
 	}
 }
 
@@ -362,14 +395,28 @@ func (b *Balancer) markUp(m *member, why string) {
 	m.up = true
 	m.mu.Unlock()
 	if !was {
-		b.log.Info("member up", "route", m.route, "url", m.url.String(), "by", why)
+		b.log.Info("member up", "route", m.route, "url", m.url.Redacted(), "by", why)
+	}
+}
+
+// markDraining records that m refused a new session because it is being
+// drained. It is not a failure: m stays up for its own sessions.
+func (b *Balancer) markDraining(m *member) {
+	m.mu.Lock()
+	was := b.drainingLocked(m, time.Now())
+	m.drainingAt = time.Now()
+	m.lastErr = ErrDraining.Error()
+	m.mu.Unlock()
+	if !was {
+		b.log.Info("member draining: new clients go to the others", "route", m.route, "url", m.url.Redacted())
 	}
 }
 
 // DrainingHeader marks a member's 503 answer to a request that would have
 // created a session while the member is being drained (wasmfarm's admin
-// POST /drain): the balancer sends the request to another member and rests
-// the draining one.
+// POST /drain): the balancer sends the request to another member, and
+// sends new clients to the others for [Config.FailTimeout], while the
+// draining member keeps serving the sessions it has.
 const DrainingHeader = "X-Wasmfarm-Draining"
 
 // ErrDraining is the error recorded for a member that refused a request
@@ -377,15 +424,20 @@ const DrainingHeader = "X-Wasmfarm-Draining"
 var ErrDraining = errors.New("balance: member is draining")
 
 // attemptWriter wraps the client's ResponseWriter during one attempt, so
-// that a transport failure before anything was written can be retried.
+// that a transport failure before the response started can be retried.
 type attemptWriter struct {
 	http.ResponseWriter
-	wrote bool
+	wrote bool  // the final response (or 101) started: no retry, no 502
 	err   error // set by proxyError
 }
 
+// WriteHeader passes the status on. An informational one (100 Continue,
+// 103 Early Hints) does not start the response: the member can still fail
+// and the client still get a retry's answer or a 502.
 func (w *attemptWriter) WriteHeader(code int) {
-	w.wrote = true
+	if code >= 200 || code == http.StatusSwitchingProtocols {
+		w.wrote = true
+	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
@@ -407,8 +459,34 @@ func (b *Balancer) proxyError(w http.ResponseWriter, r *http.Request, err error)
 	w.WriteHeader(http.StatusBadGateway)
 }
 
-// ServeHTTP forwards r to a member, retrying transport failures on other
-// members when the request body allows.
+// idempotent reports whether r may be sent again after a member may have
+// processed it: an idempotent method (RFC 9110 section 9.2.2) or an
+// Idempotency-Key header, the rule net/http's Transport follows.
+func idempotent(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	_, key := r.Header["Idempotency-Key"]
+	_, xkey := r.Header["X-Idempotency-Key"]
+	return key || xkey
+}
+
+// unsent reports whether err shows that the request never reached the
+// member: the connection could not be made, or the member refused it
+// because it is draining. Any other failure (a reset, a timeout waiting
+// for the answer) may come after the member processed the request.
+func unsent(err error) bool {
+	if errors.Is(err, ErrDraining) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// ServeHTTP forwards r to a member, retrying on other members a request
+// that never reached its member, and an idempotent one after any
+// transport failure, when the request body allows.
 func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Buffer the body so the request can be sent again.
 	var body []byte
@@ -449,6 +527,12 @@ func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if body != nil {
 				out.Body = io.NopCloser(bytes.NewReader(body))
 				out.ContentLength = int64(len(body))
+				// Lets the Transport resend on a fresh connection when a
+				// pooled one turns out closed before anything was written.
+				out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+				// The body is here already (the client got its 100
+				// Continue when it was read): no need to ask the member.
+				out.Header.Del("Expect")
 			} else {
 				out.Body = http.NoBody
 				out.ContentLength = 0
@@ -466,8 +550,12 @@ func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// The client went away; the member is not to blame.
 			return
 		}
-		b.markDown(m, aw.err, "request")
-		if aw.wrote || !retryable {
+		if errors.Is(aw.err, ErrDraining) {
+			b.markDraining(m)
+		} else {
+			b.markDown(m, aw.err, "request")
+		}
+		if aw.wrote || !retryable || !(unsent(aw.err) || idempotent(r)) {
 			if !aw.wrote {
 				http.Error(w, "balance: member "+m.route+" failed", http.StatusBadGateway)
 			}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,6 +27,13 @@ type backend struct {
 	hits   atomic.Int64
 	probes atomic.Int64
 	n      atomic.Int64
+	// fail makes every request fail after the backend read it: "crash"
+	// closes the connection without an answer, "hints" sends 103 Early
+	// Hints first.
+	fail atomic.Value
+	// seen, when set, records every request body the backend processed
+	// (all backends of a test share it).
+	seen *sync.Map
 }
 
 func newBackend(t *testing.T, route string) *backend {
@@ -60,6 +68,21 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	b.hits.Add(1)
 	body, _ := io.ReadAll(r.Body)
+	if b.seen != nil {
+		if n, _ := b.seen.LoadOrStore(string(body), new(atomic.Int64)); n.(*atomic.Int64).Add(1) > 1 {
+			b.t.Errorf("%s: body %q processed twice", b.route, body)
+		}
+	}
+	if mode, _ := b.fail.Load().(string); mode != "" {
+		if mode == "hints" {
+			w.WriteHeader(http.StatusEarlyHints)
+		}
+		c, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			c.Close() // as if the member died while processing
+		}
+		return
+	}
 	if _, err := r.Cookie("JSESSIONID"); err != nil {
 		http.SetCookie(w, &http.Cookie{Name: "JSESSIONID", Value: fmt.Sprintf("%032X.%s", b.n.Add(1), b.route), Path: "/"})
 	}
@@ -288,10 +311,10 @@ func TestProbeMarksDown(t *testing.T) {
 	}
 }
 
+// TestPostRetriedAfterFailover: a POST to a member that is down (its
+// connection refused) never reached it, so it goes to another member.
 func TestPostRetriedAfterFailover(t *testing.T) {
 	bs, bal, front := cluster(t, 2, func(c *Config) { c.HealthInterval = -1 })
-	// Warm a keep-alive connection to jvm_a, then kill it.
-	do(t, front, "GET", "/", "JSESSIONID=1.jvm_a", "")
 	bs[0].kill()
 	st, body, _ := do(t, front, "POST", "/cart", "JSESSIONID=1.jvm_a", "item=42&qty=3")
 	if st != 200 || body != "route=jvm_b method=POST body=item=42&qty=3" {
@@ -299,6 +322,105 @@ func TestPostRetriedAfterFailover(t *testing.T) {
 	}
 	if s := stat(bal, "jvm_a"); s.Up {
 		t.Fatalf("jvm_a still up: %+v", s)
+	}
+}
+
+// TestFailureAfterSend: when a member fails after it read the request
+// (it died while processing, or its answer timed out), a POST is not sent
+// again, since the member may have acted on it: the client gets 502 and
+// the request ran once. An idempotent request (GET, or a POST with an
+// Idempotency-Key) goes to another member.
+func TestFailureAfterSend(t *testing.T) {
+	for _, mode := range []string{"crash", "hints"} {
+		t.Run(mode, func(t *testing.T) {
+			bs, _, front := cluster(t, 2, func(c *Config) { c.HealthInterval = -1 })
+			bs[0].fail.Store(mode)
+			if st, body, _ := do(t, front, "POST", "/pay", "JSESSIONID=1.jvm_a", "amount=100"); st != http.StatusBadGateway {
+				t.Fatalf("POST: %d %q, want 502", st, body)
+			}
+			if a, b := bs[0].hits.Load(), bs[1].hits.Load(); a != 1 || b != 0 {
+				t.Fatalf("POST ran %d times on jvm_a and %d on jvm_b, want once on jvm_a", a, b)
+			}
+			// That failure marked jvm_a down; each request below goes
+			// through a fresh balancer, to which jvm_a is up.
+			for _, method := range []string{"GET", "PUT", "DELETE"} {
+				bal2, front2 := balancerFor(t, bs)
+				st, body, _ := do(t, front2, method, "/", "JSESSIONID=1.jvm_a", "x")
+				if st != 200 || servedBy(body) != "jvm_b" {
+					t.Fatalf("%s: %d %q, want 200 from jvm_b", method, st, body)
+				}
+				if s := stat(bal2, "jvm_a"); s.Up {
+					t.Fatalf("%s: jvm_a still up: %+v", method, s)
+				}
+			}
+			_, front2 := balancerFor(t, bs)
+			req, _ := http.NewRequest("POST", front2.URL+"/pay", strings.NewReader("amount=7"))
+			req.Header.Set("Cookie", "JSESSIONID=1.jvm_a")
+			req.Header.Set("Idempotency-Key", "k1")
+			resp, err := front2.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || servedBy(string(body)) != "jvm_b" {
+				t.Fatalf("POST with Idempotency-Key: %d %q, want 200 from jvm_b", resp.StatusCode, body)
+			}
+		})
+	}
+}
+
+// balancerFor starts another balancer (probes off) in front of bs.
+func balancerFor(t *testing.T, bs []*backend) (*Balancer, *httptest.Server) {
+	t.Helper()
+	cfg := Config{HealthInterval: -1, FailTimeout: time.Hour}
+	for _, b := range bs {
+		cfg.Members = append(cfg.Members, Member{Route: b.route, URL: b.url()})
+	}
+	bal, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bal.Close() })
+	front := httptest.NewServer(bal)
+	t.Cleanup(front.Close)
+	return bal, front
+}
+
+// TestDrainingMember: a member that refuses a new client because it is
+// being drained keeps its own sessions, while new clients go to the
+// others, as HAProxy's drain state and the member's drain contract say.
+func TestDrainingMember(t *testing.T) {
+	draining := func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie("JSESSIONID"); err != nil || !strings.HasSuffix(c.Value, ".jvm_a") {
+			w.Header().Set(DrainingHeader, "1")
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, "route=jvm_a")
+	}
+	a := httptest.NewServer(http.HandlerFunc(draining))
+	defer a.Close()
+	b := newBackend(t, "jvm_b")
+	u, _ := url.Parse(a.URL)
+	bal, err := New(Config{Members: []Member{{Route: "jvm_a", URL: u}, {Route: "jvm_b", URL: b.url()}}, HealthInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bal.Close()
+	front := httptest.NewServer(bal)
+	defer front.Close()
+	for i := range 4 {
+		if st, body, _ := do(t, front, "GET", "/", "", ""); st != 200 || servedBy(body) != "jvm_b" {
+			t.Fatalf("new client %d: %d %q, want 200 from jvm_b", i, st, body)
+		}
+	}
+	s := stat(bal, "jvm_a")
+	if !s.Up || !s.Draining || s.Failures != 0 {
+		t.Fatalf("jvm_a after refusing a new client: %+v, want up, draining, no failure", s)
+	}
+	if st, body, _ := do(t, front, "GET", "/", "JSESSIONID=S1.jvm_a", ""); st != 200 || servedBy(body) != "jvm_a" {
+		t.Fatalf("jvm_a's own session: %d %q, want 200 from jvm_a", st, body)
 	}
 }
 
@@ -336,46 +458,64 @@ func TestAllMembersDown(t *testing.T) {
 	}
 }
 
+// TestConcurrentFailover kills and restarts a member under concurrent
+// traffic. Idempotent requests (PUT) all succeed. POSTs in flight when the
+// member died may get 502 (it may have processed them), but none runs
+// twice: every POST carries a unique body, which the backends record.
 func TestConcurrentFailover(t *testing.T) {
-	bs, _, front := cluster(t, 3, nil)
-	errs := make(chan error, 64)
-	done := make(chan struct{})
-	for g := range 8 {
-		go func() {
-			for i := 0; ; i++ {
-				select {
-				case <-done:
-					errs <- nil
-					return
-				default:
-				}
-				ck := fmt.Sprintf("JSESSIONID=%d.jvm_%c", i, 'a'+rune((g+i)%3))
-				req, _ := http.NewRequest("POST", front.URL+"/", strings.NewReader("n"))
-				req.Header.Set("Cookie", ck)
-				resp, err := front.Client().Do(req)
-				if err != nil {
-					errs <- err
-					return
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					errs <- fmt.Errorf("status %d for %s", resp.StatusCode, ck)
-					return
+	for _, method := range []string{"PUT", "POST"} {
+		t.Run(method, func(t *testing.T) {
+			bs, _, front := cluster(t, 3, nil)
+			var seen sync.Map
+			for _, b := range bs {
+				b.seen = &seen
+			}
+			errs := make(chan error, 64)
+			done := make(chan struct{})
+			var failed atomic.Int64
+			for g := range 8 {
+				go func() {
+					for i := 0; ; i++ {
+						select {
+						case <-done:
+							errs <- nil
+							return
+						default:
+						}
+						ck := fmt.Sprintf("JSESSIONID=%d.jvm_%c", i, 'a'+rune((g+i)%3))
+						req, _ := http.NewRequest(method, front.URL+"/", strings.NewReader(fmt.Sprintf("%d-%d", g, i)))
+						req.Header.Set("Cookie", ck)
+						resp, err := front.Client().Do(req)
+						if err != nil {
+							errs <- err
+							return
+						}
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						switch {
+						case resp.StatusCode == 200:
+						case method == "POST" && resp.StatusCode == http.StatusBadGateway:
+							failed.Add(1)
+						default:
+							errs <- fmt.Errorf("status %d for %s", resp.StatusCode, ck)
+							return
+						}
+					}
+				}()
+			}
+			time.Sleep(50 * time.Millisecond)
+			bs[0].kill()
+			time.Sleep(50 * time.Millisecond)
+			bs[0].restart()
+			time.Sleep(50 * time.Millisecond)
+			close(done)
+			for range 8 {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
 				}
 			}
-		}()
-	}
-	time.Sleep(50 * time.Millisecond)
-	bs[0].kill()
-	time.Sleep(50 * time.Millisecond)
-	bs[0].restart()
-	time.Sleep(50 * time.Millisecond)
-	close(done)
-	for range 8 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
+			t.Logf("%s: %d answered 502", method, failed.Load())
+		})
 	}
 }
 

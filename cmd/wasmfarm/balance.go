@@ -92,7 +92,12 @@ func runBalance(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: bal, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := &http.Server{
+		Handler:           bal,
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute, // an idle keep-alive client does not hold a connection forever
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 	fmt.Fprintf(stdout, "wasmfarm balance on http://%s for %d member(s): %s\n", l.Addr(), len(members), members.String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
