@@ -109,3 +109,54 @@ func BenchmarkRawTCPRoundTrip(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSendParallel sends 100-byte messages from GOMAXPROCS goroutines
+// at once through one NioTransport to one member, as the request
+// goroutines of a host replicate: what the sends share (the transport, the
+// sender's destinations, their counters) is contended here.
+func BenchmarkSendParallel(b *testing.B) {
+	for _, mode := range []struct {
+		name string
+		opts Options
+	}{
+		{"async", OptByteMessage | OptAsynchronous},
+		{"sync", OptByteMessage | OptUseAck | OptSynchronizedAck},
+	} {
+		b.Run(mode.name, func(b *testing.B) {
+			var got atomic.Int64
+			r, err := NewReceiver(ReceiverConfig{Address: "127.0.0.1", Port: AnyPort}, func(*Message) error {
+				got.Add(1)
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			to := []*Member{testMember(int(r.Addr().Port()))}
+			t := NewNioTransport(ReceiverConfig{}, SenderConfig{})
+			if err := t.SetLocalMember(testMember(1)); err != nil {
+				b.Fatal(err)
+			}
+			defer t.Close()
+			ctx := context.Background()
+			if err := t.Send(ctx, to, &Message{Options: mode.opts, Data: make([]byte, 100)}); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				msg := &Message{Options: mode.opts, Data: make([]byte, 100)}
+				for pb.Next() {
+					msg.UniqueID, msg.Timestamp = UniqueID{}, 0
+					if err := t.Send(ctx, to, msg); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			for got.Load() < int64(b.N)+1 {
+				time.Sleep(50 * time.Microsecond)
+			}
+		})
+	}
+}
