@@ -55,9 +55,8 @@ type Cluster struct {
 	events chan func() // membership work, in order, off the membership goroutines
 	done   chan struct{}
 
-	routes atomic.Pointer[map[string]map[string]bool] // context path → jvmRoutes of the peers running it
-	byPath atomic.Pointer[map[string]replicator]      // a copy of managers for the message path
-	live   atomic.Pointer[[]*tribes.Member]           // the channel's members of this domain, from its events
+	byPath atomic.Pointer[map[string]replicator] // a copy of managers for the message path
+	live   atomic.Pointer[[]*tribes.Member]      // the channel's members of this domain, from its events
 
 	stats clusterCounters
 }
@@ -412,33 +411,6 @@ func (c *Cluster) member(uid tribes.UniqueID) *tribes.Member {
 	return nil
 }
 
-// routeAlive reports whether a member of the app at path with the jvmRoute
-// is known and has not left (this member included). It takes no lock: the
-// session managers call it while holding theirs.
-func (c *Cluster) routeAlive(path, route string) bool {
-	if route == c.cfg.JvmRoute {
-		return true
-	}
-	if p := c.routes.Load(); p != nil {
-		return (*p)[path][route]
-	}
-	return false
-}
-
-// rebuildRoutesLocked recomputes routes from peers; c.mu is held.
-func (c *Cluster) rebuildRoutesLocked() {
-	r := map[string]map[string]bool{}
-	for _, p := range c.peers {
-		for ctx := range p.contexts {
-			if r[ctx] == nil {
-				r[ctx] = map[string]bool{}
-			}
-			r[ctx][p.route] = true
-		}
-	}
-	c.routes.Store(&r)
-}
-
 // markContext records that src runs the app at path (it asked for the
 // app's sessions), before the reply's snapshot is taken, so that no delta
 // committed after the snapshot misses it.
@@ -450,7 +422,6 @@ func (c *Cluster) markContext(src *tribes.Member, path string) {
 		c.peers[src.UniqueID] = p
 	}
 	p.contexts[path] = true
-	c.rebuildRoutesLocked()
 	c.mu.Unlock()
 }
 
@@ -599,7 +570,6 @@ func (c *Cluster) helloReceived(src *tribes.Member, h hello) {
 		}
 	}
 	p.contexts = now
-	c.rebuildRoutesLocked()
 	c.mu.Unlock()
 	c.log.Debug("member announced", "member", src, "jvmRoute", h.route, "apps", h.contexts)
 	if h.wantReply {
@@ -682,7 +652,6 @@ func (c *Cluster) MemberDisappeared(m *tribes.Member) {
 	c.refreshLiveLocked()
 	p := c.peers[uid]
 	delete(c.peers, uid)
-	c.rebuildRoutesLocked()
 	var ms []replicator
 	if p != nil {
 		for ctx := range p.contexts {

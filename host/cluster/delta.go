@@ -92,10 +92,11 @@ func newDeltaManager(c *Cluster, path string, scfg session.Config) (*DeltaManage
 	m.base.init(c, path, scfg, managerHooks{replicate: m.Replicate, expireOpts: c.cfg.Manager.SendOptions})
 	m.xfer = xfer{b: &m.base, apply: m.apply, record: m.putRecord}
 	scfg.Listener = m
-	scfg.Backup = func(id string) bool {
-		r := session.Route(id)
-		return r != c.cfg.JvmRoute && c.routeAlive(path, r)
-	}
+	// No Backup: as Tomcat's DeltaSession, a copy is a replica (twice the
+	// idle limit) from the moment another member's change arrives until
+	// a request is served here. Whether its route's member is alive does
+	// not matter: the copy's access time may be a quarter limit old (see
+	// AccessReplicateInterval) whether or not that member still serves it.
 	st, err := session.NewStandardManager(scfg)
 	if err != nil {
 		return nil, err
@@ -206,7 +207,12 @@ func (m *DeltaManager) apply(t msgType, body []byte) error {
 		if ev.Session == nil {
 			return nil // created and invalidated by one request: nothing to keep
 		}
-		ev.Session.SetReplicatedAccess(ev.Accessed)
+		// Another member served the session, so this copy is a replica
+		// now. The next request served here makes it the primary again:
+		// its access goes out whatever AccessReplicateInterval says, so
+		// that the other members take theirs for replicas (Tomcat's
+		// EVT_SESSION_ACCESSED from a non-primary session).
+		ev.Session.SetReplicatedAccess(0)
 		if !m.cfg.NoNotifyListenersOnReplication && m.app != nil {
 			if ev.Created != nil {
 				if rl, ok := m.app.(ReplicaListener); ok {

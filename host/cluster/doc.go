@@ -40,8 +40,11 @@
 // A session id ends with its member's jvmRoute. When a balancer sends a
 // request for a session of a dead member elsewhere, the JvmRouteBinderValve
 // of the member that gets it rewrites the id to its own route, replicates
-// the change and sends the new cookie. A replica expires only after twice
-// its idle limit (as Tomcat's DeltaSession); an expiry anywhere is told to
-// the others. Concurrent requests on one session: the last writer wins, as
-// in Tomcat.
+// the change and sends the new cookie. A member's copy of a session is a
+// replica from the moment another member's change to it arrives until a
+// request is served on it here, as Tomcat's DeltaSession is primary only
+// on the member that served it last; a replica expires only after twice
+// its idle limit, since its access time may be a quarter limit old. An
+// expiry anywhere is told to the others. Concurrent requests on one
+// session: the last writer wins, as in Tomcat.
 package cluster

@@ -89,6 +89,11 @@ type Config struct {
 	// the member serving it replicates its access time well within one
 	// limit and expires it first. Backup is called with the manager's locks
 	// held and must not call back into the manager.
+	//
+	// Without Backup, a session is a replica when it came from another
+	// member (ApplyRemote, ApplyEncoded, Put) and no request committed it
+	// here since, as Tomcat's DeltaSession is primary only on the member
+	// that served it last (see [Session.Replica]).
 	Backup func(id string) bool
 	// Logger receives expiry logs; nil discards them.
 	Logger *slog.Logger
@@ -247,10 +252,19 @@ func (m *StandardManager) expiredLocked(s *Session, nowMS int64) bool {
 		return false
 	}
 	limit := int64(s.maxInactive) * 1000
-	if m.cfg.Backup != nil && m.cfg.Backup(s.id) {
+	if m.replicaLocked(s) {
 		limit *= 2
 	}
 	return nowMS-s.accessed > limit
+}
+
+// replicaLocked reports whether s is a replica (see Config.Backup); s.mu
+// is held.
+func (m *StandardManager) replicaLocked(s *Session) bool {
+	if m.cfg.Backup != nil {
+		return m.cfg.Backup(s.id)
+	}
+	return s.replica
 }
 
 // Create implements [Manager].
@@ -320,6 +334,7 @@ func (m *StandardManager) Commit(d *Delta) error {
 	}
 	s.mu.Lock()
 	d.applyLocked(s)
+	s.replica = false // served here: this member's copy is the primary
 	if d.NewID != "" && !d.Invalidated {
 		delete(m.sessions, s.id)
 		s.id = d.NewID

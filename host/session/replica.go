@@ -110,6 +110,7 @@ func (m *StandardManager) applyRemote(d *Delta, owned bool) (ReplicaEvent, error
 	ev.Session = s
 	s.mu.Lock()
 	d.apply(s, !owned, !owned)
+	s.replica = true // another member served it
 	if d.NewID != "" && !d.Invalidated && d.NewID != s.id {
 		ev.OldID = s.id
 		delete(m.sessions, s.id)
@@ -130,9 +131,11 @@ func (m *StandardManager) applyRemote(d *Delta, owned bool) (ReplicaEvent, error
 
 // Put stores a session received whole from another member (state
 // transfer, a backup copy), replacing any session with its id, and
-// returns it. It ignores MaxActiveSessions and calls no listener.
+// returns it, a replica until a request commits it here. It ignores
+// MaxActiveSessions and calls no listener.
 func (m *StandardManager) Put(st State) (*Session, error) {
 	s := st.Session()
+	s.replica = true
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -202,3 +205,14 @@ func (s *Session) ReplicatedAccess() int64 { return s.repl.Load() }
 
 // SetReplicatedAccess records the access time sent to the other members.
 func (s *Session) SetReplicatedAccess(ms int64) { s.repl.Store(ms) }
+
+// Replica reports whether s is a copy of a session that another member
+// serves: it arrived from another member (ApplyRemote, ApplyEncoded, Put)
+// and no request committed it on this member since. A replica expires
+// only after twice its idle limit (a manager with a Config.Backup asks it
+// instead).
+func (s *Session) Replica() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.replica
+}

@@ -28,6 +28,7 @@ type Session struct {
 	accessed    int64 // unix milliseconds, last committed request
 	maxInactive int32 // seconds; <= 0 means never expires
 	valid       bool
+	replica     bool         // a copy of a session another member serves, see Replica
 	attrs       []Attr       // sorted by key; values are never modified in place
 	repl        atomic.Int64 // last access time replicated (unix ms), see ReplicatedAccess
 }

@@ -617,3 +617,55 @@ func TestApplyEncodedAllocs(t *testing.T) {
 		t.Fatalf("ApplyEncoded allocates %v times per update, want 1 (the value)", n)
 	}
 }
+
+// TestReplicaUntilServedHere: a session that came from another member
+// (ApplyRemote, ApplyEncoded, Put) is a replica, which expires after twice
+// its idle limit, until a request commits it here; a change from another
+// member makes it a replica again.
+func TestReplicaUntilServedHere(t *testing.T) {
+	m, clock := newTestManager(t, Config{MaxInactiveInterval: time.Minute})
+	now := clock.Now().UnixMilli()
+	if _, err := m.ApplyRemote(&Delta{ID: "R.a", Created: true, CreationTime: now, Accessed: now}); err != nil {
+		t.Fatal(err)
+	}
+	enc, _ := (&Delta{ID: "E.a", Created: true, CreationTime: now, Accessed: now}).AppendBinary(nil)
+	if _, err := m.ApplyEncoded(enc, Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Put(State{ID: "P.a", Created: now, Accessed: now, MaxInactive: 60}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"R.a", "E.a", "P.a"} {
+		if s, _ := m.Peek(id); !s.Replica() {
+			t.Fatalf("%s is not a replica", id)
+		}
+	}
+	if _, err := request(t, m, "R.a", clock.Now(), func(tx *Txn) error { tx.Open(false); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := m.Peek("R.a"); s.Replica() {
+		t.Fatal("R.a is still a replica after a request committed it here")
+	}
+	clock.Add(90 * time.Second)
+	if n := m.Expire(clock.Now()); n != 1 {
+		t.Fatalf("after 1.5 limits: %d expired, want 1 (R.a, served here)", n)
+	}
+	if m.Len() != 2 {
+		t.Fatalf("%d sessions left, want the replicas E.a and P.a", m.Len())
+	}
+	// Another member served E.a: a replica again.
+	if _, err := request(t, m, "E.a", clock.Now(), func(tx *Txn) error { tx.Open(false); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.ApplyRemote(&Delta{ID: "E.a", Accessed: clock.Now().UnixMilli()}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(31 * time.Second)
+	if n := m.Expire(clock.Now()); n != 1 {
+		t.Fatalf("after 2 limits and 1 s: %d expired, want 1 (P.a)", n)
+	}
+	clock.Add(60 * time.Second)
+	if _, ok := m.Find("E.a"); !ok {
+		t.Fatal("E.a expired 91 s after another member's request: it is a replica")
+	}
+}
