@@ -160,16 +160,21 @@ func (m *base) Close() error {
 	return m.store.Close()
 }
 
-// SessionDestroyed implements session.Listener for the local store: an
-// expiry on this member is told to the others (an invalidation by a
-// request travels with its delta).
+// SessionDestroyed implements session.Listener for the local store: the
+// expiry of a session this member serves is told to the others (an
+// invalidation by a request travels with its delta). A replica's expiry
+// is not (Tomcat's DeltaSession expires a non-primary copy with
+// expire(true, false)): the member serving the session may have used it
+// within its limit through requests whose access was not replicated.
 func (m *base) SessionDestroyed(s *session.Session, expired bool) {
 	if expired {
 		m.k.expired.Add(1)
 		if m.hooks.forget != nil {
 			m.hooks.forget(s.ID())
 		}
-		m.sendExpire(s.ID(), reasonExpired)
+		if !s.Replica() {
+			m.sendExpire(s.ID(), reasonExpired)
+		}
 	}
 	if m.app != nil {
 		m.app.SessionDestroyed(s, expired)

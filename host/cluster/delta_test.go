@@ -143,3 +143,37 @@ func TestDeltaRequestOnReplicaIsReplicated(t *testing.T) {
 		t.Fatal("b lost the session it serves, 35 s after its last request")
 	}
 }
+
+// TestDeltaReplicaExpiryStaysLocal: a replica that expires (twice its idle
+// limit without news) is removed on its member only, as Tomcat's
+// DeltaSession expires a non-primary copy without telling the cluster:
+// the member serving the session may have served it all along through
+// requests whose access the ReplicationValve filters (it used to tell the
+// others, and the serving member dropped a session last used 11 s before).
+func TestDeltaReplicaExpiryStaysLocal(t *testing.T) {
+	p := startDeltaPair(t, "a", "b")
+	id := request(t, p.ra, &session.Delta{ID: "S.a", Created: true, CreationTime: at(0), Accessed: at(0)}, true)
+	for s := 10; s <= 70; s += 10 { // requests on paths the ReplicationValve filters
+		request(t, p.ra, &session.Delta{ID: id, Accessed: at(s)}, false)
+	}
+	p.now.Store(at(81))
+	if n := p.rb.Expire(time.UnixMilli(p.now.Load())); n != 1 { // b's copy: idle 81 s > 2 × 40 s
+		t.Fatalf("b expired %d sessions, want its replica", n)
+	}
+	if _, ok := p.ra.Find(id); !ok {
+		t.Fatal("a lost a session idle 11 s: b's replica expiry was told to it")
+	}
+	if st := p.rb.(interface{ Stats() cluster.ManagerStats }).Stats(); st.SessionsExpired != 1 || st.Replicated != 0 {
+		t.Fatalf("b's stats: %+v", st)
+	}
+	// a's own expiries, one limit after the last request, are told to b
+	// (synchronously here), which drops its replica of U.a.
+	request(t, p.ra, &session.Delta{ID: "U.a", Created: true, CreationTime: at(81), Accessed: at(81)}, true)
+	p.now.Store(at(122))
+	if n := p.ra.Expire(time.UnixMilli(p.now.Load())); n != 2 {
+		t.Fatalf("a expired %d sessions, want 2", n)
+	}
+	if n := p.rb.Len(); n != 0 {
+		t.Fatalf("b holds %d sessions after a's expiries, want 0", n)
+	}
+}

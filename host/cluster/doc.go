@@ -44,7 +44,8 @@
 // replica from the moment another member's change to it arrives until a
 // request is served on it here, as Tomcat's DeltaSession is primary only
 // on the member that served it last; a replica expires only after twice
-// its idle limit, since its access time may be a quarter limit old. An
-// expiry anywhere is told to the others. Concurrent requests on one
-// session: the last writer wins, as in Tomcat.
+// its idle limit, since its access time may be a quarter limit old, and
+// only there. The expiry of a session a member serves is told to the
+// others. Concurrent requests on one session: the last writer wins, as in
+// Tomcat.
 package cluster

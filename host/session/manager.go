@@ -247,15 +247,23 @@ func (m *StandardManager) expired(s *Session, nowMS int64) bool {
 	return m.expiredLocked(s, nowMS)
 }
 
+// expiredLocked is expired with s.mu held. When s is past its limit,
+// s.replica records whether it expired as a replica, for the listener
+// (see Session.Replica).
 func (m *StandardManager) expiredLocked(s *Session, nowMS int64) bool {
 	if s.maxInactive <= 0 {
 		return false
 	}
 	limit := int64(s.maxInactive) * 1000
-	if m.replicaLocked(s) {
+	replica := m.replicaLocked(s)
+	if replica {
 		limit *= 2
 	}
-	return nowMS-s.accessed > limit
+	if nowMS-s.accessed <= limit {
+		return false
+	}
+	s.replica = replica
+	return true
 }
 
 // replicaLocked reports whether s is a replica (see Config.Backup); s.mu

@@ -210,7 +210,10 @@ func (s *Session) SetReplicatedAccess(ms int64) { s.repl.Store(ms) }
 // serves: it arrived from another member (ApplyRemote, ApplyEncoded, Put)
 // and no request committed it on this member since. A replica expires
 // only after twice its idle limit (a manager with a Config.Backup asks it
-// instead).
+// instead). After s expired, Replica reports whether it expired as a
+// replica (also under a Config.Backup): a replicating manager does not
+// tell the others of that expiry, since the member serving the session
+// may have used it since.
 func (s *Session) Replica() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

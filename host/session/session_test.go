@@ -669,3 +669,43 @@ func TestReplicaUntilServedHere(t *testing.T) {
 		t.Fatal("E.a expired 91 s after another member's request: it is a replica")
 	}
 }
+
+// replicaListener records, for each expired session, whether it expired
+// as a replica.
+type replicaListener struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (l *replicaListener) SessionCreated(*Session) {}
+
+func (l *replicaListener) SessionDestroyed(s *Session, expired bool) {
+	l.mu.Lock()
+	l.got = append(l.got, fmt.Sprintf("%s expired=%v replica=%v", s.ID(), expired, s.Replica()))
+	l.mu.Unlock()
+}
+
+// TestExpiredReplicaIsReported: the listener of an expiry learns whether
+// the session expired as a replica, as Config.Backup decided when it has
+// one, so that a replicating manager does not tell the others.
+func TestExpiredReplicaIsReported(t *testing.T) {
+	l := &replicaListener{}
+	m, clock := newTestManager(t, Config{MaxInactiveInterval: time.Minute, Listener: l,
+		Backup: func(id string) bool { return strings.HasSuffix(id, ".b") }})
+	now := clock.Now().UnixMilli()
+	for _, id := range []string{"X.a", "Y.b"} {
+		if _, err := m.ApplyRemote(&Delta{ID: id, Created: true, CreationTime: now, Accessed: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Add(90 * time.Second)
+	m.Expire(clock.Now())
+	clock.Add(60 * time.Second)
+	if _, ok := m.Find("Y.b"); ok {
+		t.Fatal("Y.b outlived twice its limit")
+	}
+	want := []string{"X.a expired=true replica=false", "Y.b expired=true replica=true"}
+	if !slices.Equal(l.got, want) {
+		t.Fatalf("destroyed %q, want %q", l.got, want)
+	}
+}
