@@ -168,18 +168,25 @@ func (v *JvmRouteBinderValve) Invoke(x *host.Exchange, next host.Invoker) {
 		next.Invoke(x)
 		return
 	}
-	if _, found := m.Find(id); !found {
-		next.Invoke(x)
-		return
-	}
 	newID := session.WithRoute(id, v.route)
-	if err := rn.Rename(context.WithoutCancel(x.Request.Context()), id, newID); err != nil {
-		v.log.Warn("session id not rewritten after failover", "session", id, "err", err)
+	if _, found := m.Find(id); found {
+		if err := rn.Rename(context.WithoutCancel(x.Request.Context()), id, newID); err != nil {
+			v.log.Warn("session id not rewritten after failover", "session", id, "err", err)
+			next.Invoke(x)
+			return
+		}
+		v.rewrites.Add(1)
+		v.log.Info("failed-over session now served here", "old", id, "new", newID)
+	} else if _, found := m.Find(newID); found {
+		// Another request (sent in parallel, or before the client stored
+		// the new cookie) rewrote the id already: this one follows, as
+		// Tomcat's handleJvmRoute does ("session is rewrite at other
+		// request, rewrite this also").
+		v.log.Debug("request with a failed-over session's former id", "old", id, "new", newID)
+	} else {
 		next.Invoke(x)
 		return
 	}
-	v.rewrites.Add(1)
-	v.log.Info("failed-over session now served here", "old", id, "new", newID)
 	x.RequestedSessionID = newID
 	x.SetAttribute(v.cfg.SessionIDAttribute, id)
 	next.Invoke(x)

@@ -76,3 +76,34 @@ func TestJvmRouteBinderDisabled(t *testing.T) {
 		t.Fatalf("disabled binder: %+v cookie %q rewrites %d", j, set, b.m.Binder.Rewrites())
 	}
 }
+
+// TestJvmRouteBinderFollowsEarlierRewrite: after the binder rewrote a
+// failed-over session's id, a request still carrying the former id (sent
+// in parallel, or before the client stored the new cookie) is served with
+// the rewritten session and gets its cookie, as Tomcat's handleJvmRoute
+// looks the rewritten id up (it used to get a new, empty session whose
+// cookie replaced the client's).
+func TestJvmRouteBinderFollowsEarlierRewrite(t *testing.T) {
+	net := tribestest.NewNetwork()
+	mc := cluster.DefaultManagerConfig(cluster.KindDelta)
+	mc.SendOptions = cluster.SyncOptions
+	a := startNode(t, net, "jvm_a", mc)
+	b := startNode(t, net, "jvm_b", mc)
+	_, id := a.get(t, "/counter/json", "")
+	a.get(t, "/counter/json", id)
+	a.nd.Crash()
+	j1, newID := b.get(t, "/counter/json", id)
+	if want := strings.TrimSuffix(id, ".jvm_a") + ".jvm_b"; j1.Counter != 3 || newID != want {
+		t.Fatalf("failover: %+v, cookie %q (want counter 3, cookie %s)", j1, newID, want)
+	}
+	j2, cookie := b.get(t, "/counter/json", id) // the former id again
+	if j2.Counter != 4 || j2.Session != newID || cookie != newID {
+		t.Fatalf("request with the former id: %+v, cookie %q (want session %s, counter 4, its cookie)", j2, cookie, newID)
+	}
+	if n := b.manager(t).Len(); n != 1 {
+		t.Fatalf("b holds %d sessions, want 1", n)
+	}
+	if got := b.m.Binder.Rewrites(); got != 1 {
+		t.Fatalf("binder rewrites %d, want 1", got)
+	}
+}
