@@ -177,3 +177,45 @@ func TestDeltaReplicaExpiryStaysLocal(t *testing.T) {
 		t.Fatalf("b holds %d sessions after a's expiries, want 0", n)
 	}
 }
+
+// TestDeltaCommitAfterRenameKeepsUpdate: a request that opened a session
+// before another request's binder (or ChangeID) renamed it still commits
+// its changes, to the renamed session, and they reach the other members
+// under the new id; the request's client gets the new id. (Its commit
+// used to fail with ErrNotFound, and the host answered 200 without
+// applying or replicating the change.)
+func TestDeltaCommitAfterRenameKeepsUpdate(t *testing.T) {
+	p := startDeltaPair(t, "a", "b")
+	id := request(t, p.ra, &session.Delta{ID: "S.x", Created: true, CreationTime: at(0), Accessed: at(0)}, true)
+	var txn session.Txn
+	txn.Reset(p.ra, session.Limits{}, id, time.UnixMilli(at(1)))
+	if ok, err := txn.Open(false); !ok || err != nil {
+		t.Fatalf("open: %v %v", ok, err)
+	}
+	if err := txn.Set("cart", []byte("3 items")); err != nil {
+		t.Fatal(err)
+	}
+	rn := p.ra.(interface {
+		Rename(context.Context, string, string) error
+	})
+	if err := rn.Rename(context.Background(), id, "S.a"); err != nil { // another request's
+		t.Fatal(err)
+	}
+	d := txn.Delta()
+	request(t, p.ra, d, true)
+	if got := d.FinalID(); got != "S.a" {
+		t.Fatalf("the delta's final id is %q, want S.a (the cookie the client gets)", got)
+	}
+	for name, r := range map[string]cluster.Replicator{"a": p.ra, "b": p.rb} {
+		s, ok := r.Find("S.a")
+		if !ok {
+			t.Fatalf("%s does not hold S.a", name)
+		}
+		if v, _ := s.Get("cart"); string(v) != "3 items" {
+			t.Fatalf("%s: cart = %q, want the in-flight request's update", name, v)
+		}
+		if n := r.Len(); n != 1 {
+			t.Fatalf("%s holds %d sessions, want 1", name, n)
+		}
+	}
+}

@@ -34,7 +34,9 @@ type Op struct {
 // (see [Delta.AppendBinary]).
 type Delta struct {
 	// ID is the session's id when the request began; for a session created
-	// by the request it is the new session's id.
+	// by the request it is the new session's id. Commit updates ID or
+	// NewID when the id changed while the request ran (see
+	// [Manager.Commit]).
 	ID string
 	// NewID is set when the request changed the session id (login).
 	NewID string
@@ -54,6 +56,11 @@ type Delta struct {
 	Invalidated bool
 	// Ops are the attribute changes in call order.
 	Ops []Op
+
+	// s is the committed session the request opened (set by Txn.Open):
+	// Commit applies the delta to it even when another request or a
+	// failover changed its id meanwhile.
+	s *Session
 }
 
 // Reset clears d for reuse, keeping the capacity of Ops.

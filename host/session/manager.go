@@ -31,6 +31,13 @@ type Manager interface {
 	// Commit applies the delta of one successful request: creation,
 	// attribute operations in order, idle limit, access time, id change
 	// and invalidation. The manager must not keep d or its slices.
+	//
+	// A delta of a Txn applies to the session the request opened even if
+	// its id changed meanwhile (another request's ChangeID, a failover's
+	// route rewrite); Commit then sets d.NewID to the current id (d.ID
+	// when the request invalidated the session or changed its id itself),
+	// so that the cookie and the replicated delta carry it. It returns
+	// ErrNotFound when the session is gone.
 	Commit(d *Delta) error
 	// Invalidate removes the session with the given id, as if a request
 	// invalidated it, and reports whether it existed.
@@ -335,10 +342,25 @@ func (m *StandardManager) Commit(d *Delta) error {
 	}
 
 	m.mu.Lock()
-	s, ok := m.sessions[d.ID]
+	id := d.ID
+	if d.s != nil {
+		id = d.s.id // s.id changes only with m.mu held
+	}
+	s, ok := m.sessions[id]
 	if !ok {
 		m.mu.Unlock()
 		return fmt.Errorf("%w: %s", ErrNotFound, d.ID)
+	}
+	if id != d.ID {
+		// The id changed while the request ran: the delta records the
+		// change as its own, which members that hold the session under
+		// either id apply (see ApplyRemote), and the client gets the
+		// current id.
+		if d.NewID == "" && !d.Invalidated {
+			d.NewID = id
+		} else {
+			d.ID = id
+		}
 	}
 	s.mu.Lock()
 	d.applyLocked(s)

@@ -52,8 +52,9 @@ type ReplicaEvent struct {
 // ApplyRemote applies a delta that another member committed. Unlike
 // Commit it ignores MaxActiveSessions (a replica is never refused: that
 // would lose data), applies a creation of an id it already holds as an
-// update (a resent message), and calls no listener. It returns ErrNotFound
-// for a delta on a session it does not hold. The session keeps d's values
+// update (a resent message), applies a delta that changes the id to a
+// session already under the new id, and calls no listener. It returns
+// ErrNotFound for a delta on a session it does not hold. The session keeps d's values
 // without copying them: d must not be changed afterwards (a delta decoded
 // by UnmarshalDelta owns its values).
 func (m *StandardManager) ApplyRemote(d *Delta) (ReplicaEvent, error) {
@@ -91,6 +92,13 @@ func (m *StandardManager) applyRemote(d *Delta, owned bool) (ReplicaEvent, error
 		return ev, ErrClosed
 	}
 	s, ok := m.sessions[d.ID]
+	if !ok && !d.Created && d.NewID != "" {
+		// The id change arrived first (a rename that another request of
+		// the sending member made while this delta's request ran, or a
+		// resent message): the delta applies to the session under its
+		// new id.
+		s, ok = m.sessions[d.NewID]
+	}
 	if !ok {
 		if !d.Created {
 			return ev, fmt.Errorf("%w: %s", ErrNotFound, d.ID)

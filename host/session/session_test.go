@@ -709,3 +709,60 @@ func TestExpiredReplicaIsReported(t *testing.T) {
 		t.Fatalf("destroyed %q, want %q", l.got, want)
 	}
 }
+
+// TestCommitFollowsIDChange: a request's delta applies to the session it
+// opened though another request changed its id meanwhile; the delta then
+// carries the change, which a member holding the session under either id
+// applies.
+func TestCommitFollowsIDChange(t *testing.T) {
+	m, clock := newTestManager(t, Config{JvmRoute: "a"})
+	id, err := request(t, m, "", clock.Now(), func(tx *Txn) error { _, err := tx.Open(true); return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two members' copies of the session: one under the old id, one that
+	// got the other request's id change first.
+	oldCopy, _ := newTestManager(t, Config{})
+	newCopy, _ := newTestManager(t, Config{})
+	st := State{ID: id, Created: clock.Now().UnixMilli(), Accessed: clock.Now().UnixMilli(), MaxInactive: 1800}
+	oldCopy.Put(st)
+	var tx Txn
+	tx.Reset(m, m.Limits(), id, clock.Now())
+	tx.Open(false)
+	tx.Set("cart", []byte("3 items"))
+	newID, err := m.ChangeID(id) // another request's
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.ID = newID
+	newCopy.Put(st)
+	d := tx.Delta()
+	if err := m.Commit(d); err != nil {
+		t.Fatalf("commit after the id changed: %v", err)
+	}
+	if d.ID != id || d.NewID != newID {
+		t.Fatalf("delta ids %q → %q, want %q → %q", d.ID, d.NewID, id, newID)
+	}
+	for name, mm := range map[string]*StandardManager{"local": m, "old copy": oldCopy, "new copy": newCopy} {
+		if name != "local" {
+			enc, _ := d.AppendBinary(nil)
+			if _, err := mm.ApplyEncoded(enc, Limits{}); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		s, ok := mm.Peek(newID)
+		if !ok || mm.Len() != 1 {
+			t.Fatalf("%s: %s held %v, %d sessions", name, newID, ok, mm.Len())
+		}
+		if v, _ := s.Get("cart"); string(v) != "3 items" {
+			t.Fatalf("%s: cart %q", name, v)
+		}
+	}
+	// A delta whose session is gone still fails.
+	tx.Reset(m, m.Limits(), newID, clock.Now())
+	tx.Open(false)
+	m.Invalidate(newID)
+	if err := m.Commit(tx.Delta()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("commit on an invalidated session: %v, want ErrNotFound", err)
+	}
+}

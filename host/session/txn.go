@@ -74,6 +74,7 @@ func (t *Txn) Open(create bool) (bool, error) {
 			if s, ok := t.m.Find(t.requestedID); ok {
 				t.base = s
 				t.d.ID = s.ID()
+				t.d.s = s
 				t.d.Accessed = t.now.UnixMilli()
 			}
 		}
