@@ -49,7 +49,7 @@ type ManagerStats struct {
 	Promoted         int64 // backups promoted after their primary left (backup manager)
 	StateTransferred int   // sessions received by the state transfer
 	StateTransfer    time.Duration
-	StateComplete    bool // the state transfer finished (false: timed out or still running)
+	StateComplete    bool // the state transfer finished (false: timed out, still running, or no member could send its state)
 	Ready            bool
 }
 

@@ -55,3 +55,10 @@ func DecodeHello(data []byte) (wantReply bool, route string, contexts []string, 
 	}
 	return h.wantReply, h.route, h.contexts, true
 }
+
+// SetStateBlockBytes replaces the size bound of a state-transfer block for
+// a test and returns the function that restores it.
+func SetStateBlockBytes(n int) (restore func()) {
+	old := stateBlockBytes.Swap(int64(n))
+	return func() { stateBlockBytes.Store(old) }
+}

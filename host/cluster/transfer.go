@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -70,50 +71,111 @@ func (x *xfer) serveGetAll(msg *tribes.Message, p parsed, snapshot func() (int, 
 	return nil
 }
 
+// stateBlockBytes bounds the size of a state-transfer block: the cluster
+// decoder's limit (and the channel's default), less room for what the
+// channel's interceptors add. A variable for tests (SetStateBlockBytes).
+var stateBlockBytes atomic.Int64
+
+func init() { stateBlockBytes.Store(MaxMessageBytes - 64<<10) }
+
 // sendAll sends n records in acknowledged blocks; appendRec appends
-// record i.
+// record i. A block holds at most SendAllSessionsSize records and
+// stateBlockBytes bytes, fewer when the channel refuses it as too large
+// (its MaxMessageSize is smaller); a record that does not fit alone is
+// skipped with a warning. When a block cannot be sent, the joiner is told
+// (allFailed), so that it asks another member instead of waiting.
 func (x *xfer) sendAll(to *tribes.Member, reqID uint64, snap int64, n int, appendRec func(b []byte, i int) []byte) {
 	start := time.Now()
 	dst := []*tribes.Member{to}
 	size := x.b.cfg.SendAllSessionsSize
+	hard := int(stateBlockBytes.Load())
+	limit := hard // lowered when the channel refuses a block as too large
+	skipped := 0
 	var buf []byte
-	for i := 0; ; i += size {
-		end := min(i+size, n)
+	for next := 0; ; { // next: the first record not sent yet
 		buf = header(buf[:0], msgAllData, x.b.ctx)
 		buf = appendU64(buf, reqID)
-		var flags byte
-		if end == n {
-			flags |= allLast
-		}
-		buf = append(buf, flags)
-		buf = appendAllHead(buf, snap, end-i)
-		for j := i; j < end; j++ {
+		flagsAt := len(buf)
+		buf = append(buf, 0)
+		buf = appendVarint(buf, snap)
+		countAt := len(buf)
+		buf = append(buf, 0, 0, 0, 0, 0) // room for the record count
+		first, cnt := next, 0
+		for next < n && cnt < size {
 			mark := len(buf)
 			buf = append(buf, 0, 0, 0, 0, 0) // room for the length
-			buf = appendRec(buf, j)
+			buf = appendRec(buf, next)
 			buf = fixLen(buf, mark)
+			if len(buf) > limit && (cnt > 0 || len(buf) > hard) {
+				buf = buf[:mark]
+				if cnt > 0 {
+					break // the record opens the next block
+				}
+				x.b.log.Warn("session too large for a state-transfer message: not sent to the joining member",
+					"member", to, "record", next, "limit", hard)
+				skipped++
+				next++
+				continue
+			}
+			cnt++
+			next++
 		}
+		if next == n {
+			buf[flagsAt] |= allLast
+		}
+		buf = fixUvarint(buf, countAt, uint64(cnt))
 		ctx, cancel := context.WithTimeout(context.Background(), x.b.cfg.SendAllSessionsWaitTime)
 		err := x.b.c.ch.Send(ctx, dst, buf, SyncOptions)
 		cancel()
+		if errors.Is(err, tribes.ErrMessageTooLarge) {
+			// Nothing was sent: cut this block's records smaller.
+			next = first
+			if cnt <= 1 {
+				x.b.log.Warn("session too large for the channel's messages: not sent to the joining member",
+					"member", to, "record", next, "err", err)
+				skipped++
+				next++
+			} else {
+				limit = len(buf) / 2
+			}
+			continue
+		}
 		x.b.countSent(len(buf))
 		if err != nil {
-			x.b.log.Warn("state transfer to a joining member failed", "member", to, "sent", i, "of", n, "err", err)
+			x.b.log.Warn("state transfer to a joining member failed", "member", to, "sent", first, "of", n, "err", err)
+			x.abortAll(to, reqID)
 			return
 		}
-		if end == n {
+		if next == n {
 			break
 		}
 	}
-	x.b.log.Info("state sent to a joining member", "member", to, "records", n, "took", time.Since(start).Round(time.Millisecond))
+	x.b.log.Info("state sent to a joining member", "member", to, "records", n-skipped, "skipped", skipped,
+		"took", time.Since(start).Round(time.Millisecond))
+}
+
+// abortAll tells a joiner that this member cannot send it the rest of its
+// state, so that it asks another member. (A joiner that predates the flag
+// ignores it and waits, as it did.)
+func (x *xfer) abortAll(to *tribes.Member, reqID uint64) {
+	b := header(nil, msgAllData, x.b.ctx)
+	b = appendU64(b, reqID)
+	b = append(b, allFailed)
+	b = appendAllHead(b, 0, 0)
+	x.b.c.sendAsync([]*tribes.Member{to}, b)
 }
 
 // fixLen turns the 5 bytes reserved at mark into the uvarint length of what
 // follows them, moving the record if the length is shorter.
 func fixLen(b []byte, mark int) []byte {
-	n := len(b) - mark - 5
+	return fixUvarint(b, mark, uint64(len(b)-mark-5))
+}
+
+// fixUvarint turns the 5 bytes reserved at mark into the uvarint v (less
+// than 2^35), moving what follows them if it is shorter.
+func fixUvarint(b []byte, mark int, v uint64) []byte {
 	var tmp [10]byte
-	l := len(appendUvarint(tmp[:0], uint64(n)))
+	l := len(appendUvarint(tmp[:0], v))
 	if l < 5 {
 		copy(b[mark+l:], b[mark+5:])
 		b = b[:len(b)-(5-l)]
@@ -136,6 +198,7 @@ func (x *xfer) transfer(ctx context.Context) {
 	}()
 	members := slices.Clone(x.b.c.domainMembers())
 	sortOldestFirst(members)
+	failed := 0
 	for _, to := range members {
 		got, err := x.askAll(ctx, to)
 		if err != nil {
@@ -146,6 +209,7 @@ func (x *xfer) transfer(ctx context.Context) {
 				return
 			}
 			x.b.log.Warn("state transfer from a member failed, asking the next", "member", to, "err", err)
+			failed++
 			continue
 		}
 		if got {
@@ -154,47 +218,67 @@ func (x *xfer) transfer(ctx context.Context) {
 			return
 		}
 	}
+	if failed > 0 {
+		x.b.log.Warn("state transfer incomplete: no member could send its sessions: starting with what was received",
+			"members", failed, "records", x.n.Load())
+		return
+	}
 	x.ok.Store(true) // nobody else runs the app
 }
 
 // askAll sends GET_ALL to one member and waits for its last block. It
-// reports false when the member does not run the app.
+// reports false when the member does not run the app, and an error when
+// the member could not send its state or a block could not be applied
+// here (the caller then asks another member).
 func (x *xfer) askAll(ctx context.Context, to *tribes.Member) (bool, error) {
-	done := make(chan bool, 1) // true: data, false: no such app there
+	type result struct {
+		got bool // true: data, false: no such app there
+		err error
+	}
+	done := make(chan result, 1)
+	finish := func(res result) {
+		select {
+		case done <- res:
+		default:
+		}
+	}
 	id, cancel := x.b.c.request(func(msg *tribes.Message, p parsed, r *reader) error {
 		flags := r.byte()
 		snap := r.varint("snapshot time")
 		n := int(r.uvarint(MaxMessageBytes, "record count"))
 		if r.err != nil {
+			finish(result{err: r.err})
 			return r.err
 		}
 		if flags&allNoContext != 0 {
-			select {
-			case done <- false:
-			default:
-			}
+			finish(result{})
+			return nil
+		}
+		if flags&allFailed != 0 {
+			finish(result{err: errors.New("the member could not send its sessions")})
 			return nil
 		}
 		x.b.c.markContext(msg.Source, x.b.ctx)
 		for i := 0; i < n; i++ {
 			rec := r.raw(MaxMessageBytes, "record")
 			if r.err != nil {
+				finish(result{err: r.err})
 				return r.err
 			}
 			if err := x.record(rec); err != nil {
+				finish(result{err: fmt.Errorf("a session received could not be stored: %w", err)})
 				return err
 			}
 			x.n.Add(1)
 		}
 		r.end()
-		if r.err == nil && flags&allLast != 0 {
+		if r.err != nil {
+			finish(result{err: r.err})
+		} else if flags&allLast != 0 {
 			x.tmu.Lock()
 			x.from, x.snapTime = msg.Source.UniqueID, snap
 			x.tmu.Unlock()
-			select {
-			case done <- true:
-			default:
-			}
+			finish(result{got: true})
 		}
 		return r.err
 	})
@@ -209,8 +293,8 @@ func (x *xfer) askAll(ctx context.Context, to *tribes.Member) (bool, error) {
 		return false, err
 	}
 	select {
-	case got := <-done:
-		return got, nil
+	case res := <-done:
+		return res.got, res.err
 	case <-ctx.Done():
 		return false, ctx.Err()
 	}

@@ -29,7 +29,8 @@ import (
 //	rename     old id | new id
 //
 // An allData record is a session.State encoding (delta manager) or a proxy
-// body (backup manager).
+// body (backup manager); its flags mark the last block, a member without
+// the context, and a member that cannot send (the rest of) its state.
 const Magic = "WFS1"
 
 type msgType byte
@@ -61,6 +62,7 @@ func (t msgType) String() string {
 const (
 	allLast      byte = 1 << iota // the last block of the transfer
 	allNoContext                  // the member does not run the context
+	allFailed                     // the member cannot send (the rest of) its state: ask another
 )
 
 // expire reasons.
