@@ -50,7 +50,10 @@ func newBackupManager(c *Cluster, path string, scfg session.Config) (*BackupMana
 		// belong to their primaries.
 		owns: func(id string) bool { e, _ := m.role(id); return e.primary == m.c.localID() },
 	})
-	m.xfer = xfer{b: &m.base, apply: m.apply, record: m.putRecord}
+	// The state transfer brings only locations (proxy records): the
+	// backup copies and deltas queued meanwhile are applied, whenever they
+	// were sent.
+	m.xfer = xfer{b: &m.base, apply: m.apply, record: m.putRecord, replayAll: true}
 	scfg.Listener = m
 	scfg.Backup = func(id string) bool {
 		// Called with the store's locks held; entries has its own.

@@ -64,7 +64,9 @@ type ManagerConfig struct {
 	// StateTimestampDrop drops messages queued during the state transfer
 	// that the sending member sent before it took the snapshot (default
 	// true: the snapshot already holds them). Replaying them instead is
-	// also safe, since deltas replayed in order converge.
+	// also safe, since deltas replayed in order converge. DeltaManager
+	// only, as in Tomcat: a BackupManager's snapshot holds where the
+	// sessions live, not their data, so it applies every queued message.
 	NoStateTimestampDrop bool
 	// SendClusterDomainOnly sends replication messages only to members of
 	// this member's cluster domain (default true in Tomcat).

@@ -21,6 +21,13 @@ type xfer struct {
 	// apply applies a live message; record applies one record of a block.
 	apply  func(t msgType, body []byte) error
 	record func(rec []byte) error
+	// replayAll makes drain apply every queued message, also those the
+	// snapshot's member sent before its snapshot: a BackupManager's
+	// snapshot holds only where the sessions live, so its member's backup
+	// copies, deltas, expiries and renames queued meanwhile are not in it.
+	// Without it (the DeltaManager, whose snapshot holds every session)
+	// those are dropped, unless NoStateTimestampDrop.
+	replayAll bool
 
 	tmu       sync.Mutex
 	receiving bool
@@ -301,7 +308,8 @@ func (x *xfer) askAll(ctx context.Context, to *tribes.Member) (bool, error) {
 }
 
 // drain applies the queued messages in order, dropping those the snapshot
-// already held (StateTimestampDrop), and ends the receiving phase.
+// already held (StateTimestampDrop, unless replayAll), and ends the
+// receiving phase.
 func (x *xfer) drain() {
 	for {
 		x.tmu.Lock()
@@ -315,7 +323,7 @@ func (x *xfer) drain() {
 		from, snap := x.from, x.snapTime
 		x.tmu.Unlock()
 		for _, e := range q {
-			if !x.b.cfg.NoStateTimestampDrop && e.from == from && e.ts < snap {
+			if !x.replayAll && !x.b.cfg.NoStateTimestampDrop && e.from == from && e.ts < snap {
 				continue
 			}
 			if err := x.apply(e.typ, e.body); err != nil {

@@ -1,0 +1,153 @@
+package cluster_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wasmfarm/wasmfarm/host"
+	"github.com/wasmfarm/wasmfarm/host/cluster"
+	"github.com/wasmfarm/wasmfarm/tribes"
+	"github.com/wasmfarm/wasmfarm/tribes/tribestest"
+	"github.com/wasmfarm/wasmfarm/wasmapps"
+)
+
+// Cluster message types, as on the wire (see wire.go).
+const (
+	typeGetAll     byte = 4
+	typeBackup     byte = 6
+	typeFetchReply byte = 9
+)
+
+// isType reports whether data is a cluster message of type t.
+func isType(data []byte, t byte) bool {
+	return len(data) > len(cluster.Magic) && string(data[:len(cluster.Magic)]) == cluster.Magic && data[len(cluster.Magic)] == t
+}
+
+// gateWait bounds the waits of the test interceptors, so that a test whose
+// expected message never comes fails on its checks instead of hanging.
+const gateWait = 5 * time.Second
+
+// waitClosed waits until ch is closed or gateWait passed.
+func waitClosed(ch <-chan struct{}) {
+	select {
+	case <-ch:
+	case <-time.After(gateWait):
+	}
+}
+
+// startNodeWithInterceptors starts a member with the counter app at
+// /counter whose channel has the interceptors ics.
+func startNodeWithInterceptors(t testing.TB, net *tribestest.Network, route string, mc cluster.ManagerConfig, ics ...tribes.Interceptor) *node {
+	t.Helper()
+	n := &node{route: route, nd: net.NewNode()}
+	ch, err := tribes.New(tribes.Config{Transport: n.nd.Transport(), Membership: n.nd.Membership(), Interceptors: ics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n.ch = ch
+	hc := host.DefaultConfig()
+	hc.JvmRoute = route
+	hc.CacheDir = cacheDir()
+	hc.PoolSize = 2
+	m, err := cluster.NewMember(cluster.MemberConfig{Host: hc, Cluster: cluster.Config{Channel: ch, Manager: mc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.m = m
+	t.Cleanup(func() { n.stop() })
+	if err := m.Server.Deploy(context.Background(), "/counter", wasmapps.Counter()); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// joinGate, on a joining member, orders its state transfer after the
+// backup copies the others send it when it announces the app: the
+// copies go up to the cluster only once the GET_ALL is being sent (so
+// the state transfer queues them), and the GET_ALL leaves only after n
+// copies were taken and the clock moved past the last one's timestamp
+// (so they were sent before the snapshot).
+type joinGate struct {
+	tribes.BaseInterceptor
+	n int
+
+	askOnce sync.Once
+	asking  chan struct{} // closed when the GET_ALL is being sent
+	mu      sync.Mutex
+	got     int
+	last    int64         // the latest copy's timestamp (unix ms)
+	copies  chan struct{} // closed when n copies were taken
+}
+
+func newJoinGate(n int) *joinGate {
+	return &joinGate{n: n, asking: make(chan struct{}), copies: make(chan struct{})}
+}
+
+func (g *joinGate) SendMessage(ctx context.Context, to []*tribes.Member, msg *tribes.Message) error {
+	if isType(msg.Data, typeGetAll) {
+		g.askOnce.Do(func() { close(g.asking) })
+		waitClosed(g.copies)
+		g.mu.Lock()
+		last := g.last
+		g.mu.Unlock()
+		for time.Now().UnixMilli() <= last {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	return g.Next().SendMessage(ctx, to, msg)
+}
+
+func (g *joinGate) MessageReceived(msg *tribes.Message) error {
+	if !isType(msg.Data, typeBackup) {
+		return g.Previous().MessageReceived(msg)
+	}
+	waitClosed(g.asking)
+	ts := msg.Timestamp
+	err := g.Previous().MessageReceived(msg)
+	g.mu.Lock()
+	g.got++
+	g.last = max(g.last, ts)
+	if g.got == g.n {
+		close(g.copies)
+	}
+	g.mu.Unlock()
+	return err
+}
+
+// TestBackupManagerJoinerKeepsQueuedBackups: A serves sessions without a
+// backup; B joins, and A backs them up on B while B's state transfer
+// runs, before A takes the snapshot it sends B (which holds only where the
+// sessions live). B must keep the copies it queued meanwhile: a request on
+// B continues a session, and after A crashes B continues every one.
+func TestBackupManagerJoinerKeepsQueuedBackups(t *testing.T) {
+	net := tribestest.NewNetwork()
+	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
+	a := startNode(t, net, "jvm_a", mc)
+	var ids []string
+	for range 5 {
+		_, id := a.get(t, "/counter/json", "")
+		a.get(t, "/counter/json", id)
+		ids = append(ids, id)
+	}
+	gate := newJoinGate(len(ids))
+	b := startNodeWithInterceptors(t, net, "jvm_b", mc, gate)
+	select {
+	case <-gate.copies:
+	default:
+		t.Fatal("B's state transfer did not queue A's backup copies")
+	}
+	if j, _ := b.get(t, "/counter/json", ids[0]); j.Counter != 3 {
+		t.Errorf("request on B for a session B backs up, A alive: counter %d, want 3", j.Counter)
+	}
+	a.nd.Crash()
+	for i, id := range ids[1:] {
+		if j, _ := b.get(t, "/counter/json", id); j.Counter != 3 {
+			t.Errorf("session %d on B after A crashed: counter %d, want 3 (B was its backup)", i+1, j.Counter)
+		}
+	}
+}
