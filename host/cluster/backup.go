@@ -114,7 +114,14 @@ func (m *BackupManager) Find(id string) (*session.Session, bool) {
 		return m.store.Find(id)
 	}
 	prefer := e.primary // keeps a copy, unless it did not answer
-	if e.backup != local {
+	var s *session.Session
+	ok := false
+	if e.backup == local {
+		s, ok = m.store.Find(id)
+	}
+	if !ok {
+		// Not the backup, or the backup copy is missing (it expired here,
+		// or has not arrived yet): the primary has the session.
 		st, from, err := m.fetch(id, e)
 		if err != nil {
 			m.log.Warn("session not fetched", "session", id, "err", err)
@@ -125,10 +132,9 @@ func (m *BackupManager) Find(id string) (*session.Session, bool) {
 		}
 		m.k.fetched.Add(1)
 		prefer = from
-	}
-	s, ok := m.store.Find(id)
-	if !ok {
-		return nil, false
+		if s, ok = m.store.Find(id); !ok {
+			return nil, false
+		}
 	}
 	m.promote(context.Background(), id, s, entry{primary: prefer})
 	return s, true

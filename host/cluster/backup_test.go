@@ -151,3 +151,26 @@ func TestBackupManagerJoinerKeepsQueuedBackups(t *testing.T) {
 		}
 	}
 }
+
+// TestBackupManagerFetchesMissingBackupCopy: a member recorded as a
+// session's backup that does not hold the copy fetches the session from
+// its primary when a request for it arrives, instead of starting a new
+// session.
+func TestBackupManagerFetchesMissingBackupCopy(t *testing.T) {
+	net := tribestest.NewNetwork()
+	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
+	a := startNode(t, net, "jvm_a", mc)
+	b := startNode(t, net, "jvm_b", mc)
+	_, id := a.get(t, "/counter/json", "")
+	a.get(t, "/counter/json", id)
+	bm := b.manager(t).(*cluster.BackupManager)
+	if _, ok := bm.Store().Remove(id); !ok {
+		t.Fatal("B does not hold the backup copy")
+	}
+	if j, _ := b.get(t, "/counter/json", id); j.Counter != 3 {
+		t.Errorf("request on B, the session's backup without its copy: counter %d, want 3", j.Counter)
+	}
+	if st := bm.Stats(); st.Fetched != 1 || st.PrimarySessions != 1 {
+		t.Errorf("B's stats %+v, want one session fetched and served", st)
+	}
+}
