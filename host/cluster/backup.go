@@ -27,11 +27,52 @@ type BackupManager struct {
 
 	mu      sync.Mutex
 	entries map[string]*entry
+	locks   idLocks
 }
 
 // entry says where one session lives.
 type entry struct {
 	primary, backup tribes.UniqueID
+}
+
+// idLocks serialises the work of a member on one session id: its
+// takeovers.
+type idLocks struct {
+	mu sync.Mutex
+	m  map[string]*idLock
+}
+
+// idLock is the lock of one id, kept while it is held or awaited.
+type idLock struct {
+	sync.Mutex
+	refs int // holders and waiters
+}
+
+// lock locks id and returns what unlock takes.
+func (l *idLocks) lock(id string) *idLock {
+	l.mu.Lock()
+	k := l.m[id]
+	if k == nil {
+		if l.m == nil {
+			l.m = map[string]*idLock{}
+		}
+		k = &idLock{}
+		l.m[id] = k
+	}
+	k.refs++
+	l.mu.Unlock()
+	k.Lock()
+	return k
+}
+
+// unlock unlocks id, which lock returned k for.
+func (l *idLocks) unlock(id string, k *idLock) {
+	k.Unlock()
+	l.mu.Lock()
+	if k.refs--; k.refs == 0 {
+		delete(l.m, id)
+	}
+	l.mu.Unlock()
 }
 
 var (
@@ -106,12 +147,21 @@ func (m *BackupManager) dropEntry(id string) {
 
 // Find implements session.Manager. A session this member is not primary
 // for is taken over: from the local backup copy, else fetched from its
-// primary or backup member.
+// primary or backup member. Concurrent requests for a session being
+// taken over wait for the takeover, then find the session served here.
 func (m *BackupManager) Find(id string) (*session.Session, bool) {
-	e, known := m.role(id)
 	local := m.c.localID()
-	if !known || e.primary == local {
+	if e, known := m.role(id); !known || e.primary == local {
 		return m.store.Find(id)
+	}
+	// One takeover of a session at a time: two fetches racing would let
+	// the later answer replace the session after a request had changed
+	// it, and send that older state to the backup.
+	k := m.locks.lock(id)
+	defer m.locks.unlock(id, k)
+	e, known := m.role(id)
+	if !known || e.primary == local {
+		return m.store.Find(id) // taken over meanwhile
 	}
 	prefer := e.primary // keeps a copy, unless it did not answer
 	var s *session.Session

@@ -1,13 +1,16 @@
 package cluster_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/wasmfarm/wasmfarm/host"
 	"github.com/wasmfarm/wasmfarm/host/cluster"
+	"github.com/wasmfarm/wasmfarm/host/session"
 	"github.com/wasmfarm/wasmfarm/tribes"
 	"github.com/wasmfarm/wasmfarm/tribes/tribestest"
 	"github.com/wasmfarm/wasmfarm/wasmapps"
@@ -172,5 +175,124 @@ func TestBackupManagerFetchesMissingBackupCopy(t *testing.T) {
 	}
 	if st := bm.Stats(); st.Fetched != 1 || st.PrimarySessions != 1 {
 		t.Errorf("B's stats %+v, want one session fetched and served", st)
+	}
+}
+
+// holdFirst holds the first cluster message of type typ its member sends
+// until release is closed, and closes held when it has it. The send
+// returns at once and the message leaves from another goroutine, so that
+// the member goes on receiving meanwhile.
+type holdFirst struct {
+	tribes.BaseInterceptor
+	typ     byte
+	once    sync.Once
+	held    chan struct{}
+	release chan struct{}
+}
+
+func newHoldFirst(typ byte) *holdFirst {
+	return &holdFirst{typ: typ, held: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (h *holdFirst) SendMessage(ctx context.Context, to []*tribes.Member, msg *tribes.Message) error {
+	if !isType(msg.Data, h.typ) {
+		return h.Next().SendMessage(ctx, to, msg)
+	}
+	first := false
+	h.once.Do(func() { first = true })
+	if !first {
+		return h.Next().SendMessage(ctx, to, msg)
+	}
+	cp := &tribes.Message{Options: msg.Options, Data: bytes.Clone(msg.Data)}
+	to = append([]*tribes.Member(nil), to...)
+	close(h.held)
+	go func() {
+		<-h.release
+		h.Next().SendMessage(context.Background(), to, cp)
+	}()
+	return nil
+}
+
+// TestBackupManagerConcurrentTakeover: two requests for A's session reach
+// C, which holds only its location, at once. The first one's fetch is
+// slow; the second must not take the session over on its own: when it
+// had committed (and replicated) a change before the first fetch's reply
+// arrived, that reply replaced the session on C and went, older, to the
+// backup, so the acknowledged change was lost on both copies.
+func TestBackupManagerConcurrentTakeover(t *testing.T) {
+	net := tribestest.NewNetwork()
+	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
+	hold := newHoldFirst(typeFetchReply)
+	a := startNodeWithInterceptors(t, net, "jvm_a", mc, hold)
+	nodes := []*node{a, startNode(t, net, "jvm_b", mc), startNode(t, net, "jvm_c", mc)}
+	_, id := a.get(t, "/counter/json", "")
+	a.get(t, "/counter/json", id)
+	var third *node
+	for _, n := range nodes[1:] {
+		eventually(t, "the location is known", func() bool {
+			st := n.m.Cluster.Managers()["/counter"]
+			return st.ActiveSessions+st.Proxies == 1
+		})
+		if n.manager(t).Len() == 0 {
+			third = n
+		}
+	}
+	if third == nil {
+		t.Fatal("no member holds just a pointer")
+	}
+	mgr := third.manager(t)
+
+	first := make(chan bool)
+	go func() { _, ok := mgr.Find(id); first <- ok }()
+	waitClosed(hold.held) // the first takeover's fetch is answered, the answer held
+
+	second := make(chan error, 1)
+	go func() {
+		if _, ok := mgr.Find(id); !ok {
+			second <- errors.New("second Find found no session")
+			return
+		}
+		d := &session.Delta{ID: id, Accessed: time.Now().UnixMilli(),
+			Ops: []session.Op{{Kind: session.OpSet, Key: "user", Value: []byte("alice")}}}
+		if err := mgr.Commit(d); err != nil {
+			second <- err
+			return
+		}
+		_, err := mgr.Replicate(context.Background(), d)
+		second <- err
+	}()
+	// Without serialised takeovers the second request is done first.
+	// With them it waits for the first, which waits for the held answer:
+	// the pause only gives it time to start waiting; the outcome does not
+	// depend on it.
+	var err2 error
+	secondDone := false
+	select {
+	case err2 = <-second:
+		secondDone = true
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(hold.release)
+	if !<-first {
+		t.Fatal("first Find found no session")
+	}
+	if !secondDone {
+		err2 = <-second
+	}
+	if err2 != nil {
+		t.Fatal(err2)
+	}
+
+	s, ok := mgr.Find(id)
+	if !ok {
+		t.Fatal("C lost the session")
+	}
+	if _, ok := s.Get("user"); !ok {
+		t.Error("C, the new primary, lost the committed user=alice")
+	}
+	if s, ok := a.manager(t).(*cluster.BackupManager).Store().Peek(id); !ok {
+		t.Error("A, the former primary, keeps no copy")
+	} else if _, ok := s.Get("user"); !ok {
+		t.Error("A, the backup, lost the committed (and acknowledged) user=alice")
 	}
 }
