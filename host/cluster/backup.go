@@ -35,8 +35,11 @@ type entry struct {
 	primary, backup tribes.UniqueID
 }
 
-// idLocks serialises the work of a member on one session id: its
-// takeovers.
+// idLocks serialises the work of a member on one session id: a takeover,
+// and what it sends as the session's primary (whole copies to a backup
+// member, deltas), so that a backup member gets them in the order the
+// session went through, and a delta never reaches a new backup member
+// before the copy it applies to.
 type idLocks struct {
 	mu sync.Mutex
 	m  map[string]*idLock
@@ -48,6 +51,10 @@ type idLock struct {
 	refs int // holders and waiters
 }
 
+// idLockPool recycles the locks of ids no longer locked: Replicate locks
+// the id of every request's session.
+var idLockPool = sync.Pool{New: func() any { return new(idLock) }}
+
 // lock locks id and returns what unlock takes.
 func (l *idLocks) lock(id string) *idLock {
 	l.mu.Lock()
@@ -56,7 +63,7 @@ func (l *idLocks) lock(id string) *idLock {
 		if l.m == nil {
 			l.m = map[string]*idLock{}
 		}
-		k = &idLock{}
+		k = idLockPool.Get().(*idLock)
 		l.m[id] = k
 	}
 	k.refs++
@@ -69,10 +76,22 @@ func (l *idLocks) lock(id string) *idLock {
 func (l *idLocks) unlock(id string, k *idLock) {
 	k.Unlock()
 	l.mu.Lock()
-	if k.refs--; k.refs == 0 {
+	k.refs--
+	free := k.refs == 0
+	if free {
 		delete(l.m, id)
 	}
 	l.mu.Unlock()
+	if free {
+		idLockPool.Put(k) // no holder or waiter has it
+	}
+}
+
+// locked runs f holding id's lock.
+func (m *BackupManager) locked(id string, f func()) {
+	k := m.locks.lock(id)
+	defer m.locks.unlock(id, k)
+	f()
 }
 
 var (
@@ -191,7 +210,8 @@ func (m *BackupManager) Find(id string) (*session.Session, bool) {
 }
 
 // promote makes this member the primary of session s: a new backup gets
-// the whole session, the other members the new location.
+// the whole session, the other members the new location. The caller holds
+// the id's lock.
 func (m *BackupManager) promote(ctx context.Context, id string, s *session.Session, old entry) {
 	m.backUp(ctx, id, s, entry{primary: m.c.localID(), backup: m.chooseBackup(id, old.primary)})
 }
@@ -203,7 +223,8 @@ func (m *BackupManager) promote(ctx context.Context, id string, s *session.Sessi
 // the preferred backup) is passed over for the next member in rendezvous
 // order, so that the session does not stay without a copy while another
 // member could hold it. The error is the last backup member's, if none
-// took the session. Members in failed are known not to take it.
+// took the session. Members in failed are known not to take it. The
+// caller holds the id's lock.
 func (m *BackupManager) backUp(ctx context.Context, id string, s *session.Session, e entry, failed ...tribes.UniqueID) error {
 	var err error
 	for {
@@ -396,6 +417,13 @@ func (m *BackupManager) Replicate(ctx context.Context, d *session.Delta) (int, e
 		return 0, nil
 	}
 	s.SetReplicatedAccess(d.Accessed)
+	// After the copies and deltas of the session sent before (by a
+	// takeover, a new backup chosen when a member left or joined): the
+	// backup member applies them in order. The id before a rename: that
+	// is the one those were sent under.
+	k := m.locks.lock(d.ID)
+	defer m.locks.unlock(d.ID, k)
+	e, _ = m.role(id)
 	if d.Created || e.backup == (tribes.UniqueID{}) || m.c.member(e.backup) == nil {
 		return 0, m.backUp(ctx, id, s, entry{primary: m.c.localID(), backup: m.chooseBackup(id, tribes.UniqueID{})})
 	}
@@ -549,9 +577,14 @@ func (m *BackupManager) memberJoined(uid tribes.UniqueID) {
 	}
 	m.mu.Unlock()
 	for _, id := range ids {
-		if s, ok := m.store.Peek(id); ok {
-			m.backUp(context.Background(), id, s, entry{primary: local, backup: m.chooseBackup(id, uid)})
-		}
+		m.locked(id, func() {
+			if e, _ := m.role(id); e.primary != local || (e.backup != (tribes.UniqueID{}) && e.backup != uid) {
+				return // backed up meanwhile, or no longer served here
+			}
+			if s, ok := m.store.Peek(id); ok {
+				m.backUp(context.Background(), id, s, entry{primary: local, backup: m.chooseBackup(id, uid)})
+			}
+		})
 	}
 }
 
@@ -580,15 +613,25 @@ func (m *BackupManager) memberLeft(uid tribes.UniqueID) {
 	m.mu.Unlock()
 	ctx := context.Background()
 	for _, id := range promote {
-		if s, ok := m.store.Peek(id); ok {
-			m.k.promoted.Add(1)
-			m.promote(ctx, id, s, entry{})
-		}
+		m.locked(id, func() {
+			if e, _ := m.role(id); e.primary != uid || e.backup != local {
+				return // taken over meanwhile (a request here)
+			}
+			if s, ok := m.store.Peek(id); ok {
+				m.k.promoted.Add(1)
+				m.promote(ctx, id, s, entry{})
+			}
+		})
 	}
 	for _, id := range rebackup {
-		if s, ok := m.store.Peek(id); ok {
-			m.backUp(ctx, id, s, entry{primary: local, backup: m.chooseBackup(id, tribes.UniqueID{})})
-		}
+		m.locked(id, func() {
+			if e, _ := m.role(id); e.primary != local || e.backup != uid {
+				return // backed up elsewhere meanwhile (by a request's replication)
+			}
+			if s, ok := m.store.Peek(id); ok {
+				m.backUp(ctx, id, s, entry{primary: local, backup: m.chooseBackup(id, tribes.UniqueID{})})
+			}
+		})
 	}
 	if len(promote)+len(rebackup) > 0 {
 		m.log.Info("sessions taken over from a member that left", "promoted", len(promote), "new backups", len(rebackup))
@@ -612,39 +655,55 @@ func (m *BackupManager) handOff(ctx context.Context) (int, error) {
 	n := 0
 	var errs []error
 	for _, id := range ids {
-		s, ok := m.store.Peek(id)
-		if !ok {
-			continue
+		var done bool
+		var err error
+		m.locked(id, func() { done, err = m.handOffOne(ctx, id) })
+		if err != nil {
+			errs = append(errs, err)
 		}
-		e, _ := m.role(id)
-		np := e.backup
-		if np == (tribes.UniqueID{}) || m.c.member(np) == nil {
-			np = m.chooseBackup(id, tribes.UniqueID{})
+		if done {
+			n++
 		}
-		if np == (tribes.UniqueID{}) {
-			errs = append(errs, fmt.Errorf("%s: no other member runs %s", id, m.ctx))
-			continue
-		}
-		ne := entry{primary: np, backup: m.chooseBackupExcept(id, tribes.UniqueID{}, np)}
-		st := s.Snapshot()
-		b := header(nil, msgBackup, m.ctx)
-		b = append(b, ne.primary[:]...)
-		b = append(b, ne.backup[:]...)
-		b, _ = st.AppendBinary(b)
-		to := []*tribes.Member{m.c.member(np)}
-		if bm := m.c.member(ne.backup); bm != nil {
-			to = append(to, bm)
-		}
-		if err := m.send(ctx, to, b, SyncOptions); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", id, err))
-			continue
-		}
-		m.setEntry(id, ne)
-		m.sendProxy(id, ne)
-		m.store.Remove(id)
-		n++
 	}
 	return n, errors.Join(errs...)
+}
+
+// handOffOne hands session id on, if this member still serves it, and
+// reports whether it did. The caller holds the id's lock.
+func (m *BackupManager) handOffOne(ctx context.Context, id string) (bool, error) {
+	local := m.c.localID()
+	e, _ := m.role(id)
+	if e.primary != local {
+		return false, nil // taken over meanwhile
+	}
+	s, ok := m.store.Peek(id)
+	if !ok {
+		return false, nil
+	}
+	np := e.backup
+	if np == (tribes.UniqueID{}) || m.c.member(np) == nil {
+		np = m.chooseBackup(id, tribes.UniqueID{})
+	}
+	if np == (tribes.UniqueID{}) {
+		return false, fmt.Errorf("%s: no other member runs %s", id, m.ctx)
+	}
+	ne := entry{primary: np, backup: m.chooseBackupExcept(id, tribes.UniqueID{}, np)}
+	st := s.Snapshot()
+	b := header(nil, msgBackup, m.ctx)
+	b = append(b, ne.primary[:]...)
+	b = append(b, ne.backup[:]...)
+	b, _ = st.AppendBinary(b)
+	to := []*tribes.Member{m.c.member(np)}
+	if bm := m.c.member(ne.backup); bm != nil {
+		to = append(to, bm)
+	}
+	if err := m.send(ctx, to, b, SyncOptions); err != nil {
+		return false, fmt.Errorf("%s: %w", id, err)
+	}
+	m.setEntry(id, ne)
+	m.sendProxy(id, ne)
+	m.store.Remove(id)
+	return true, nil
 }
 
 // Stats returns the manager's counters.

@@ -3,8 +3,13 @@ package cluster_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,39 +183,57 @@ func TestBackupManagerFetchesMissingBackupCopy(t *testing.T) {
 	}
 }
 
-// holdFirst holds the first cluster message of type typ its member sends
-// until release is closed, and closes held when it has it. The send
-// returns at once and the message leaves from another goroutine, so that
-// the member goes on receiving meanwhile.
-type holdFirst struct {
+// holdOne, once armed, holds the next cluster message of type typ its
+// member sends until release is closed; it closes held when it has the
+// message and sent when the message was sent.
+// Synchronously, the sender waits (as for a slow send); with async, the
+// send returns at once and the message leaves from another goroutine
+// later, so that a member sending from its receive path goes on receiving.
+type holdOne struct {
 	tribes.BaseInterceptor
 	typ     byte
-	once    sync.Once
+	async   bool
+	armed   atomic.Bool
 	held    chan struct{}
 	release chan struct{}
+	sent    chan struct{}
 }
 
-func newHoldFirst(typ byte) *holdFirst {
-	return &holdFirst{typ: typ, held: make(chan struct{}), release: make(chan struct{})}
+func newHoldOne(typ byte, async bool) *holdOne {
+	return &holdOne{typ: typ, async: async, held: make(chan struct{}), release: make(chan struct{}), sent: make(chan struct{})}
 }
 
-func (h *holdFirst) SendMessage(ctx context.Context, to []*tribes.Member, msg *tribes.Message) error {
-	if !isType(msg.Data, h.typ) {
+func (h *holdOne) SendMessage(ctx context.Context, to []*tribes.Member, msg *tribes.Message) error {
+	if !isType(msg.Data, h.typ) || !h.armed.CompareAndSwap(true, false) {
 		return h.Next().SendMessage(ctx, to, msg)
 	}
-	first := false
-	h.once.Do(func() { first = true })
-	if !first {
+	close(h.held)
+	if !h.async {
+		<-h.release
+		defer close(h.sent)
 		return h.Next().SendMessage(ctx, to, msg)
 	}
 	cp := &tribes.Message{Options: msg.Options, Data: bytes.Clone(msg.Data)}
 	to = append([]*tribes.Member(nil), to...)
-	close(h.held)
 	go func() {
 		<-h.release
 		h.Next().SendMessage(context.Background(), to, cp)
+		close(h.sent)
 	}()
 	return nil
+}
+
+// released waits until done closes or, when it does not, a little while,
+// then releases h's message. Tests use it where the code before a fix
+// finishes a concurrent step before the held message leaves and the code
+// after it makes that step wait for the message: the pause gives the step
+// time to start waiting; the tests' outcome does not depend on it.
+func (h *holdOne) released(done <-chan struct{}) {
+	select {
+	case <-done:
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(h.release)
 }
 
 // TestBackupManagerConcurrentTakeover: two requests for A's session reach
@@ -222,7 +245,8 @@ func (h *holdFirst) SendMessage(ctx context.Context, to []*tribes.Member, msg *t
 func TestBackupManagerConcurrentTakeover(t *testing.T) {
 	net := tribestest.NewNetwork()
 	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
-	hold := newHoldFirst(typeFetchReply)
+	hold := newHoldOne(typeFetchReply, true)
+	hold.armed.Store(true)
 	a := startNodeWithInterceptors(t, net, "jvm_a", mc, hold)
 	nodes := []*node{a, startNode(t, net, "jvm_b", mc), startNode(t, net, "jvm_c", mc)}
 	_, id := a.get(t, "/counter/json", "")
@@ -244,41 +268,29 @@ func TestBackupManagerConcurrentTakeover(t *testing.T) {
 
 	first := make(chan bool)
 	go func() { _, ok := mgr.Find(id); first <- ok }()
-	waitClosed(hold.held) // the first takeover's fetch is answered, the answer held
+	waitClosed(hold.held) // the first takeover's fetch was answered; the answer is held
 
-	second := make(chan error, 1)
+	var err2 error
+	second := make(chan struct{})
 	go func() {
+		defer close(second)
 		if _, ok := mgr.Find(id); !ok {
-			second <- errors.New("second Find found no session")
+			err2 = errors.New("second Find found no session")
 			return
 		}
 		d := &session.Delta{ID: id, Accessed: time.Now().UnixMilli(),
 			Ops: []session.Op{{Kind: session.OpSet, Key: "user", Value: []byte("alice")}}}
-		if err := mgr.Commit(d); err != nil {
-			second <- err
-			return
+		if err2 = mgr.Commit(d); err2 == nil {
+			_, err2 = mgr.Replicate(context.Background(), d)
 		}
-		_, err := mgr.Replicate(context.Background(), d)
-		second <- err
 	}()
-	// Without serialised takeovers the second request is done first.
-	// With them it waits for the first, which waits for the held answer:
-	// the pause only gives it time to start waiting; the outcome does not
-	// depend on it.
-	var err2 error
-	secondDone := false
-	select {
-	case err2 = <-second:
-		secondDone = true
-	case <-time.After(100 * time.Millisecond):
-	}
-	close(hold.release)
+	// Before the fix the second request is done first; after it, it waits
+	// for the first takeover.
+	hold.released(second)
 	if !<-first {
 		t.Fatal("first Find found no session")
 	}
-	if !secondDone {
-		err2 = <-second
-	}
+	<-second
 	if err2 != nil {
 		t.Fatal(err2)
 	}
@@ -294,5 +306,61 @@ func TestBackupManagerConcurrentTakeover(t *testing.T) {
 		t.Error("A, the former primary, keeps no copy")
 	} else if _, ok := s.Get("user"); !ok {
 		t.Error("A, the backup, lost the committed (and acknowledged) user=alice")
+	}
+}
+
+// try is get for another goroutine than the test's: it returns an error
+// instead of failing the test.
+func (n *node) try(path, cookie string) (counterJSON, error) {
+	req := httptest.NewRequest("GET", path, nil)
+	if cookie != "" {
+		req.Header.Set("Cookie", "JSESSIONID="+cookie)
+	}
+	rec := httptest.NewRecorder()
+	n.m.Server.ServeHTTP(rec, req)
+	var out counterJSON
+	if rec.Code != http.StatusOK {
+		return out, fmt.Errorf("%s %s: %d %s", n.route, path, rec.Code, rec.Body)
+	}
+	return out, json.Unmarshal(rec.Body.Bytes(), &out)
+}
+
+// TestBackupManagerNewBackupGetsCopyBeforeDelta: Y, the backup of X's
+// session, crashes; X chooses Z and sends it the session, slowly. A
+// request on X changes the session meanwhile; its delta must not reach Z
+// before the copy (Z, without the session, dropped it and acknowledged,
+// and the older copy came after), so that when X crashes too Z continues
+// with the change.
+func TestBackupManagerNewBackupGetsCopyBeforeDelta(t *testing.T) {
+	net := tribestest.NewNetwork()
+	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
+	hold := newHoldOne(typeBackup, false)
+	x := startNodeWithInterceptors(t, net, "jvm_x", mc, hold)
+	y, z := startNode(t, net, "jvm_y", mc), startNode(t, net, "jvm_z", mc)
+	_, id := x.get(t, "/counter/json", "")
+	x.get(t, "/counter/json", id)
+	if z.manager(t).Len() == 1 {
+		y, z = z, y
+	}
+	if y.manager(t).Len() != 1 {
+		t.Fatal("neither Y nor Z holds the backup copy")
+	}
+	hold.armed.Store(true)
+	y.nd.Crash()
+	waitClosed(hold.held) // X chose Z and sends it the copy: held
+
+	var j counterJSON
+	var err error
+	done := make(chan struct{})
+	go func() { defer close(done); j, err = x.try("/counter/json", id) }()
+	hold.released(done)
+	<-done
+	if err != nil || j.Counter != 3 {
+		t.Fatalf("request on X: %+v, %v", j, err)
+	}
+	waitClosed(hold.sent)
+	x.nd.Crash()
+	if j, _ := z.get(t, "/counter/json", id); j.Counter != 4 {
+		t.Errorf("after X crashed, Z continues the session with counter %d, want 4 (the change acknowledged before was lost)", j.Counter)
 	}
 }
