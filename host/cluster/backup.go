@@ -430,7 +430,14 @@ func (m *BackupManager) Replicate(ctx context.Context, d *session.Delta) (int, e
 	b := header(nil, msgDelta, m.ctx)
 	b, _ = d.AppendBinary(b)
 	err := m.send(ctx, []*tribes.Member{m.c.member(e.backup)}, b, m.cfg.SendOptions)
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(err, tribes.ErrFailAck):
+		// The backup member got the change but could not apply it (it
+		// does not hold the session): it gets the whole session, or, if
+		// it does not take that either, another member does.
+		err = m.backUp(ctx, id, s, e)
+	default:
 		// The backup member did not take the change (it died and is not
 		// dropped yet): another one gets the whole session.
 		dead := e.backup
@@ -524,7 +531,14 @@ func (m *BackupManager) apply(t msgType, body []byte) error {
 	case msgDelta:
 		ev, err := m.store.ApplyEncoded(body, m.lim)
 		if err != nil {
-			return m.applyFailed(err)
+			// A delta comes only to the session's backup member. Without
+			// the session here (its copy was lost, or did not come), the
+			// change would be acknowledged and lost: the error makes the
+			// ack a FAIL_ACK, and the primary sends the whole session.
+			if errors.Is(err, session.ErrNotFound) {
+				m.k.missing.Add(1)
+			}
+			return err
 		}
 		if ev.OldID != "" {
 			m.renameEntry(ev.OldID, ev.Session.ID())

@@ -364,3 +364,42 @@ func TestBackupManagerNewBackupGetsCopyBeforeDelta(t *testing.T) {
 		t.Errorf("after X crashed, Z continues the session with counter %d, want 4 (the change acknowledged before was lost)", j.Counter)
 	}
 }
+
+// TestBackupManagerResendsSessionToBackupWithoutIt: the backup member Z
+// lost its copy of X's session; X's next synchronous delta must not be
+// acknowledged as applied there: X sends the whole session instead, and
+// Z continues it after X crashed.
+func TestBackupManagerResendsSessionToBackupWithoutIt(t *testing.T) {
+	net := tribestest.NewNetwork()
+	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
+	x, z := startNode(t, net, "jvm_x", mc), startNode(t, net, "jvm_z", mc)
+	_, id := x.get(t, "/counter/json", "")
+	x.get(t, "/counter/json", id)
+	if _, ok := z.manager(t).(*cluster.BackupManager).Store().Remove(id); !ok {
+		t.Fatal("Z does not hold the backup copy")
+	}
+	if j, _ := x.get(t, "/counter/json", id); j.Counter != 3 {
+		t.Fatalf("request on X: %+v", j)
+	}
+	if c, ok := heldCounter(z, id); !ok || c != 3 {
+		t.Errorf("Z after X's synchronous replication: counter %d (held %v), want 3", c, ok)
+	}
+	x.nd.Crash()
+	if j, _ := z.get(t, "/counter/json", id); j.Counter != 4 {
+		t.Errorf("after X crashed, Z continues the session with counter %d, want 4", j.Counter)
+	}
+}
+
+// heldCounter returns the counter of the session id that n holds, without
+// taking the session over (as Find would).
+func heldCounter(n *node, id string) (int, bool) {
+	m, _ := n.m.Cluster.Manager("/counter")
+	s, ok := m.(*cluster.BackupManager).Store().Peek(id)
+	if !ok {
+		return 0, false
+	}
+	v, _ := s.Get("counter")
+	var c int
+	fmt.Sscan(string(v), &c)
+	return c, true
+}
