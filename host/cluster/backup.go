@@ -394,7 +394,9 @@ func (m *BackupManager) Commit(d *session.Delta) error {
 
 // Replicate implements [Replicator]: a new session goes whole to its
 // backup member (and its location to the others), a change as a delta to
-// the backup member.
+// the backup member. A change to a session that moved to another primary
+// while the request ran (a hand-off, a takeover by another member) goes
+// to its new primary and backup member.
 func (m *BackupManager) Replicate(ctx context.Context, d *session.Delta) (int, error) {
 	id := d.FinalID()
 	if d.Invalidated {
@@ -408,22 +410,29 @@ func (m *BackupManager) Replicate(ctx context.Context, d *session.Delta) (int, e
 		return len(b), m.send(ctx, to, b, m.cfg.SendOptions)
 	}
 	s, ok := m.store.Peek(id)
+	if !d.HasChanges() {
+		if !ok {
+			return 0, nil
+		}
+		if d.Accessed-s.ReplicatedAccess() < accessInterval(m.cfg, s) {
+			m.k.skipped.Add(1)
+			return 0, nil
+		}
+	}
+	// After the copies and deltas of the session sent before (by a
+	// takeover, a new backup chosen when a member left or joined, a
+	// hand-off): the backup member applies them in order. The id before a
+	// rename: that is the one those were sent under.
+	k := m.locks.lock(d.ID)
+	defer m.locks.unlock(d.ID, k)
+	e, _ := m.role(id)
+	if local := m.c.localID(); e.primary != local && e.primary != (tribes.UniqueID{}) {
+		return m.forward(ctx, d, e)
+	}
 	if !ok {
 		return 0, nil
 	}
-	e, _ := m.role(id)
-	if !d.HasChanges() && d.Accessed-s.ReplicatedAccess() < accessInterval(m.cfg, s) {
-		m.k.skipped.Add(1)
-		return 0, nil
-	}
 	s.SetReplicatedAccess(d.Accessed)
-	// After the copies and deltas of the session sent before (by a
-	// takeover, a new backup chosen when a member left or joined): the
-	// backup member applies them in order. The id before a rename: that
-	// is the one those were sent under.
-	k := m.locks.lock(d.ID)
-	defer m.locks.unlock(d.ID, k)
-	e, _ = m.role(id)
 	if d.Created || e.backup == (tribes.UniqueID{}) || m.c.member(e.backup) == nil {
 		return 0, m.backUp(ctx, id, s, entry{primary: m.c.localID(), backup: m.chooseBackup(id, tribes.UniqueID{})})
 	}
@@ -453,6 +462,25 @@ func (m *BackupManager) Replicate(ctx context.Context, d *session.Delta) (int, e
 		}
 	}
 	return len(b), err
+}
+
+// forward sends the delta of a request that changed a session here while
+// it moved to another primary to the members that hold it now (e). The
+// session's copy here was left out of the hand-off's or takeover's copy,
+// or is gone.
+func (m *BackupManager) forward(ctx context.Context, d *session.Delta, e entry) (int, error) {
+	to := make([]*tribes.Member, 0, 2)
+	for _, uid := range [...]tribes.UniqueID{e.primary, e.backup} {
+		if mb := m.c.member(uid); mb != nil { // not this member
+			to = append(to, mb)
+		}
+	}
+	if len(to) == 0 {
+		return 0, nil
+	}
+	b := header(nil, msgDelta, m.ctx)
+	b, _ = d.AppendBinary(b)
+	return len(b), m.send(ctx, to, b, m.cfg.SendOptions)
 }
 
 // putRecord stores one proxy record of a state-transfer block.

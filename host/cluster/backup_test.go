@@ -403,3 +403,52 @@ func heldCounter(n *node, id string) (int, bool) {
 	fmt.Sscan(string(v), &c)
 	return c, true
 }
+
+// TestBackupManagerHandOffKeepsConcurrentChange: a request changes a
+// session on A while A hands it on to B (its backup, now the primary):
+// the change must reach B and its new backup, although A's copy for B was
+// taken before it and A drops the session after the hand-off.
+func TestBackupManagerHandOffKeepsConcurrentChange(t *testing.T) {
+	net := tribestest.NewNetwork()
+	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
+	hold := newHoldOne(typeBackup, false)
+	a := startNodeWithInterceptors(t, net, "jvm_a", mc, hold)
+	b, c := startNode(t, net, "jvm_b", mc), startNode(t, net, "jvm_c", mc)
+	_, id := a.get(t, "/counter/json", "")
+	a.get(t, "/counter/json", id)
+	if c.manager(t).Len() == 1 {
+		b, c = c, b
+	}
+	if b.manager(t).Len() != 1 {
+		t.Fatal("neither B nor C holds the backup copy")
+	}
+	hold.armed.Store(true)
+	handedOff := make(chan struct{})
+	var n int
+	var herr error
+	go func() { defer close(handedOff); n, herr = a.m.Cluster.HandOff(context.Background()) }()
+	waitClosed(hold.held) // A sends B the session: held
+
+	var j counterJSON
+	var err error
+	done := make(chan struct{})
+	go func() { defer close(done); j, err = a.try("/counter/json", id) }()
+	hold.released(done)
+	<-done
+	<-handedOff
+	if herr != nil || n != 1 {
+		t.Fatalf("HandOff: %d, %v", n, herr)
+	}
+	if err != nil || j.Counter != 3 {
+		t.Fatalf("request on A during the hand-off: %+v, %v", j, err)
+	}
+	for _, n := range []*node{b, c} {
+		if got, ok := heldCounter(n, id); !ok || got != 3 {
+			t.Errorf("%s after the hand-off: counter %d (held %v), want 3", n.route, got, ok)
+		}
+	}
+	a.nd.Crash()
+	if j, _ := b.get(t, "/counter/json", id); j.Counter != 4 {
+		t.Errorf("on B, the new primary, after A stopped: counter %d, want 4", j.Counter)
+	}
+}
