@@ -148,12 +148,16 @@ func (m *BackupManager) setEntry(id string, e entry) {
 	m.mu.Unlock()
 }
 
-// renameEntry moves the entry of a session whose id changed.
+// renameEntry moves the entry of a session whose id changed. An entry
+// under the new id already is newer (its primary sent it after the
+// change, with a new backup member): it stays.
 func (m *BackupManager) renameEntry(oldID, newID string) {
 	m.mu.Lock()
 	if e := m.entries[oldID]; e != nil {
 		delete(m.entries, oldID)
-		m.entries[newID] = e
+		if _, ok := m.entries[newID]; !ok {
+			m.entries[newID] = e
+		}
 	}
 	m.mu.Unlock()
 }

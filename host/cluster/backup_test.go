@@ -452,3 +452,71 @@ func TestBackupManagerHandOffKeepsConcurrentChange(t *testing.T) {
 		t.Errorf("on B, the new primary, after A stopped: counter %d, want 4", j.Counter)
 	}
 }
+
+// TestBackupManagerRenameKeepsNewLocation: A changes the id of a session
+// whose backup member B died without leaving; the change gives the
+// session a new backup C, whose location reaches the other members before
+// the rename. A third member D must keep the new location (not move the
+// old one, naming the dead B, over it), so that after A crashed a request
+// on D finds the session on C. (Before the fix, the request on D could
+// still succeed when C's promotion reached D first: the location check is
+// the deterministic one.)
+func TestBackupManagerRenameKeepsNewLocation(t *testing.T) {
+	net := tribestest.NewNetwork()
+	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
+	a := startNode(t, net, "jvm_a", mc)
+	others := []*node{startNode(t, net, "jvm_b", mc), startNode(t, net, "jvm_c", mc), startNode(t, net, "jvm_d", mc)}
+	_, id := a.get(t, "/counter/json", "")
+	a.get(t, "/counter/json", id)
+	holder := func(id string, among []*node) (*node, []*node) {
+		var h *node
+		var rest []*node
+		for _, n := range among {
+			if _, ok := heldCounter(n, id); ok {
+				h = n
+			} else {
+				rest = append(rest, n)
+			}
+		}
+		return h, rest
+	}
+	b, rest := holder(id, others)
+	if b == nil {
+		t.Fatal("no backup copy")
+	}
+	for _, n := range rest {
+		eventually(t, "the location is known", func() bool { return n.m.Cluster.Managers()["/counter"].Proxies == 1 })
+	}
+	received := func(n *node) int64 { return n.m.Cluster.Managers()["/counter"].Received }
+	before := map[*node]int64{}
+	for _, n := range rest {
+		before[n] = received(n)
+	}
+	b.nd.Transport().Close() // B's process is gone; its membership lingers
+	newID, err := a.manager(t).ChangeID(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, rest := holder(newID, rest)
+	if c == nil || len(rest) != 1 {
+		t.Fatal("the session got no new backup")
+	}
+	d := rest[0]
+	eventually(t, "D got the new location and the rename", func() bool { return received(d) >= before[d]+2 })
+	route := func(u tribes.UniqueID) string {
+		for _, n := range append([]*node{a}, others...) {
+			if n.ch.LocalMember().UniqueID == u {
+				return n.route
+			}
+		}
+		return "none"
+	}
+	dm, _ := d.m.Cluster.Manager("/counter")
+	if p, bk, ok := cluster.Location(dm.(*cluster.BackupManager), newID); !ok || route(p) != a.route || route(bk) != c.route {
+		t.Errorf("%s records the session at primary %s, backup %s (known %v); want %s and %s", d.route, route(p), route(bk), ok, a.route, c.route)
+	}
+	a.nd.Crash()
+	if j, _ := d.get(t, "/counter/json", newID); j.Counter != 3 {
+		t.Errorf("request on %s after A crashed: counter %d, want 3 (the session is on %s)", d.route, j.Counter, c.route)
+	}
+}

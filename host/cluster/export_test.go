@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/wasmfarm/wasmfarm/host/session"
+	"github.com/wasmfarm/wasmfarm/tribes"
 )
 
 // Encoders for the fuzz seeds.
@@ -61,4 +62,10 @@ func DecodeHello(data []byte) (wantReply bool, route string, contexts []string, 
 func SetStateBlockBytes(n int) (restore func()) {
 	old := stateBlockBytes.Swap(int64(n))
 	return func() { stateBlockBytes.Store(old) }
+}
+
+// Location returns where a BackupManager records that session id lives.
+func Location(m *BackupManager, id string) (primary, backup tribes.UniqueID, ok bool) {
+	e, ok := m.role(id)
+	return e.primary, e.backup, ok
 }
