@@ -155,6 +155,11 @@ func TestRedeployUnderLoad(t *testing.T) {
 // removes the stale module.
 func TestSyncLateMember(t *testing.T) {
 	net, ms := newCluster(t, 2, nil)
+	for _, m := range ms { // as a node does at start; a member that never synced is not followed
+		if err := m.d.Sync(t.Context()); err != nil {
+			t.Fatalf("%s: sync: %v", m.name, err)
+		}
+	}
 	shop, cart := counterModule(200<<10, 1), counterModule(10, 3)
 	for path, mod := range map[string][]byte{"/shop": shop, "/cart": cart} {
 		if _, err := ms[0].d.Deploy(t.Context(), path, bytes.NewReader(mod), DeployOptions{}); err != nil {

@@ -46,6 +46,7 @@ type Deployer struct {
 	waiters   map[opID]*waiter
 	names     map[tribes.MemberKey]string // member names learned from their messages
 	running   bool
+	synced    bool // a Sync returned: the list this member answers is the cluster's
 
 	applyQ chan applyJob
 	stop   chan struct{}
@@ -96,7 +97,8 @@ func New(cfg Config, ch *tribes.Channel, h Host) (*Deployer, error) {
 
 // Start listens for farm messages on the channel and starts the background
 // work: applying received deploys in order, expiring idle transfers and,
-// when enabled, watching WatchDir. Call Sync next to catch up.
+// when enabled, watching WatchDir. Call Sync next to catch up: until a
+// Sync returns, members catching up do not follow this member's app list.
 func (d *Deployer) Start(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -161,6 +163,13 @@ func (d *Deployer) isRunning() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.running
+}
+
+// isSynced reports whether a Sync of this member returned.
+func (d *Deployer) isSynced() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.synced
 }
 
 // localName is this member's name in reports.
@@ -663,8 +672,14 @@ func (d *Deployer) await(ctx context.Context, w *waiter, members []*tribes.Membe
 type waiter struct {
 	mu      sync.Mutex
 	results map[tribes.MemberKey]result
-	lists   map[tribes.MemberKey][]appEntry
+	lists   map[tribes.MemberKey]listAnswer
 	notify  chan struct{} // 1-buffered
+}
+
+// listAnswer is a member's answer to a list request.
+type listAnswer struct {
+	apps     []appEntry
+	unsynced bool // its Sync has not returned: not the cluster's state
 }
 
 type result struct {
@@ -673,7 +688,7 @@ type result struct {
 }
 
 func (d *Deployer) addWaiter(id opID) *waiter {
-	w := &waiter{results: map[tribes.MemberKey]result{}, lists: map[tribes.MemberKey][]appEntry{}, notify: make(chan struct{}, 1)}
+	w := &waiter{results: map[tribes.MemberKey]result{}, lists: map[tribes.MemberKey]listAnswer{}, notify: make(chan struct{}, 1)}
 	d.mu.Lock()
 	d.waiters[id] = w
 	d.mu.Unlock()
@@ -687,7 +702,7 @@ func (d *Deployer) removeWaiter(id opID) {
 }
 
 // deliver records r (or list) from member k for operation id, if awaited.
-func (d *Deployer) deliver(id opID, k tribes.MemberKey, r *result, list []appEntry) bool {
+func (d *Deployer) deliver(id opID, k tribes.MemberKey, r *result, list *listAnswer) bool {
 	d.mu.Lock()
 	w := d.waiters[id]
 	d.mu.Unlock()
@@ -698,7 +713,7 @@ func (d *Deployer) deliver(id opID, k tribes.MemberKey, r *result, list []appEnt
 	if r != nil {
 		w.results[k] = *r
 	} else {
-		w.lists[k] = list
+		w.lists[k] = *list
 	}
 	w.mu.Unlock()
 	select {
@@ -759,7 +774,7 @@ func (d *Deployer) ClusterApps(ctx context.Context) (*ClusterApps, error) {
 					delete(pending, k)
 					name := d.memberResult(m, "").Member
 					out.Members = append(out.Members, name)
-					add(name, list)
+					add(name, list.apps)
 				}
 			}
 			w.mu.Unlock()

@@ -3,7 +3,9 @@
 // admin API of [NewAdminHandler], or a file dropped in the watch dir) is
 // deployed there first, then streamed to every other member of the
 // cluster, which verifies it and deploys it too. A member that starts
-// later catches up with [Deployer.Sync] before it serves.
+// later catches up with [Deployer.Sync] before it serves, from a member
+// that has synced itself; when the whole cluster starts at once, each
+// member serves the modules its deploy dir holds.
 //
 //	d, err := farm.New(farm.Config{TempDir: tmp, DeployDir: dep}, ch, farm.ServerHost(srv))
 //	d.Start(ctx)

@@ -248,3 +248,71 @@ func (f *fakeHost) Apps() []App {
 	}
 	return out
 }
+
+// digestOf returns the digest f serves at path ("" if none).
+func (f *fakeHost) digestOf(path string) string {
+	for _, a := range f.Apps() {
+		if a.Path == path {
+			return a.Digest
+		}
+	}
+	return ""
+}
+
+// gateHost is a fakeHost whose DeployApp of one digest blocks until
+// released: a slow compile, held open by the test.
+type gateHost struct {
+	fakeHost
+	mu               sync.Mutex
+	blocked          string
+	entered, release chan struct{}
+}
+
+// block makes the next DeployApp of the module with hex digest dg close
+// g.entered and wait for g.release to be closed.
+func (g *gateHost) block(dg string) {
+	g.mu.Lock()
+	g.blocked, g.entered, g.release = dg, make(chan struct{}), make(chan struct{})
+	g.mu.Unlock()
+}
+
+func (g *gateHost) DeployApp(ctx context.Context, path string, module []byte, name string) error {
+	s := sha256.Sum256(module)
+	g.mu.Lock()
+	wait := g.blocked != "" && g.blocked == hex.EncodeToString(s[:])
+	if wait {
+		g.blocked = ""
+	}
+	en, rel := g.entered, g.release
+	g.mu.Unlock()
+	if wait {
+		close(en)
+		<-rel
+	}
+	return g.fakeHost.DeployApp(ctx, path, module, name)
+}
+
+// newHostMember starts a member on net deploying into h.
+func newHostMember(t *testing.T, net *tribestest.Network, name string, h Host, edit func(*Config)) *member {
+	t.Helper()
+	nd := net.NewNode()
+	m := newMemberOnHost(t, tribes.Config{
+		Transport: nd.Transport(), Membership: nd.Membership(),
+		Interceptors: []tribes.Interceptor{}, Payload: []byte(name),
+	}, name, edit, h)
+	m.nd = nd
+	return m
+}
+
+// await waits until each of ms sees at least n other members.
+func await(t *testing.T, n int, ms ...*member) {
+	t.Helper()
+	for _, m := range ms {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := m.ch.AwaitMembers(ctx, n)
+		cancel()
+		if err != nil {
+			t.Fatalf("%s sees %d members: %v", m.name, len(m.ch.Members()), err)
+		}
+	}
+}

@@ -72,14 +72,14 @@ func (d *Deployer) handle(src *tribes.Member, m *message) error {
 	case msgListReq:
 		from, id := src.Clone(), m.ID
 		if !d.spawn(func() {
-			d.sendOne(from, &message{Type: msgList, ID: id, Name: d.localName(), Apps: d.localApps()})
+			d.sendOne(from, &message{Type: msgList, ID: id, Name: d.localName(), Apps: d.localApps(), Unsynced: !d.isSynced()})
 		}) {
 			return ErrClosed
 		}
 		return nil
 	case msgList:
 		d.learnName(src, m.Name)
-		d.deliver(m.ID, src.Key(), nil, m.Apps)
+		d.deliver(m.ID, src.Key(), nil, &listAnswer{apps: m.Apps, unsynced: m.Unsynced})
 		return nil
 	case msgFetch:
 		if err := CheckPath(m.Path); err != nil {

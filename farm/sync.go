@@ -17,14 +17,20 @@ import (
 const listTimeout = 10 * time.Second
 
 // Sync catches this member up with the cluster; a node calls it after
-// Start and before it opens its HTTP port. It asks one member (the first
-// that answers) for its farmed apps and their digests, then deploys each:
-// from DeployDir when the module there has the same digest (nothing is
-// sent), else fetched from that member. Modules in DeployDir the cluster no
-// longer farms are removed. When no other member is up, DeployDir is the
-// truth and its modules are deployed as they are. Sync returns when every
-// app is deployed, with the errors of those that failed; [ErrNoPeer] when
-// members exist but none answered (DeployDir was deployed then).
+// Start and before it opens its HTTP port. It asks the members in turn for
+// their farmed apps and their digests, and follows the first that has
+// synced itself: it deploys each of its apps, from DeployDir when the
+// module there has the same digest (nothing is sent), else fetched from
+// that member. Modules in DeployDir the cluster no longer farms are
+// removed. When no member that answers has synced (the whole cluster is
+// starting) or no other member is up, DeployDir is the truth and its
+// modules are deployed as they are. Sync returns when every app is
+// deployed, with the errors of those that failed; [ErrNoPeer] when members
+// exist but none answered (DeployDir was deployed then).
+//
+// Until a Sync of it returns (with or without errors, but not because ctx
+// ended), a member answers list requests as not synced, so that no one
+// follows it: a member whose Sync is never called is never followed.
 //
 // # Why the joiner pulls
 //
@@ -38,18 +44,30 @@ func (d *Deployer) Sync(ctx context.Context) error {
 	}
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
+	defer func() {
+		if ctx.Err() == nil { // else it gave up half-way
+			d.mu.Lock()
+			d.synced = true
+			d.mu.Unlock()
+		}
+	}()
 	local := d.scanDeployDir()
 	members := d.ch.Members()
 	var (
-		peer *tribes.Member
-		apps []appEntry
-		errs []error
+		peer     *tribes.Member
+		apps     []appEntry
+		errs     []error
+		unsynced []string // members that answered but have not synced
 	)
 	for _, m := range members {
-		list, err := d.requestList(ctx, m)
-		if err == nil {
-			peer, apps = m, list
+		ans, err := d.requestList(ctx, m)
+		if err == nil && !ans.unsynced {
+			peer, apps = m, ans.apps
 			break
+		}
+		if err == nil {
+			unsynced = append(unsynced, d.memberResult(m, "").Label())
+			continue
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", d.memberResult(m, "").Label(), err))
 		if ctx.Err() != nil {
@@ -57,13 +75,16 @@ func (d *Deployer) Sync(ctx context.Context) error {
 		}
 	}
 	if peer == nil {
+		if len(unsynced) > 0 {
+			d.log.Info("farm: no member has synced yet (the cluster is starting): deploying the deploy dir", "unsynced", unsynced, "apps", len(local))
+		}
 		for _, path := range sortedKeys(local) {
 			lf := local[path]
 			if err := d.deployFile(ctx, path, filepath.Base(lf.file), lf.file, lf.digest, lf.size); err != nil {
 				errs = append(errs, err)
 			}
 		}
-		if len(members) > 0 {
+		if len(members) > 0 && len(unsynced) == 0 {
 			return fmt.Errorf("%w: %w", ErrNoPeer, errors.Join(errs...))
 		}
 		return errors.Join(errs...)
@@ -148,30 +169,30 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // requestList asks m for its apps.
-func (d *Deployer) requestList(ctx context.Context, m *tribes.Member) ([]appEntry, error) {
+func (d *Deployer) requestList(ctx context.Context, m *tribes.Member) (listAnswer, error) {
 	id := newID()
 	w := d.addWaiter(id)
 	defer d.removeWaiter(id)
 	if failed := d.sendTo(ctx, []*tribes.Member{m}, d.encode(nil, &message{Type: msgListReq, ID: id})); failed != nil {
-		return nil, errors.New(failed[m.Key()])
+		return listAnswer{}, errors.New(failed[m.Key()])
 	}
 	timer := time.NewTimer(listTimeout)
 	defer timer.Stop()
 	for {
 		w.mu.Lock()
-		list, ok := w.lists[m.Key()]
+		ans, ok := w.lists[m.Key()]
 		w.mu.Unlock()
 		if ok {
-			return list, nil
+			return ans, nil
 		}
 		select {
 		case <-w.notify:
 		case <-timer.C:
-			return nil, fmt.Errorf("no app list within %v", listTimeout)
+			return listAnswer{}, fmt.Errorf("no app list within %v", listTimeout)
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return listAnswer{}, ctx.Err()
 		case <-d.stop:
-			return nil, ErrClosed
+			return listAnswer{}, ErrClosed
 		}
 	}
 }

@@ -23,7 +23,7 @@ const (
 	msgResult   byte = 5 // a member's outcome of a deploy or undeploy
 	msgUndeploy byte = 6 // path
 	msgListReq  byte = 7 // "which apps do you run?"
-	msgList     byte = 8 // the answer
+	msgList     byte = 8 // the answer; flagUnsynced when it is not the cluster's
 	msgFetch    byte = 9 // "push me this app" (catch-up)
 	maxMsgType       = msgFetch
 )
@@ -37,12 +37,20 @@ const (
 )
 
 const (
-	flagMAC     = 0x01
-	headerLen   = len(Magic) + 2 + idLen
-	idLen       = 16
-	macLen      = sha256.Size
-	maxString   = 4 << 10 // any string field
-	maxListApps = 4096
+	flagMAC = 0x01
+	// flagUnsynced marks a list answer (msgList) from a member whose Sync
+	// has not returned yet: what it serves is not the cluster's state, so
+	// a member catching up must not follow it. An answer without the flag
+	// (as every member sent before the flag existed) is the cluster's.
+	// Older members refuse the flag as unknown (FAIL_ACK), so an old
+	// member asking a new one that has not synced waits for its list
+	// timeout and asks the next member: it never follows such an answer.
+	flagUnsynced = 0x02
+	headerLen    = len(Magic) + 2 + idLen
+	idLen        = 16
+	macLen       = sha256.Size
+	maxString    = 4 << 10 // any string field
+	maxListApps  = 4096
 	// MaxChunkSize is the largest chunk a member accepts (and the largest
 	// Config.ChunkSize).
 	MaxChunkSize = 8 << 20
@@ -99,12 +107,19 @@ type message struct {
 	Err    string // msgResult
 	Data   []byte // msgChunk
 	Apps   []appEntry
+	// Unsynced (msgList, the flagUnsynced header flag): the member's Sync
+	// has not returned, so Apps is not the cluster's state.
+	Unsynced bool
 }
 
 // appendMessage appends m's encoding, without MAC, to b.
 func appendMessage(b []byte, m *message) []byte {
 	b = append(b, Magic...)
-	b = append(b, m.Type, 0)
+	var flags byte
+	if m.Type == msgList && m.Unsynced {
+		flags |= flagUnsynced
+	}
+	b = append(b, m.Type, flags)
 	b = append(b, m.ID[:]...)
 	switch m.Type {
 	case msgBegin:
@@ -184,7 +199,7 @@ func decodeMessage(b []byte, key []byte, m *message) error {
 		return decodeError("%d bytes, shorter than the %d-byte header", len(b), headerLen)
 	}
 	flags := b[len(Magic)+1]
-	if flags&^flagMAC != 0 {
+	if flags&^(flagMAC|flagUnsynced) != 0 {
 		return decodeError("unknown flags %#x", flags)
 	}
 	if flags&flagMAC != 0 {
@@ -207,6 +222,12 @@ func decodeMessage(b []byte, key []byte, m *message) error {
 	m.Type = b[len(Magic)]
 	if m.Type == 0 || m.Type > maxMsgType {
 		return decodeError("unknown type %d", m.Type)
+	}
+	if flags&flagUnsynced != 0 {
+		if m.Type != msgList {
+			return decodeError("flag %#x on a type-%d message", flagUnsynced, m.Type)
+		}
+		m.Unsynced = true
 	}
 	copy(m.ID[:], b[len(Magic)+2:])
 	r := reader{b: b, off: headerLen}

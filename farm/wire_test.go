@@ -22,6 +22,7 @@ func sampleMessages() []*message {
 		{Type: msgListReq, ID: id},
 		{Type: msgList, ID: id, Name: "jvm_a", Apps: []appEntry{{Path: "/", Digest: dg, Size: 10, Farmed: true}, {Path: "/x", Size: 0}}},
 		{Type: msgFetch, ID: id, Path: "/shop", Digest: dg},
+		{Type: msgList, ID: id, Name: "jvm_c", Apps: []appEntry{{Path: "/shop", Digest: dg, Size: 10, Farmed: true}}, Unsynced: true},
 	}
 }
 
@@ -61,7 +62,8 @@ func TestDecodeErrors(t *testing.T) {
 	}{
 		{"short", []byte("WFD1\x01"), nil, ErrBadMessage, "shorter than"},
 		{"unknown type", append([]byte("WFD1\x63\x00"), make([]byte, 16)...), nil, ErrBadMessage, "unknown type 99"},
-		{"unknown flag", append([]byte("WFD1\x03\x02"), make([]byte, 16)...), nil, ErrBadMessage, "unknown flags"},
+		{"unknown flag", append([]byte("WFD1\x03\x04"), make([]byte, 16)...), nil, ErrBadMessage, "unknown flags"},
+		{"unsynced flag off a list", append([]byte("WFD1\x03\x02"), make([]byte, 16)...), nil, ErrBadMessage, "flag 0x2 on a type-3"},
 		{"truncated body", good[:len(good)-3], nil, ErrBadMessage, "bytes needed"},
 		{"trailing bytes", append(bytes.Clone(good), 0), nil, ErrBadMessage, "trailing"},
 		{"no MAC", good, key, ErrUnauthenticated, "no MAC"},
