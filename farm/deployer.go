@@ -40,6 +40,15 @@ type Deployer struct {
 
 	opMu sync.Mutex // serialises this member's operations
 
+	// applyMu serialises the changes to the host, DeployDir and index:
+	// the apply loop's, Sync's, and those of this member's Deploy and
+	// Undeploy.
+	applyMu sync.Mutex
+	// changed holds the paths a farm deploy or undeploy (received, or
+	// from here) changed since Start. Sync leaves them alone: they are
+	// newer than any member's list. Guarded by applyMu.
+	changed map[string]bool
+
 	mu        sync.Mutex
 	index     map[string]appRecord // farmed apps by path
 	transfers map[opID]*transfer   // incoming
@@ -90,6 +99,7 @@ func New(cfg Config, ch *tribes.Channel, h Host) (*Deployer, error) {
 		transfers: map[opID]*transfer{},
 		waiters:   map[opID]*waiter{},
 		names:     map[tribes.MemberKey]string{},
+		changed:   map[string]bool{},
 	}
 	d.lst = &listener{d} // a pointer: RemoveMessageListener compares listeners
 	return d, nil
@@ -221,7 +231,8 @@ func (d *Deployer) learnName(m *tribes.Member, name string) {
 // the host's, e.g. a *wasm.ModuleError) comes back with a nil report.
 // Otherwise the report lists every member; when some failed, the error is
 // a [*MembersError] naming them. Members that failed keep serving the
-// version they had.
+// version they had. Members that joined while the module was sent get it
+// next, and are in the report.
 func (d *Deployer) Deploy(ctx context.Context, path string, r io.Reader, opts DeployOptions) (*Report, error) {
 	if err := CheckPath(path); err != nil {
 		return nil, err
@@ -254,15 +265,26 @@ func (d *Deployer) Deploy(ctx context.Context, path string, r io.Reader, opts De
 	defer f.Close()
 	rep := &Report{Op: "deploy", Path: path, Digest: dg.String(), Size: size}
 	progress(Progress{Phase: "deploy", Done: 0, Total: 1})
-	if err := d.deployFile(ctx, path, name, tmp, dg, size); err != nil {
+	d.applyMu.Lock()
+	err = d.deployFile(ctx, path, name, tmp, dg, size)
+	if err == nil {
+		d.changed[path] = true
+	}
+	d.applyMu.Unlock()
+	if err != nil {
 		return nil, err
 	}
 	progress(Progress{Phase: "deploy", Done: 1, Total: 1})
 	rep.Members = append(rep.Members, d.localResult(nil))
 	d.log.Info("farm: deployed locally, sending to the members", "context", path, "bytes", size, "sha256", rep.Digest[:16])
-	rep.Members = append(rep.Members, d.push(ctx, d.ch.Members(), f, &message{
-		Type: msgBegin, ID: newID(), Kind: kindDeploy, Size: uint64(size), Digest: dg, Path: path, Name: name,
-	}, progress)...)
+	begin := func() *message {
+		return &message{Type: msgBegin, ID: newID(), Kind: kindDeploy, Size: uint64(size), Digest: dg, Path: path, Name: name}
+	}
+	to := d.ch.Members()
+	rep.Members = append(rep.Members, d.push(ctx, to, f, begin(), progress)...)
+	rep.Members = append(rep.Members, d.toJoiners(ctx, "deploy", path, to, func(joined []*tribes.Member) []MemberResult {
+		return d.push(ctx, joined, f, begin(), nil)
+	})...)
 	rep.Elapsed = time.Since(start)
 	rep.sort()
 	d.log.Info("farm: deploy done", "context", path, "members", len(rep.Members), "failed", len(rep.Failed()), "elapsed", rep.Elapsed.Round(time.Millisecond))
@@ -334,7 +356,8 @@ func (d *Deployer) spool(r io.Reader) (name string, size int64, dg digest, err e
 // deployFile deploys the verified module file tmp into the host and, if the
 // host takes it, renames it into DeployDir and records it. tmp is removed
 // either way, unless it is the module in DeployDir already. If the host
-// already serves that module, nothing is compiled.
+// already serves that module, nothing is compiled. The caller holds
+// applyMu.
 func (d *Deployer) deployFile(ctx context.Context, path, name, tmp string, dg digest, size int64) error {
 	final := filepath.Join(d.cfg.DeployDir, FileName(path))
 	drop := func() {
@@ -369,15 +392,17 @@ func (d *Deployer) deployFile(ctx context.Context, path, name, tmp string, dg di
 		}
 		d.st.deploys.Add(1)
 	}
+	// The rename and the index change together: serveFetch reads the
+	// index and opens the file under d.mu.
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if tmp != final {
 		if err := os.Rename(tmp, final); err != nil {
 			os.Remove(tmp)
 			return fmt.Errorf("farm: deployed, but keeping the module failed: %w", err)
 		}
 	}
-	d.mu.Lock()
 	d.index[path] = appRecord{digest: dg, size: size}
-	d.mu.Unlock()
 	return nil
 }
 
@@ -445,10 +470,15 @@ func (d *Deployer) Undeploy(ctx context.Context, path string) (*Report, error) {
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
 	start := time.Now()
+	d.applyMu.Lock()
 	d.mu.Lock()
 	_, farmed := d.index[path]
 	d.mu.Unlock()
 	err := d.undeployLocal(ctx, path)
+	if err == nil || (errors.Is(err, ErrAppNotFound) && farmed) {
+		d.changed[path] = true
+	}
+	d.applyMu.Unlock()
 	if errors.Is(err, ErrAppNotFound) {
 		if !farmed {
 			return nil, fmt.Errorf("%w: %s", ErrAppNotFound, path)
@@ -464,13 +494,18 @@ func (d *Deployer) Undeploy(ctx context.Context, path string) (*Report, error) {
 		os.Remove(filepath.Join(d.cfg.WatchDir, FileName(path)))
 	}
 	rep := &Report{Op: "undeploy", Path: path, Members: []MemberResult{d.localResult(nil)}}
-	rep.Members = append(rep.Members, d.broadcast(ctx, d.ch.Members(), &message{Type: msgUndeploy, ID: newID(), Path: path})...)
+	to := d.ch.Members()
+	rep.Members = append(rep.Members, d.broadcast(ctx, to, &message{Type: msgUndeploy, ID: newID(), Path: path})...)
+	rep.Members = append(rep.Members, d.toJoiners(ctx, "undeploy", path, to, func(joined []*tribes.Member) []MemberResult {
+		return d.broadcast(ctx, joined, &message{Type: msgUndeploy, ID: newID(), Path: path})
+	})...)
 	rep.Elapsed = time.Since(start)
 	rep.sort()
 	return rep, rep.Err()
 }
 
-// undeployLocal undeploys path from the host and forgets its module.
+// undeployLocal undeploys path from the host and forgets its module. The
+// caller holds applyMu.
 func (d *Deployer) undeployLocal(ctx context.Context, path string) error {
 	err := d.host.Undeploy(ctx, path)
 	if err == nil {
@@ -604,6 +639,42 @@ func (d *Deployer) broadcast(ctx context.Context, to []*tribes.Member, m *messag
 		}
 	}
 	return append(results, d.await(ctx, w, live, nil)...)
+}
+
+// maxJoinerRounds bounds the rounds of [Deployer.toJoiners].
+const maxJoinerRounds = 3
+
+// toJoiners runs op (the operation's sending and waiting) for the members
+// that joined while it ran on those in sent, and returns their results.
+// A member that joins while a deploy is under way is missing from the
+// members it was sent to, and it may catch up (Sync) from a member still
+// applying it, so it would stay on the old version; it gets the operation
+// now. Members that join after the last round catch up from members that
+// all reported.
+func (d *Deployer) toJoiners(ctx context.Context, op, path string, sent []*tribes.Member, run func([]*tribes.Member) []MemberResult) []MemberResult {
+	seen := make(map[tribes.MemberKey]bool, len(sent))
+	for _, m := range sent {
+		seen[m.Key()] = true
+	}
+	var out []MemberResult
+	for range maxJoinerRounds {
+		if ctx.Err() != nil {
+			break
+		}
+		var joined []*tribes.Member
+		for _, m := range d.ch.Members() {
+			if !seen[m.Key()] {
+				seen[m.Key()] = true
+				joined = append(joined, m)
+			}
+		}
+		if len(joined) == 0 {
+			break
+		}
+		d.log.Info("farm: members joined during the operation, sending it to them", "op", op, "context", path, "members", len(joined))
+		out = append(out, run(joined)...)
+	}
+	return out
 }
 
 // await waits for the results of the members from w, until ResultTimeout

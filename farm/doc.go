@@ -56,7 +56,11 @@
 // # Concurrency
 //
 // Deploy, Undeploy, Sync and watch-dir changes of one member run one at a
-// time. Two members deploying the same path at the same moment race, and
+// time, and their changes to the host and the deploy dir are applied one
+// at a time with the deploys and undeploys the member receives. A member
+// that joins while a deploy or undeploy is under way gets it too, once the
+// members it was first sent to have reported, and Sync does not replace
+// what a deploy or undeploy changed since Start. Two members deploying the same path at the same moment race, and
 // members may end up with different versions (as with Tomcat); the cluster
 // view of [Deployer.ClusterApps] shows it.
 package farm

@@ -227,7 +227,7 @@ func (d *Deployer) commit(m *message) error {
 		return nil
 	}
 	d.st.completed.Add(1)
-	if err := d.enqueue(applyJob{op: opDeploy, id: t.id, from: t.from, path: t.path, name: t.name, tmp: name, digest: t.digest, size: t.size}); err != nil {
+	if err := d.enqueue(applyJob{op: opDeploy, kind: t.kind, id: t.id, from: t.from, path: t.path, name: t.name, tmp: name, digest: t.digest, size: t.size}); err != nil {
 		os.Remove(name)
 		return err
 	}
@@ -237,6 +237,7 @@ func (d *Deployer) commit(m *message) error {
 // applyJob is a received deploy or undeploy, applied in arrival order.
 type applyJob struct {
 	op     byte
+	kind   byte // of a deploy: kindDeploy, or kindSync (a catch-up Sync fetched)
 	id     opID
 	from   *tribes.Member // the origin, told the result
 	path   string
@@ -278,6 +279,16 @@ func (d *Deployer) applyLoop() {
 func (d *Deployer) apply(j applyJob) {
 	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.ResultTimeout)
 	defer cancel()
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	if j.op == opDeploy && j.kind == kindSync && d.changed[j.path] {
+		// Sync asked for the version a member listed, but a farm deploy or
+		// undeploy received since is newer: keep it.
+		os.Remove(j.tmp)
+		d.log.Info("farm: catch-up dropped: the app changed by a farm deploy since", "context", j.path, "from", j.from.AddrPort().String())
+		d.finished(j, nil)
+		return
+	}
 	var err error
 	switch j.op {
 	case opDeploy:
@@ -286,6 +297,9 @@ func (d *Deployer) apply(j applyJob) {
 		if err = d.undeployLocal(ctx, j.path); errors.Is(err, ErrAppNotFound) {
 			err = nil
 		}
+	}
+	if err == nil && j.kind != kindSync {
+		d.changed[j.path] = true
 	}
 	if err != nil {
 		d.log.Warn("farm: refused", "op", j.op, "context", j.path, "from", j.from.AddrPort().String(), "err", err)
@@ -341,17 +355,19 @@ func (d *Deployer) janitor() {
 
 // serveFetch pushes the farmed app a joining member asked for.
 func (d *Deployer) serveFetch(to *tribes.Member, m *message) {
-	d.mu.Lock()
-	rec, ok := d.index[m.Path]
-	d.mu.Unlock()
 	fail := func(why string) {
 		d.sendOne(to, &message{Type: msgResult, ID: m.ID, Op: opDeploy, Digest: m.Digest, Name: d.localName(), Err: why})
 	}
-	if !ok || rec.digest != m.Digest {
-		fail("that module is not farmed here (any more)")
-		return
+	// The index and the file agree under d.mu (deployFile renames under
+	// it); the open file is that version even if another replaces it.
+	d.mu.Lock()
+	rec, ok := d.index[m.Path]
+	var f *os.File
+	err := errors.New("that module is not farmed here (any more)")
+	if ok && rec.digest == m.Digest {
+		f, err = os.Open(filepath.Join(d.cfg.DeployDir, FileName(m.Path)))
 	}
-	f, err := os.Open(filepath.Join(d.cfg.DeployDir, FileName(m.Path)))
+	d.mu.Unlock()
 	if err != nil {
 		fail(err.Error())
 		return

@@ -24,9 +24,11 @@ const listTimeout = 10 * time.Second
 // that member. Modules in DeployDir the cluster no longer farms are
 // removed. When no member that answers has synced (the whole cluster is
 // starting) or no other member is up, DeployDir is the truth and its
-// modules are deployed as they are. Sync returns when every app is
-// deployed, with the errors of those that failed; [ErrNoPeer] when members
-// exist but none answered (DeployDir was deployed then).
+// modules are deployed as they are. Apps a farm deploy or undeploy
+// changed since Start (one received, or from this member) are left as
+// they are: they are newer than any member's list. Sync returns when every
+// app is deployed, with the errors of those that failed; [ErrNoPeer] when
+// members exist but none answered (DeployDir was deployed then).
 //
 // Until a Sync of it returns (with or without errors, but not because ctx
 // ended), a member answers list requests as not synced, so that no one
@@ -79,8 +81,7 @@ func (d *Deployer) Sync(ctx context.Context) error {
 			d.log.Info("farm: no member has synced yet (the cluster is starting): deploying the deploy dir", "unsynced", unsynced, "apps", len(local))
 		}
 		for _, path := range sortedKeys(local) {
-			lf := local[path]
-			if err := d.deployFile(ctx, path, filepath.Base(lf.file), lf.file, lf.digest, lf.size); err != nil {
+			if _, err := d.deployLocal(ctx, path, local[path]); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -99,31 +100,77 @@ func (d *Deployer) Sync(ctx context.Context) error {
 	for _, path := range sortedKeys(want) {
 		a := want[path]
 		if lf, ok := local[path]; ok && lf.digest == a.Digest {
-			if err := d.deployFile(ctx, path, filepath.Base(lf.file), lf.file, lf.digest, lf.size); err != nil {
+			done, err := d.deployLocal(ctx, path, lf)
+			if err != nil {
 				errs = append(errs, err)
 			}
-			d.st.syncLocalReuse.Add(1)
+			if done {
+				d.st.syncLocalReuse.Add(1)
+			}
 			continue
+		}
+		if d.changedSinceStart(path) {
+			continue // the apply loop would drop what we fetch
 		}
 		d.st.syncFetches.Add(1)
 		if err := d.fetch(ctx, peer, a); err != nil {
 			errs = append(errs, fmt.Errorf("farm: catching up %s: %w", path, err))
 		}
 	}
-	for path, lf := range local {
-		if _, ok := want[path]; !ok {
-			d.log.Info("farm: removing a module the cluster no longer farms", "context", path)
-			d.mu.Lock()
-			_, farmed := d.index[path]
-			d.mu.Unlock()
-			if farmed {
-				d.undeployLocal(ctx, path)
-			} else {
-				os.Remove(lf.file)
-			}
+	for _, path := range sortedKeys(local) {
+		if _, ok := want[path]; ok {
+			continue
+		}
+		if err := d.removeLocal(ctx, path, local[path]); err != nil {
+			errs = append(errs, fmt.Errorf("farm: removing %s: %w", path, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// changedSinceStart reports whether a farm deploy or undeploy changed path
+// since Start.
+func (d *Deployer) changedSinceStart(path string) bool {
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	return d.changed[path]
+}
+
+// deployLocal deploys the module lf of DeployDir at path for Sync, unless a
+// farm deploy or undeploy changed path since Start (which may have
+// replaced that very file); done says whether it was deployed.
+func (d *Deployer) deployLocal(ctx context.Context, path string, lf localFile) (done bool, err error) {
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	if d.changed[path] {
+		return false, nil
+	}
+	return true, d.deployFile(ctx, path, filepath.Base(lf.file), lf.file, lf.digest, lf.size)
+}
+
+// removeLocal removes the module lf of DeployDir, which the cluster does
+// not farm, for Sync (undeploying it if it was deployed), unless a farm
+// deploy or undeploy changed path since Start.
+func (d *Deployer) removeLocal(ctx context.Context, path string, lf localFile) error {
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	if d.changed[path] {
+		return nil
+	}
+	d.log.Info("farm: removing a module the cluster no longer farms", "context", path)
+	d.mu.Lock()
+	_, farmed := d.index[path]
+	d.mu.Unlock()
+	if farmed {
+		if err := d.undeployLocal(ctx, path); err != nil && !errors.Is(err, ErrAppNotFound) {
+			return err
+		}
+		return nil
+	}
+	if err := os.Remove(lf.file); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 type localFile struct {

@@ -1,8 +1,11 @@
 package farm
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/wasmfarm/wasmfarm/tribes/tribestest"
@@ -67,5 +70,107 @@ func TestSyncSkipsUnsyncedMember(t *testing.T) {
 	}
 	if st := c.d.Stats(); st.SyncLocalReused != 1 {
 		t.Errorf("c did not catch up from b: stats %+v", st)
+	}
+}
+
+// syncedPair starts p (the oldest member) on a gateHost and o on a
+// fakeHost, syncs both as nodes do, and farms v1 at /shop from o.
+func syncedPair(t *testing.T, v1 []byte) (net *tribestest.Network, p, o *member, gp *gateHost) {
+	t.Helper()
+	net = tribestest.NewNetwork()
+	gp = &gateHost{}
+	p = newHostMember(t, net, "p", gp, nil)
+	o = newHostMember(t, net, "o", &fakeHost{}, nil)
+	await(t, 1, p, o)
+	for _, m := range []*member{p, o} {
+		if err := m.d.Sync(t.Context()); err != nil {
+			t.Fatalf("%s: sync: %v", m.name, err)
+		}
+	}
+	if rep, err := o.d.Deploy(t.Context(), "/shop", bytes.NewReader(v1), DeployOptions{}); err != nil {
+		t.Fatalf("v1: %v %s", err, reportString(rep))
+	}
+	return net, p, o, gp
+}
+
+type deployed struct {
+	rep *Report
+	err error
+}
+
+// TestSyncKeepsVersionDeployedSinceStart: j starts (not synced yet) while
+// /shop is at v1; o deploys v2 and j applies it while p, the member j asks
+// at Sync, still compiles v2 and lists v1. Sync must not take j back to
+// v1: the deploy j received since Start is newer than p's list.
+func TestSyncKeepsVersionDeployedSinceStart(t *testing.T) {
+	v1, v2 := bytes.Repeat([]byte{1}, 100<<10), bytes.Repeat([]byte{2}, 100<<10)
+	net, p, o, gp := syncedPair(t, v1)
+	hj := &fakeHost{}
+	j := newHostMember(t, net, "j", hj, nil) // started, not synced yet
+	await(t, 2, p, o, j)
+	if first := j.ch.Members()[0]; first.Key() != p.ch.LocalMember().Key() {
+		t.Fatalf("j asks %v first, want p", first)
+	}
+	gp.block(hexDigest(v2))
+	done := make(chan deployed, 1)
+	go func() {
+		r, err := o.d.Deploy(context.Background(), "/shop", bytes.NewReader(v2), DeployOptions{})
+		done <- deployed{r, err}
+	}()
+	<-gp.entered // p is compiling v2 and still lists v1
+	waitFor(t, "j on v2", func() bool { return hj.digestOf("/shop") == hexDigest(v2) })
+	if err := j.d.Sync(t.Context()); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	close(gp.release)
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("v2: %v %s", r.err, reportString(r.rep))
+	}
+	if got := hj.digestOf("/shop"); got != hexDigest(v2) {
+		t.Errorf("j serves %.12s after Sync, want v2 %.12s (v1 is %.12s); o's report: %s",
+			got, hexDigest(v2), hexDigest(v1), reportString(r.rep))
+	}
+	if _, dg, err := hashFile(filepath.Join(j.d.cfg.DeployDir, "shop.wasm")); err != nil || dg.String() != hexDigest(v2) {
+		t.Errorf("j's deploy dir holds %.12s (%v), want v2", dg, err)
+	}
+}
+
+// TestDeployReachesMemberJoiningMidDeploy: j joins after o sent v2 to the
+// members it knew, and syncs from p while p still compiles v2 (so j
+// catches up with v1). o's deploy must reach j too, and its report must
+// name j.
+func TestDeployReachesMemberJoiningMidDeploy(t *testing.T) {
+	v1, v2 := bytes.Repeat([]byte{1}, 100<<10), bytes.Repeat([]byte{2}, 100<<10)
+	net, p, o, gp := syncedPair(t, v1)
+	gp.block(hexDigest(v2))
+	done := make(chan deployed, 1)
+	go func() {
+		r, err := o.d.Deploy(context.Background(), "/shop", bytes.NewReader(v2), DeployOptions{})
+		done <- deployed{r, err}
+	}()
+	<-gp.entered // o sent v2 to p, its only member then
+	hj := &fakeHost{}
+	j := newHostMember(t, net, "j", hj, nil)
+	await(t, 2, p, o, j)
+	if first := j.ch.Members()[0]; first.Key() != p.ch.LocalMember().Key() {
+		t.Fatalf("j asks %v first, want p", first)
+	}
+	if err := j.d.Sync(t.Context()); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	if got := hj.digestOf("/shop"); got != hexDigest(v1) {
+		t.Fatalf("j caught up with %.12s, want v1 %.12s (p lists v1 while it compiles v2)", got, hexDigest(v1))
+	}
+	close(gp.release)
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("v2: %v %s", r.err, reportString(r.rep))
+	}
+	if got := hj.digestOf("/shop"); got != hexDigest(v2) {
+		t.Errorf("j serves %.12s after the deploy, want v2 %.12s; o's report: %s", got, hexDigest(v2), reportString(r.rep))
+	}
+	if rs := reportString(r.rep); !strings.Contains(rs, " j=ok") {
+		t.Errorf("o's report does not name j: %s", rs)
 	}
 }
