@@ -310,13 +310,23 @@ func (d *Deployer) DeployFile(ctx context.Context, file string, opts DeployOptio
 	return d.Deploy(ctx, path, f, opts)
 }
 
-// pathOf returns a module file's context path, from its manifest if any.
+// pathOf returns a module file's context path, from its manifest if any,
+// counting bad manifests.
 func (d *Deployer) pathOf(file string) (string, error) {
+	path, err := modulePath(file)
+	if errors.Is(err, ErrBadManifest) {
+		d.st.manifestErrors.Add(1)
+	}
+	return path, err
+}
+
+// modulePath returns a module file's context path, from its manifest if
+// any.
+func modulePath(file string) (string, error) {
 	b, err := os.ReadFile(file + ManifestExt)
 	if err == nil {
 		m, err := ParseManifest(b)
 		if err != nil {
-			d.st.manifestErrors.Add(1)
 			return "", fmt.Errorf("%s: %w", file+ManifestExt, err)
 		}
 		if m.Path != "" {
@@ -458,9 +468,16 @@ func (d *Deployer) hostDigest(path string) digest {
 // Undeploy undeploys the app at path here and on every other member. It
 // returns [ErrAppNotFound] when this member neither serves nor farms an
 // app there (and then asks no one); a member where the app is missing
-// counts as undeployed. The module leaves DeployDir, and WatchDir if the
-// watch is on.
+// counts as undeployed. The module leaves DeployDir and, if the watch is
+// on, WatchDir: the modules there whose manifest names path, or named
+// after path when they have no manifest.
 func (d *Deployer) Undeploy(ctx context.Context, path string) (*Report, error) {
+	return d.undeploy(ctx, path, true)
+}
+
+// undeploy is Undeploy; the watch, undeploying because a module left the
+// watch dir, leaves the other modules there alone (unwatch false).
+func (d *Deployer) undeploy(ctx context.Context, path string, unwatch bool) (*Report, error) {
 	if err := CheckPath(path); err != nil {
 		return nil, err
 	}
@@ -488,10 +505,10 @@ func (d *Deployer) Undeploy(ctx context.Context, path string) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("farm: undeploy %s: %w", path, err)
 	}
-	if d.cfg.WatchEnabled {
-		// As Tomcat, the module leaves the watch dir too (only when named
-		// after its path), so that the next start does not bring it back.
-		os.Remove(filepath.Join(d.cfg.WatchDir, FileName(path)))
+	if d.cfg.WatchEnabled && unwatch {
+		// As Tomcat, the module leaves the watch dir too, so that the next
+		// start does not bring it back.
+		d.removeWatched(path)
 	}
 	rep := &Report{Op: "undeploy", Path: path, Members: []MemberResult{d.localResult(nil)}}
 	to := d.ch.Members()
@@ -502,6 +519,30 @@ func (d *Deployer) Undeploy(ctx context.Context, path string) (*Report, error) {
 	rep.Elapsed = time.Since(start)
 	rep.sort()
 	return rep, rep.Err()
+}
+
+// removeWatched removes the modules in WatchDir that serve path: those
+// whose manifest names it, or named after it when they have none. A
+// module named after path whose manifest names another path serves that
+// other app, and stays.
+func (d *Deployer) removeWatched(path string) {
+	entries, err := os.ReadDir(d.cfg.WatchDir)
+	if err != nil {
+		d.log.Warn("farm: reading the watch dir", "dir", d.cfg.WatchDir, "err", err)
+		return
+	}
+	for _, e := range entries {
+		if !isWatchedModule(e) {
+			continue
+		}
+		file := filepath.Join(d.cfg.WatchDir, e.Name())
+		if p, err := modulePath(file); err != nil || p != path {
+			continue
+		}
+		if err := os.Remove(file); err != nil && !errors.Is(err, os.ErrNotExist) {
+			d.log.Warn("farm: removing an undeployed module from the watch dir", "file", file, "context", path, "err", err)
+		}
+	}
 }
 
 // undeployLocal undeploys path from the host and forgets its module. The

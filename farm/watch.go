@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,6 +16,7 @@ type watcher struct {
 	d     *Deployer
 	ctx   context.Context     // ends with the deployer
 	files map[string]*watched // by file name
+	scans atomic.Int64        // scans completed, for tests
 }
 
 type watched struct {
@@ -55,6 +57,7 @@ func (w *watcher) run() {
 // still being written is not shipped) and only if the host does not serve
 // that very module already; a removed one is undeployed.
 func (w *watcher) scan() {
+	defer w.scans.Add(1)
 	d := w.d
 	entries, err := os.ReadDir(d.cfg.WatchDir)
 	if err != nil {
@@ -64,7 +67,7 @@ func (w *watcher) scan() {
 	seen := map[string]bool{}
 	for _, e := range entries {
 		name := e.Name()
-		if !e.Type().IsRegular() || !strings.HasSuffix(name, ModuleExt) || strings.HasPrefix(name, ".") {
+		if !isWatchedModule(e) {
 			continue
 		}
 		info, err := e.Info()
@@ -95,7 +98,7 @@ func (w *watcher) scan() {
 			continue
 		}
 		d.st.watchUndeploys.Add(1)
-		rep, err := d.Undeploy(w.ctx, f.path)
+		rep, err := d.undeploy(w.ctx, f.path, false)
 		switch {
 		case errors.Is(err, ErrAppNotFound):
 		case err != nil:
@@ -104,6 +107,13 @@ func (w *watcher) scan() {
 			d.log.Info("farm: watch dir undeploy", "file", name, "context", f.path, "members", len(rep.Members))
 		}
 	}
+}
+
+// isWatchedModule reports whether the watch dir entry e is a module the
+// watch deploys: a regular, not hidden, file of [ModuleExt].
+func isWatchedModule(e os.DirEntry) bool {
+	name := e.Name()
+	return e.Type().IsRegular() && strings.HasSuffix(name, ModuleExt) && !strings.HasPrefix(name, ".")
 }
 
 func (w *watcher) deploy(name string, f *watched) {
