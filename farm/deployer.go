@@ -352,6 +352,13 @@ func (d *Deployer) spool(r io.Reader) (name string, size int64, dg digest, err e
 	} else if err != nil {
 		err = fmt.Errorf("farm: reading the module: %w", err)
 	}
+	if err == nil {
+		// On disk before deployFile renames it into DeployDir, as a
+		// receiver's module is at Commit.
+		if serr := f.Sync(); serr != nil {
+			err = fmt.Errorf("farm: %w", serr)
+		}
+	}
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("farm: %w", cerr)
 	}
