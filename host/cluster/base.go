@@ -34,6 +34,11 @@ type managerHooks struct {
 	renamed    func(oldID, newID string) // after a local rename; nil: nothing
 	forget     func(id string)           // after a session ended here; nil: nothing
 	owns       func(id string) bool      // whether this member expires id at shutdown; nil: every session
+	// tellReplicaExpiry: the expiry of a replica is told to the others
+	// too, who drop their copies only if idle past the limit there as
+	// well (DeltaManager). Without it only the expiry of a session this
+	// member serves is told (BackupManager: the primary's expiry).
+	tellReplicaExpiry bool
 }
 
 // init fills the fields of a new manager's base.
@@ -163,17 +168,25 @@ func (m *base) Close() error {
 // SessionDestroyed implements session.Listener for the local store: the
 // expiry of a session this member serves is told to the others (an
 // invalidation by a request travels with its delta). A replica's expiry
-// is not (Tomcat's DeltaSession expires a non-primary copy with
-// expire(true, false)): the member serving the session may have used it
-// within its limit through requests whose access was not replicated.
+// (after twice the limit) is told only with hooks.tellReplicaExpiry: the
+// member serving the session may have used it within its limit through
+// requests whose access was not replicated, so the members told drop
+// their copies only if idle past the limit there too (see
+// session.StandardManager.RemoveExpired). Tomcat's DeltaSession tells
+// nobody (expire(true, false)); the seed documents' nine-step story has
+// the member holding a replica expire it and the other drop it, which
+// this keeps without losing a session still in use.
 func (m *base) SessionDestroyed(s *session.Session, expired bool) {
 	if expired {
 		m.k.expired.Add(1)
 		if m.hooks.forget != nil {
 			m.hooks.forget(s.ID())
 		}
-		if !s.Replica() {
+		switch {
+		case !s.Replica():
 			m.sendExpire(s.ID(), reasonExpired)
+		case m.hooks.tellReplicaExpiry:
+			m.sendExpire(s.ID(), reasonReplicaExpired)
 		}
 	}
 	if m.app != nil {

@@ -89,7 +89,7 @@ var (
 
 func newDeltaManager(c *Cluster, path string, scfg session.Config) (*DeltaManager, error) {
 	m := &DeltaManager{}
-	m.base.init(c, path, scfg, managerHooks{replicate: m.Replicate, expireOpts: c.cfg.Manager.SendOptions})
+	m.base.init(c, path, scfg, managerHooks{replicate: m.Replicate, expireOpts: c.cfg.Manager.SendOptions, tellReplicaExpiry: true})
 	m.xfer = xfer{b: &m.base, apply: m.apply, record: m.putRecord}
 	scfg.Listener = m
 	// No Backup: as Tomcat's DeltaSession, a copy is a replica (twice the
@@ -228,8 +228,20 @@ func (m *DeltaManager) apply(t msgType, body []byte) error {
 		if err != nil {
 			return err
 		}
-		if s, ok := m.store.Remove(id); ok {
-			m.notifyDestroyed(s, reason == reasonExpired)
+		var s *session.Session
+		var ok bool
+		switch reason {
+		case reasonExpired, reasonInvalidated:
+			s, ok = m.store.Remove(id)
+		case reasonReplicaExpired:
+			// Another member's replica expired: this copy goes only if
+			// it is idle past its limit here too (it may be served here).
+			s, ok = m.store.RemoveExpired(id)
+		default: // a newer member's: keep the session
+			m.log.Debug("expire message with an unknown reason ignored", "session", id, "reason", reason)
+		}
+		if ok {
+			m.notifyDestroyed(s, reason != reasonInvalidated)
 		}
 	}
 	return nil

@@ -161,9 +161,9 @@ func TestDeltaReplicaExpiryStaysLocal(t *testing.T) {
 		t.Fatalf("b expired %d sessions, want its replica", n)
 	}
 	if _, ok := p.ra.Find(id); !ok {
-		t.Fatal("a lost a session idle 11 s: b's replica expiry was told to it")
+		t.Fatal("a lost a session idle 11 s: b's replica expiry removed it")
 	}
-	if st := p.rb.(interface{ Stats() cluster.ManagerStats }).Stats(); st.SessionsExpired != 1 || st.Replicated != 0 {
+	if st := p.rb.(interface{ Stats() cluster.ManagerStats }).Stats(); st.SessionsExpired != 1 {
 		t.Fatalf("b's stats: %+v", st)
 	}
 	// a's own expiries, one limit after the last request, are told to b
@@ -175,6 +175,30 @@ func TestDeltaReplicaExpiryStaysLocal(t *testing.T) {
 	}
 	if n := p.rb.Len(); n != 0 {
 		t.Fatalf("b holds %d sessions after a's expiries, want 0", n)
+	}
+}
+
+// TestDeltaReplicaExpiryDropsIdleSession is the seed documents' step 9: a
+// session created on b and idle everywhere expires on a, which holds a
+// replica (after twice its limit), and b drops it too, although b does not
+// expire sessions itself. The expiry is sent synchronously here, so b has
+// applied it when Expire returns.
+func TestDeltaReplicaExpiryDropsIdleSession(t *testing.T) {
+	p := startDeltaPair(t, "a", "b")
+	id := request(t, p.rb, &session.Delta{ID: "S2.b", Created: true, CreationTime: at(0), Accessed: at(0)}, true)
+	if n := p.ra.Len(); n != 1 {
+		t.Fatalf("a holds %d sessions, want S2", n)
+	}
+	p.now.Store(at(79))
+	if n := p.ra.Expire(time.UnixMilli(p.now.Load())); n != 0 {
+		t.Fatalf("a expired %d sessions within twice the limit of its replica", n)
+	}
+	p.now.Store(at(81))
+	if n := p.ra.Expire(time.UnixMilli(p.now.Load())); n != 1 {
+		t.Fatalf("a expired %d sessions, want its replica of %s", n, id)
+	}
+	if n := p.rb.Len(); n != 0 {
+		t.Fatalf("b holds %d sessions after a's replica of %s, idle on b too, expired", n, id)
 	}
 }
 

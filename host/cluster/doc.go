@@ -44,8 +44,11 @@
 // replica from the moment another member's change to it arrives until a
 // request is served on it here, as Tomcat's DeltaSession is primary only
 // on the member that served it last; a replica expires only after twice
-// its idle limit, since its access time may be a quarter limit old, and
-// only there. The expiry of a session a member serves is told to the
-// others. Concurrent requests on one session: the last writer wins, as in
-// Tomcat.
+// its idle limit, since its access time may be a quarter limit old. The
+// expiry of a session a member serves is told to the others, who drop it.
+// The DeltaManager tells the expiry of a replica too (the seed documents'
+// step 9), and a member told drops its copy only if it is idle past its
+// limit there as well: one used within its limit by requests whose access
+// was not replicated stays. Concurrent requests on one session: the last
+// writer wins, as in Tomcat.
 package cluster

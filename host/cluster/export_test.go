@@ -21,6 +21,8 @@ func SeedMessages() [][]byte {
 	e := header(nil, msgExpire, "/x")
 	e = appendStr(e, "ABC.jvm_a")
 	out = append(out, append(e, reasonExpired))
+	out = append(out, append(e[:len(e):len(e)], reasonReplicaExpired))
+	out = append(out, append(e[:len(e):len(e)], 9)) // an unknown reason
 	g := appendU64(header(nil, msgGetAll, "/x"), 7)
 	out = append(out, append(g, 0))
 	p := proxyRec{id: "ABC.jvm_a"}

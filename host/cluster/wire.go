@@ -67,8 +67,12 @@ const (
 
 // expire reasons.
 const (
-	reasonExpired     byte = 1
+	reasonExpired     byte = 1 // the member serving the session expired it (or shut down with ExpireSessionsOnShutdown)
 	reasonInvalidated byte = 2
+	// reasonReplicaExpired: a member's replica expired (after twice the
+	// limit); a receiver drops its copy only if idle past the limit there
+	// too. A member that predates it drops nothing (an unknown reason).
+	reasonReplicaExpired byte = 3
 )
 
 // Limits of the decoder: a message is at most MaxMessageBytes (a state

@@ -174,6 +174,28 @@ func (m *StandardManager) Remove(id string) (*Session, bool) {
 	return s, true
 }
 
+// RemoveExpired is Remove for a session that another member expired: it
+// deletes the session only if it is idle past its limit here too, by this
+// manager's clock, and reports whether it did. A copy used here within its
+// limit (through requests whose access was not replicated) stays.
+func (m *StandardManager) RemoveExpired(id string) (*Session, bool) {
+	nowMS := m.cfg.Now().UnixMilli()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.sessions[id]
+	if !ok {
+		return nil, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.expiredLocked(nowMS) {
+		return nil, false
+	}
+	delete(m.sessions, id)
+	s.valid = false
+	return s, true
+}
+
 // Rename moves the session oldID to newID, as a changed id replicated from
 // another member or a failover's route rewrite. It returns ErrNotFound if
 // there is no session oldID and ErrIDInUse if newID is taken.
