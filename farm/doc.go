@@ -60,7 +60,8 @@
 // at a time with the deploys and undeploys the member receives. A member
 // that joins while a deploy or undeploy is under way gets it too, once the
 // members it was first sent to have reported, and Sync does not replace
-// what a deploy or undeploy changed since Start. Two members deploying the same path at the same moment race, and
-// members may end up with different versions (as with Tomcat); the cluster
-// view of [Deployer.ClusterApps] shows it.
+// what a deploy or undeploy changed since Start. Two members deploying the
+// same path at the same moment race, and members may end up with
+// different versions (as with Tomcat); the cluster view of
+// [Deployer.ClusterApps] shows it.
 package farm
