@@ -243,7 +243,7 @@ func prepareModule(bin []byte, instrument bool) (out []byte, loops int, err erro
 			}
 			appendSection(s.id, p)
 		case 10: // code
-			p, n, err := instrumentCode(s.payload, loopCheck, bulkCheck)
+			p, n, err := instrumentCode(s.payload, loopCheck, bulkCheck, globals)
 			if err != nil {
 				return nil, 0, err
 			}
@@ -343,7 +343,7 @@ func exportsName(payload []byte, name string) bool {
 // instrumentCode rewrites the code section's payload, inserting loopCheck
 // after every loop's block type and bulkCheck before every bulk memory
 // operation.
-func instrumentCode(payload, loopCheck, bulkCheck []byte) ([]byte, int, error) {
+func instrumentCode(payload, loopCheck, bulkCheck []byte, globals uint32) ([]byte, int, error) {
 	r := reader{b: payload}
 	count := r.u32()
 	if r.err != nil {
@@ -361,7 +361,7 @@ func instrumentCode(payload, loopCheck, bulkCheck []byte) ([]byte, int, error) {
 		}
 		var n int
 		var err error
-		body, n, err = instrumentBody(body[:0], code, loopCheck, bulkCheck)
+		body, n, err = instrumentBody(body[:0], code, loopCheck, bulkCheck, globals)
 		if err != nil {
 			return nil, 0, fmt.Errorf("%w (function body %d at code section offset %d)", err, i, start)
 		}
@@ -378,8 +378,8 @@ func instrumentCode(payload, loopCheck, bulkCheck []byte) ([]byte, int, error) {
 // instrumentBody appends code to out with loopCheck inserted after every
 // loop instruction's block type and bulkCheck before every memory.copy,
 // memory.fill and memory.init.
-func instrumentBody(out, code, loopCheck, bulkCheck []byte) ([]byte, int, error) {
-	r := reader{b: code}
+func instrumentBody(out, code, loopCheck, bulkCheck []byte, globals uint32) ([]byte, int, error) {
+	r := reader{b: code, globals: globals, limitGlobals: true}
 	r.locals()
 	copied, loops := 0, 0
 	for !r.done() && r.err == nil {
@@ -421,9 +421,13 @@ func (r *reader) instr() int {
 		return instrEnd
 	case op == 0x02 || op == 0x04: // block, if
 		r.s33()
+	case op == 0x23 || op == 0x24: // global.get, global.set
+		if i := r.u32(); r.limitGlobals && i >= r.globals && r.err == nil {
+			r.setErr(fmt.Errorf("%w: global %d at offset %d does not exist (the module has %d)", errInstrument, i, r.off, r.globals))
+		}
 	case op == 0x0C || op == 0x0D || op == 0x10 || (op >= 0x20 && op <= 0x26) || op == 0x3F || op == 0x40 || op == 0xD2:
-		// br, br_if, call, local.*, global.*, table.get/set,
-		// memory.size/grow, ref.func: one index
+		// br, br_if, call, local.*, table.get/set, memory.size/grow,
+		// ref.func: one index
 		r.u32()
 	case op == 0x0E: // br_table
 		for n := r.count(1); n > 0 && r.err == nil; n-- {
@@ -504,6 +508,12 @@ type reader struct {
 	b   []byte
 	off int
 	err error
+	// globals, when limitGlobals is set, is the number of globals the
+	// module itself has: instr refuses global.get and global.set of a
+	// higher index, which after the rewrite would name the host's $stop
+	// or $fuel and let the guest switch its own deadline off.
+	globals      uint32
+	limitGlobals bool
 }
 
 func (r *reader) done() bool { return r.off >= len(r.b) }

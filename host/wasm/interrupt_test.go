@@ -15,6 +15,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/wasmfarm/wasmfarm/host/abi"
+	"github.com/wasmfarm/wasmfarm/host/internal/leb"
 	"github.com/wasmfarm/wasmfarm/host/internal/wasmtest"
 )
 
@@ -225,6 +226,10 @@ func TestInstrumentRefusals(t *testing.T) {
 		{"no memory", "no memory", noMemory},
 		{"tail call", "opcode 0x12", tailCall},
 		{"reserved export", deadlineGlobal, reserved},
+		// Global 0 and 1 do not exist in the module; after the rewrite
+		// they would be the host's $stop and $fuel.
+		{"global.set of $fuel", "global 1 at offset", globalEscape(0x24, 1)},
+		{"global.get of $stop", "global 0 at offset", globalEscape(0x23, 0)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := instrumentLoops(tc.bin)
@@ -232,6 +237,45 @@ func TestInstrumentRefusals(t *testing.T) {
 				t.Fatalf("got %v, want an error about %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// globalEscape is a module with no globals whose handle runs op (global.get
+// or global.set) on global idx in a loop of 1<<30 turns, storing
+// 0x7fffffff first for a set. Invalid as written; before the rewrite
+// checked global indexes, it validated after it and reached the deadline
+// globals: a guest that refilled $fuel ran past its deadline, and the
+// garbage collector's stop-the-world waited for it.
+func globalEscape(op byte, idx byte) []byte {
+	vbody := append([]byte{0x00, 0x41}, leb.AppendSigned(nil, abi.Version)...)
+	vbody = append(vbody, 0x0b)
+	h := []byte{0x01, 0x01, 0x7f, 0x41}
+	h = append(leb.AppendSigned(h, 1<<30), 0x21, 0x00, 0x03, 0x40)
+	if op == 0x24 {
+		h = append(leb.AppendSigned(append(h, 0x41), 0x7fffffff), 0x24, idx)
+	} else {
+		h = append(h, 0x23, idx, 0x1a)
+	}
+	h = append(h, 0x20, 0x00, 0x41, 0x01, 0x6b, 0x22, 0x00, 0x0d, 0x00, 0x0b, 0x41, 0x00, 0x0b)
+	code := appendLEB([]byte{0x02}, uint32(len(vbody)))
+	code = append(code, vbody...)
+	code = appendLEB(code, uint32(len(h)))
+	code = append(code, h...)
+	return cat([]byte(wasmHeader),
+		sec(1, []byte{0x01, 0x60, 0x00, 0x01, 0x7f}),
+		sec(3, []byte{0x02, 0x00, 0x00}),
+		sec(5, []byte{0x01, 0x00, 0x01}),
+		sec(7, cat([]byte{0x03}, str("wasmfarm_abi_version"), []byte{0x00, 0x00},
+			str("handle"), []byte{0x00, 0x01}, str("memory"), []byte{0x02, 0x00})),
+		sec(10, code))
+}
+
+// TestGuestCannotReachDeadlineGlobals: the runtime refuses to compile a
+// module that names the globals the rewrite adds.
+func TestGuestCannotReachDeadlineGlobals(t *testing.T) {
+	_, err := newRuntime(t).Compile(context.Background(), "escape", globalEscape(0x24, 1))
+	if err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("compiling a module that sets the host's $fuel: %v, want a refusal", err)
 	}
 }
 
