@@ -456,7 +456,11 @@ func (s *Server) write(w http.ResponseWriter, x *Exchange) {
 	for k, vs := range x.Header {
 		// A reused header keeps emptied keys (wasm.Call.Reset); net/http
 		// would take an empty Content-Type as set, and not sniff one.
-		if len(vs) > 0 {
+		// The framing is the host's: a guest's Transfer-Encoding next to
+		// the Content-Length below would let a client read the body as
+		// chunks, and a body holding "0\r\n\r\n" and a forged response
+		// would answer its next request (the ABI stores canonical keys).
+		if len(vs) > 0 && k != "Transfer-Encoding" {
 			h[k] = vs
 		}
 	}
