@@ -589,7 +589,7 @@ func serveNode(ctx context.Context, spec nodeSpec, log *slog.Logger, stdout io.W
 			n.srv.Shutdown(context.Background())
 			return fmt.Errorf("admin: %w", err)
 		}
-		as := &http.Server{Handler: n.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+		as := &http.Server{Handler: n.adminHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 		adminErr = make(chan error, 1)
 		go func() { adminErr <- as.Serve(l) }()
 		defer as.Close()
