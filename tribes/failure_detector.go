@@ -70,10 +70,13 @@ type FailureDetectorStats struct {
 //     once;
 //   - a send that fails with an I/O error (not a FAIL_ACK) triggers the
 //     same check, so a crashed member is removed as soon as a message to
-//     it fails, long before its heartbeats expire.
+//     it fails, long before its heartbeats expire. A member whose port
+//     answers stays a plain member as long as the membership holds it (a
+//     slow peer whose ACK timed out is not a suspect).
 //
 // Probes run on their own goroutines: membership events never wait for
-// them.
+// them. A probe's result is judged against the membership's latest word:
+// a member heard again while its expiry probe ran is no suspect.
 type FailureDetector struct {
 	BaseInterceptor
 	cfg FailureDetectorConfig
@@ -82,6 +85,7 @@ type FailureDetector struct {
 	alive    map[MemberKey]*Member
 	pending  map[MemberKey]*Member   // reported, probe failed: retried on heartbeat
 	suspects map[MemberKey]time.Time // heartbeats stopped, port answers
+	gone     map[MemberKey]bool      // alive, but the membership reported it disappeared and not heard since
 	checking map[MemberKey]bool      // a probe is running
 	stopped  bool
 	wg       sync.WaitGroup
@@ -111,6 +115,7 @@ func NewFailureDetector(cfg FailureDetectorConfig) *FailureDetector {
 		alive:    map[MemberKey]*Member{},
 		pending:  map[MemberKey]*Member{},
 		suspects: map[MemberKey]time.Time{},
+		gone:     map[MemberKey]bool{},
 		checking: map[MemberKey]bool{},
 	}
 }
@@ -162,6 +167,7 @@ func (f *FailureDetector) MemberAdded(m *Member) {
 	if _, ok := f.alive[k]; ok {
 		f.alive[k] = m // heard again: no longer a suspect
 		delete(f.suspects, k)
+		delete(f.gone, k)
 		f.mu.Unlock()
 		return
 	}
@@ -181,6 +187,9 @@ func (f *FailureDetector) MemberDisappeared(m *Member) {
 	f.mu.Lock()
 	_, known := f.alive[k]
 	delete(f.pending, k)
+	if known {
+		f.gone[k] = true
+	}
 	f.mu.Unlock()
 	if known {
 		f.check(m, true)
@@ -273,7 +282,11 @@ func (f *FailureDetector) Heartbeat() {
 
 // check probes m on a goroutine of its own (one per member at a time).
 // known says whether m is in the alive view (a disappearance or a failed
-// send to verify) or waiting to be added.
+// send to verify) or waiting to be added. What a successful probe of a
+// known member means is decided when it returns: a suspect if the
+// membership has dropped it meanwhile or before (even if that event's
+// own check was skipped because this probe was running), nothing if the
+// membership holds it.
 func (f *FailureDetector) check(m *Member, known bool) {
 	k := m.Key()
 	f.mu.Lock()
@@ -304,16 +317,18 @@ func (f *FailureDetector) check(m *Member, known bool) {
 			f.mu.Unlock()
 			f.prev.MemberAdded(m)
 		case ok && known:
-			if _, isSuspect := f.suspects[k]; !isSuspect {
-				if _, alive := f.alive[k]; alive {
-					f.suspects[k] = time.Now()
-					f.suspected.Add(1)
-					f.mu.Unlock()
-					f.log().Info("tribes failure detector: member still alive, kept as a suspect", "member", m.String())
-					return
-				}
+			_, isSuspect := f.suspects[k]
+			_, alive := f.alive[k]
+			if isSuspect || !alive || !f.gone[k] {
+				// Already a suspect, removed meanwhile, or still (or again)
+				// held by the membership: nothing to do.
+				f.mu.Unlock()
+				return
 			}
+			f.suspects[k] = time.Now()
+			f.suspected.Add(1)
 			f.mu.Unlock()
+			f.log().Info("tribes failure detector: member still alive, kept as a suspect", "member", m.String())
 		case !ok && known:
 			f.mu.Unlock()
 			f.remove(k, m)
@@ -352,6 +367,7 @@ func (f *FailureDetector) remove(k MemberKey, m *Member) {
 	delete(f.alive, k)
 	delete(f.pending, k)
 	delete(f.suspects, k)
+	delete(f.gone, k)
 	f.mu.Unlock()
 	if wasAlive {
 		f.removed.Add(1)
