@@ -73,6 +73,11 @@ type FailureDetectorStats struct {
 //     it fails, long before its heartbeats expire. A member whose port
 //     answers stays a plain member as long as the membership holds it (a
 //     slow peer whose ACK timed out is not a suspect).
+//   - a member that stopped heartbeating whose address another live member
+//     now has (it restarted on the same host and port with a new unique
+//     id, and the probe reached the new process) is removed at once
+//     rather than kept as a suspect, so that messages do not reach the
+//     new process twice. Tribes keeps it as a suspect.
 //
 // Probes run on their own goroutines: membership events never wait for
 // them. A probe's result is judged against the membership's latest word:
@@ -314,14 +319,29 @@ func (f *FailureDetector) check(m *Member, known bool) {
 			}
 			delete(f.pending, k)
 			f.alive[k] = m
+			replaced := f.replacedByLocked(k)
 			f.mu.Unlock()
+			for _, old := range replaced {
+				f.log().Info("tribes failure detector: removing a member whose address a new member has", "member", old.String(), "new", m.String())
+				f.remove(old.Key(), old)
+			}
 			f.prev.MemberAdded(m)
 		case ok && known:
 			_, isSuspect := f.suspects[k]
 			_, alive := f.alive[k]
-			if isSuspect || !alive || !f.gone[k] {
-				// Already a suspect, removed meanwhile, or still (or again)
-				// held by the membership: nothing to do.
+			if !alive || !f.gone[k] {
+				// Removed meanwhile, or still (or again) held by the
+				// membership: nothing to do.
+				f.mu.Unlock()
+				return
+			}
+			if by := f.liveAtLocked(k); by != nil {
+				f.mu.Unlock()
+				f.log().Info("tribes failure detector: removing a member whose address a new member has", "member", m.String(), "new", by.String())
+				f.remove(k, m)
+				return
+			}
+			if isSuspect {
 				f.mu.Unlock()
 				return
 			}
@@ -336,6 +356,31 @@ func (f *FailureDetector) check(m *Member, known bool) {
 			f.mu.Unlock()
 		}
 	}()
+}
+
+// liveAtLocked returns an alive member that the membership has not
+// dropped, with k's host and port but another unique id, or nil: the
+// process a probe of k's address reaches.
+func (f *FailureDetector) liveAtLocked(k MemberKey) *Member {
+	for other, m := range f.alive {
+		if other.Host == k.Host && other.Port == k.Port && other.ID != k.ID && !f.gone[other] {
+			return m
+		}
+	}
+	return nil
+}
+
+// replacedByLocked returns the alive members with k's host and port but
+// another unique id that the membership has dropped: identities that k,
+// just admitted, has replaced.
+func (f *FailureDetector) replacedByLocked(k MemberKey) []*Member {
+	var out []*Member
+	for other, m := range f.alive {
+		if other.Host == k.Host && other.Port == k.Port && other.ID != k.ID && f.gone[other] {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // probe reports whether m answers.

@@ -270,3 +270,55 @@ func TestFailureDetectorMemberHeardAgainDuringExpiryProbe(t *testing.T) {
 		}
 	})
 }
+
+// TestFailureDetectorDropsIdentityReplacedOnSameAddress: a member restarts
+// on the same host and port with a new unique id. When the old identity's
+// heartbeats expire, its address answers the probe (the new process), but
+// it must not stay as a suspect: every broadcast would reach the new
+// process twice. It is dropped as soon as both its expiry and another live
+// identity at its address are known, in either order. (Tribes keeps it as
+// a suspect.)
+func TestFailureDetectorDropsIdentityReplacedOnSameAddress(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		expiresFirst bool
+	}{
+		{"new identity admitted, then old one expires", false},
+		{"old identity expires, then new one admitted", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a := newFDNode(t, false)
+				old := testMember(4001)
+				a.admit(t, old)
+				restarted := testMember(4001) // same address, new id
+				if tc.expiresFirst {
+					a.mb.emit(MemberDisappeared, old)
+					synctest.Wait()
+					a.admit(t, restarted)
+				} else {
+					a.admit(t, restarted)
+					a.mb.emit(MemberDisappeared, old)
+					synctest.Wait()
+				}
+				select {
+				case m := <-a.ev.gone:
+					if m.Key() != old.Key() {
+						t.Fatalf("gone: %v, want the old identity", m)
+					}
+				default:
+					t.Errorf("old identity not dropped (stats %+v)", a.fd.Stats())
+				}
+				if got := a.members(); !slices.Equal(got, keys(restarted)) {
+					t.Errorf("members %v, want only the restarted identity", got)
+				}
+				if err := a.ch.Send(t.Context(), nil, []byte("x"), OptUseAck); err != nil {
+					t.Fatal(err)
+				}
+				if n := a.tr.sentTo(old); n != 0 {
+					t.Errorf("one broadcast sent %d times to the old identity (the restarted process)", n)
+				}
+			})
+		})
+	}
+}

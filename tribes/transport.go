@@ -106,7 +106,9 @@ func (t *NioTransport) Disconnect(m *Member) {
 
 // Probe checks that m is alive as TcpFailureDetector does (spec section
 // 9): a TCP connect, then, with SendTest, one frame carrying the probe
-// payload, and with ReadTest, a wait for the ACK.
+// payload, and with ReadTest, a wait for the ACK. It checks the address
+// only: a process restarted there with a new unique id answers for m (the
+// [FailureDetector] then drops m, see there).
 func (t *NioTransport) Probe(ctx context.Context, m *Member, cfg ProbeConfig) error {
 	t.mu.RLock()
 	s := t.s
