@@ -278,10 +278,12 @@ func (c *Channel) Start(ctx context.Context) error {
 		c.transport.Close()
 		return err
 	}
-	started := 0
+	var started []Starter // the interceptors started, top first
 	fail := func(err error) error {
-		for i := started - 1; i >= 0; i-- {
-			c.stack[i].(Starter).Stop(ctx)
+		for i := len(started) - 1; i >= 0; i-- {
+			if serr := started[i].Stop(ctx); serr != nil {
+				c.log.Warn("tribes: stopping an interceptor after a failed start", "interceptor", fmt.Sprintf("%T", started[i]), "err", serr)
+			}
 		}
 		c.transport.Close()
 		return err
@@ -291,8 +293,8 @@ func (c *Channel) Start(ctx context.Context) error {
 			if err := s.Start(ctx); err != nil {
 				return fail(fmt.Errorf("tribes: starting %T: %w", ic, err))
 			}
+			started = append(started, s)
 		}
-		started++
 	}
 	c.state.Store(stateStarted)
 	if err := c.membership.Start(ctx, local, c.coord.memberEvent); err != nil {

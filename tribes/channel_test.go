@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -301,4 +302,82 @@ func (s *stallInterceptor) SendMessage(ctx context.Context, to []*Member, msg *M
 	s.once.Do(func() { close(s.entered) })
 	<-s.block
 	return s.Next().SendMessage(ctx, to, msg)
+}
+
+// failingMembership cannot join.
+type failingMembership struct{ fakeMembership }
+
+var errCannotJoin = errors.New("cannot join")
+
+func (*failingMembership) Start(context.Context, *Member, func(MemberEvent)) error {
+	return errCannotJoin
+}
+
+// starterLog is an interceptor that records its Start and Stop calls in a
+// shared log, and fails Start with fail.
+type starterLog struct {
+	BaseInterceptor
+	name string
+	log  *[]string
+	fail error
+}
+
+func (s *starterLog) Start(ctx context.Context) error {
+	*s.log = append(*s.log, "start "+s.name)
+	return s.fail
+}
+
+func (s *starterLog) Stop(ctx context.Context) error {
+	*s.log = append(*s.log, "stop "+s.name)
+	return nil
+}
+
+// TestChannelStartFailureStopsWhatStarted: when the membership or an
+// interceptor fails to start, Start returns the error (it used to panic
+// on the head and coordinator, which are no Starters), stops the
+// interceptors it started, bottom first, and closes the transport.
+func TestChannelStartFailureStopsWhatStarted(t *testing.T) {
+	errBroken := errors.New("broken interceptor")
+	for _, tc := range []struct {
+		name       string
+		membership Membership
+		failing    string // the interceptor whose Start fails
+		want       error
+		log        []string
+	}{
+		{name: "membership fails", membership: &failingMembership{}, want: errCannotJoin,
+			log: []string{"start top", "start middle", "start bottom", "stop bottom", "stop middle", "stop top"}},
+		{name: "interceptor fails", membership: newFakeMembership(), failing: "middle", want: errBroken,
+			log: []string{"start top", "start middle", "stop top"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log []string
+			var ics []Interceptor
+			for _, name := range []string{"top", "middle", "bottom"} {
+				s := &starterLog{name: name, log: &log}
+				if name == tc.failing {
+					s.fail = errBroken
+				}
+				ics = append(ics, s, &BaseInterceptor{}) // a plain interceptor between them
+			}
+			tr := newProbeTransport()
+			c, err := New(Config{Transport: tr, Membership: tc.membership, Interceptors: ics})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Start(context.Background())
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Start: %v, want %v", err, tc.want)
+			}
+			if !slices.Equal(log, tc.log) {
+				t.Errorf("calls %q, want %q", log, tc.log)
+			}
+			if tr.closed != 1 {
+				t.Errorf("transport closed %d times, want once", tr.closed)
+			}
+			if err := c.Send(context.Background(), nil, []byte("x"), 0); !errors.Is(err, ErrChannelNotStarted) {
+				t.Errorf("Send after the failed Start: %v", err)
+			}
+		})
+	}
 }

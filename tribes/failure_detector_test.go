@@ -29,6 +29,7 @@ type probeTransport struct {
 	sent      map[MemberKey]int
 	gate      chan struct{} // when non-nil, every probe takes a token first
 	openGate  sync.Once
+	closed    int
 }
 
 var (
@@ -46,7 +47,13 @@ func (p *probeTransport) Start(ctx context.Context, recv ReceiveFunc) (netip.Add
 
 func (p *probeTransport) SetLocalMember(m *Member) error { return nil }
 func (p *probeTransport) Disconnect(m *Member)           {}
-func (p *probeTransport) Close() error                   { return nil }
+
+func (p *probeTransport) Close() error {
+	p.mu.Lock()
+	p.closed++
+	p.mu.Unlock()
+	return nil
+}
 
 func (p *probeTransport) Send(ctx context.Context, to []*Member, msg *Message) error {
 	p.mu.Lock()
