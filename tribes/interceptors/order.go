@@ -80,6 +80,14 @@ type OrderStats struct {
 // after a FAIL_ACK) is passed up at once, as Tribes does. When a member
 // disappears its counters are reset and its held-back messages delivered.
 //
+// Multicast messages ([tribes.OptMulticast]) are passed through unnumbered
+// both ways: one datagram reaches every member, so it cannot carry a
+// per-destination number, and the option travels with it, so the receiver
+// knows not to look for one. (Tribes' OrderInterceptor numbers a multicast
+// message per destination like any other, broadcasting one copy per
+// destination, and strips four bytes from every one it receives: with Order
+// configured, multicast messages do not interoperate with Tomcat.)
+//
 // Held-back messages are acknowledged on receipt: a synchronous sender is
 // not told about a listener failure for them. The listeners process one
 // sender's messages one at a time (Tribes holds a lock there too), so a
@@ -162,7 +170,7 @@ func ParseSeq(b []byte) (body []byte, seq int32, err error) {
 // SendMessage numbers msg for each destination and passes it down, once
 // per destination.
 func (o *Order) SendMessage(ctx context.Context, to []*tribes.Member, msg *tribes.Message) error {
-	if !tribes.Gated(o.cfg.OptionFlag, msg.Options) {
+	if !o.applies(msg.Options) {
 		return o.Next().SendMessage(ctx, to, msg)
 	}
 	if len(to) <= 1 {
@@ -187,6 +195,12 @@ func (o *Order) SendMessage(ctx context.Context, to []*tribes.Member, msg *tribe
 	errs[len(to)-1] = o.sendOne(ctx, to[len(to)-1:], msg)
 	wg.Wait()
 	return joinSendErrors(errs)
+}
+
+// applies reports whether messages with options opts are numbered: those
+// the option flag lets in, except multicast ones.
+func (o *Order) applies(opts tribes.Options) bool {
+	return tribes.Gated(o.cfg.OptionFlag, opts) && !opts.Has(tribes.OptMulticast)
 }
 
 // sendOne sends msg to the single member of to with its next number.
@@ -236,7 +250,7 @@ func (o *Order) inState(k tribes.MemberKey) *orderIn {
 // MessageReceived strips the sequence number and passes msg up in order:
 // at once when it is the next expected (or an older) one, else later.
 func (o *Order) MessageReceived(msg *tribes.Message) error {
-	if !tribes.Gated(o.cfg.OptionFlag, msg.Options) {
+	if !o.applies(msg.Options) {
 		return o.Previous().MessageReceived(msg)
 	}
 	body, seq, err := ParseSeq(msg.Data)
