@@ -201,11 +201,15 @@ func (f *FailureDetector) MemberDisappeared(m *Member) {
 	}
 }
 
-// MemberUpdated refreshes the record of a member the detector holds.
+// MemberUpdated refreshes the record of a member the detector holds, or
+// waits to admit: it admits it with the latest record.
 func (f *FailureDetector) MemberUpdated(m *Member) {
+	k := m.Key()
 	f.mu.Lock()
-	if _, ok := f.alive[m.Key()]; ok {
-		f.alive[m.Key()] = m
+	if _, ok := f.alive[k]; ok {
+		f.alive[k] = m
+	} else if _, ok := f.pending[k]; ok {
+		f.pending[k] = m
 	}
 	f.mu.Unlock()
 }
@@ -313,10 +317,12 @@ func (f *FailureDetector) check(m *Member, known bool) {
 		}
 		switch {
 		case ok && !known:
-			if _, stillPending := f.pending[k]; !stillPending {
+			latest, stillPending := f.pending[k]
+			if !stillPending {
 				f.mu.Unlock()
 				return // it disappeared meanwhile
 			}
+			m := latest // the record may have been updated meanwhile
 			delete(f.pending, k)
 			f.alive[k] = m
 			replaced := f.replacedByLocked(k)

@@ -42,13 +42,19 @@ type DomainFilterStats struct {
 // its own view of them ([DomainFilter.Members]; as the top-most
 // [tribes.MemberView] it is the channel's membership). A member already in
 // the view is not reported twice.
+//
+// It follows the updates of a member's record (see [tribes.MemberUpdater])
+// only for members the layers below reported added, whatever their
+// domain: a member that a [tribes.FailureDetector] below has not admitted
+// (its port never answered) is not admitted by changing its record.
 type DomainFilter struct {
 	tribes.BaseInterceptor
 	cfg    DomainFilterConfig
 	domain []byte
 
 	mu      sync.Mutex
-	members map[tribes.MemberKey]*tribes.Member
+	members map[tribes.MemberKey]*tribes.Member // the view: reported, of the domain
+	below   map[tribes.MemberKey]*tribes.Member // reported by the layers below, any domain
 
 	accepted, refused, refusedMembers, logCount atomic.Int64
 }
@@ -68,7 +74,8 @@ func NewDomainFilter(cfg DomainFilterConfig) (*DomainFilter, error) {
 	if cfg.LogInterval <= 0 {
 		cfg.LogInterval = DefaultDomainLogInterval
 	}
-	return &DomainFilter{cfg: cfg, domain: d, members: map[tribes.MemberKey]*tribes.Member{}}, nil
+	return &DomainFilter{cfg: cfg, domain: d,
+		members: map[tribes.MemberKey]*tribes.Member{}, below: map[tribes.MemberKey]*tribes.Member{}}, nil
 }
 
 // ParseDomain converts a domain as Tomcat's configuration writes it to its
@@ -147,6 +154,9 @@ func (d *DomainFilter) MessageReceived(msg *tribes.Message) error {
 
 // MemberAdded passes up a member of the domain not yet in the view.
 func (d *DomainFilter) MemberAdded(m *tribes.Member) {
+	d.mu.Lock()
+	d.below[m.Key()] = m
+	d.mu.Unlock()
 	if !d.ours(m) {
 		d.refusedMembers.Add(1)
 		d.log().Info("tribes domain filter: member of another domain refused", "member", memberString(m))
@@ -163,6 +173,9 @@ func (d *DomainFilter) MemberAdded(m *tribes.Member) {
 
 // MemberDisappeared removes a member of the domain and passes the event up.
 func (d *DomainFilter) MemberDisappeared(m *tribes.Member) {
+	d.mu.Lock()
+	delete(d.below, m.Key())
+	d.mu.Unlock()
 	if !d.ours(m) {
 		return
 	}
@@ -173,10 +186,16 @@ func (d *DomainFilter) MemberDisappeared(m *tribes.Member) {
 }
 
 // MemberUpdated re-filters a member whose record changed: one that moved
-// into the domain is added, one that moved out of it disappears.
+// into the domain is added, one that moved out of it disappears. Members
+// the layers below have not reported are left alone.
 func (d *DomainFilter) MemberUpdated(m *tribes.Member) {
 	ours := d.ours(m)
 	d.mu.Lock()
+	if _, reported := d.below[m.Key()]; !reported {
+		d.mu.Unlock()
+		return
+	}
+	d.below[m.Key()] = m
 	_, known := d.members[m.Key()]
 	if ours {
 		d.members[m.Key()] = m
