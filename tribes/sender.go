@@ -472,19 +472,24 @@ func (op *sendOp) sendTo(ctx context.Context, m *Member) error {
 	if err != nil {
 		return err
 	}
+	err = op.resend(ctx, m, d, op.sendOn(ctx, d))
+	op.count(err)
+	return err
+}
+
+// sendOn sends the frame on d's connections as the options say.
+func (op *sendOp) sendOn(ctx context.Context, d *destination) error {
 	opts := op.msg.Options
 	switch {
 	case op.pipelined():
-		err = op.resend(ctx, m, d, d.pipe.send(ctx, op))
+		return d.pipe.send(ctx, op)
 	case opts.Has(OptUseAck):
-		err = d.sendAcked(ctx, op)
+		return d.sendAcked(ctx, op)
 	case opts.Has(OptAsynchronous) && !op.vectored:
-		err = d.stream.enqueue(op.frame.B)
+		return d.stream.enqueue(op.frame.B)
 	default:
-		err = d.stream.write(op)
+		return d.stream.write(op)
 	}
-	op.count(err)
-	return err
 }
 
 // count counts a frame sent to one member.
@@ -501,10 +506,12 @@ func (op *sendOp) pipelined() bool {
 	return op.msg.Options.Has(OptUseAck) && !op.vectored && !op.s.cfg.PooledAcks
 }
 
-// resend goes on with a pipelined send to m that ended with err on d: while
+// resend goes on with a send to m that ended with err on d: while
 // Disconnect closed the destination during the send (the sender itself is
 // open while destination succeeds), it goes again on a fresh one, as a
-// pooled send would have gone on, until the deadline.
+// pooled send would have gone on, until the deadline. A closed pipe or
+// stream refuses a frame before writing or queueing it, so the member
+// does not get it twice.
 func (op *sendOp) resend(ctx context.Context, m *Member, d *destination, err error) error {
 	for errors.Is(err, ErrSenderClosed) && time.Now().Before(op.deadline) && ctx.Err() == nil {
 		var d2 *destination
@@ -516,7 +523,7 @@ func (op *sendOp) resend(ctx context.Context, m *Member, d *destination, err err
 			break
 		}
 		d = d2
-		err = d.pipe.send(ctx, op)
+		err = op.sendOn(ctx, d)
 	}
 	return err
 }

@@ -59,13 +59,16 @@ func (st *stream) enqueue(frame []byte) error {
 		st.d.s.wg.Add(1)
 		go st.writer()
 	}
-	st.mu.Unlock()
 	if wasEmpty {
+		// Kick under mu: close (Disconnect, unlike Sender.Close, runs
+		// during sends) closes kick once it has set closed under mu, so
+		// after Unlock kick may be closed already.
 		select {
 		case st.kick <- struct{}{}:
 		default:
 		}
 	}
+	st.mu.Unlock()
 	return nil
 }
 
@@ -180,7 +183,8 @@ func (st *stream) writeRetry(bufs [][]byte) error {
 	return err
 }
 
-// close stops the writer after it wrote what is queued.
+// close stops the writer after it wrote what is queued. It closes kick
+// after setting closed under mu, so enqueue kicks only under mu.
 func (st *stream) close() {
 	st.mu.Lock()
 	if st.closed {
