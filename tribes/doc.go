@@ -29,10 +29,12 @@
 // The [Options] bits are Tribes' SEND_OPTIONS: [OptUseAck] makes the
 // receiver acknowledge a message when it has read it; with
 // [OptSynchronizedAck] it acknowledges after processing it (and answers
-// FAIL_ACK when processing failed); [OptAsynchronous] without an ACK lets
-// the sender queue the message and return at once, and queued messages to
-// one member share system calls. [OptByteMessage] marks raw bytes (as
-// opposed to Java-serialised objects).
+// FAIL_ACK when processing failed). The answers of a connection leave in
+// message order, so an ACK behind a synchronized one waits for it, as in
+// Tribes. [OptAsynchronous] without an ACK lets the sender queue the
+// message and return at once, and queued messages to one member share
+// system calls. [OptByteMessage] marks raw bytes (as opposed to
+// Java-serialised objects).
 //
 // # Ownership and concurrency
 //

@@ -28,6 +28,11 @@ type Message struct {
 	Data []byte
 
 	buf *bufpool.Buffer // backing store of Data on the receive path
+	// ackFirst: the receiver's worker writes this message's ACK before
+	// processing it (a plain ACK, or a probe's, queued behind an answer
+	// owed on its connection).
+	ackFirst bool
+	probe    bool // a probe, queued only for its answer: not processed
 }
 
 // messagePool recycles received messages so the receive path does not

@@ -234,13 +234,14 @@ type rconn struct {
 	src *Member // its decoded form, shared by that connection's messages
 
 	acks   []byte  // ACK frames to write at the end of this OnData (loop only)
-	wacks  []byte  // synchronized ACK frames of a drained batch (the owning worker only)
+	wacks  []byte  // answers of a drained batch (the owning worker only)
 	inline Message // the message handed to an inline ReceiveFunc (loop only)
 
 	mu      sync.Mutex
 	queue   []*Message // decoded, not yet processed
 	spare   []*Message // the workers' last batch, reused
 	queued  int        // payload bytes in queue
+	owed    int        // answers the workers are to write (see onData)
 	running bool       // a worker owns the connection's queue
 	paused  bool       // reading is paused until the queue drains
 }
@@ -259,12 +260,21 @@ func (h *receiverHandler) OnClose(c *nio.Conn, err error) {
 }
 
 // OnData decodes every complete frame in data, acknowledges the USE_ACK
-// ones that do not ask for a synchronized ACK, and queues the messages for
-// the workers.
+// ones that do not ask for a synchronized ACK (in message order, so maybe
+// later, see rconn.onData), and queues the messages for the workers.
 func (h *receiverHandler) OnData(c *nio.Conn, data []byte) (int, error) {
 	return c.Context().(*rconn).onData(data)
 }
 
+// onData decodes the frames in data. Without Inline it keeps the answers of
+// the connection in message order (spec section 4; a pipelining sender
+// hands them out in that order) while processing runs on a worker: the
+// loop writes a plain ACK (or a probe's) itself, at once, only while the
+// workers owe no answer on the connection (owed, under mu); otherwise the
+// message is queued with ackFirst and its worker writes the ACK after the
+// answers before it and before processing it, as Tribes' NioReplicationTask
+// does. Before it queues a message whose answer a worker owes, the loop
+// writes the answers it holds.
 func (rc *rconn) onData(data []byte) (int, error) {
 	r := rc.r
 	off, queued := 0, 0
@@ -295,47 +305,94 @@ func (rc *rconn) onData(data []byte) (int, error) {
 			break
 		}
 		off += n
-		cd := &rc.cd
-		useAck := cd.options.Has(OptUseAck)
-		syncAck := useAck && cd.options.Has(OptSynchronizedAck)
-		if useAck && !syncAck {
-			rc.acks = append(rc.acks, ackFrame[:]...)
-			r.stats.acks.Add(1)
-		}
-		if bytes.Equal(cd.message, tcpFailDetect[:]) {
-			r.stats.probes.Add(1)
-			if syncAck {
-				rc.ack(nil)
-			}
-			continue
-		}
-		r.stats.msgs.Add(1)
-		r.stats.bytes.Add(int64(len(cd.message)))
 		if r.cfg.Inline {
-			// Process here, on the loop, with Data aliasing the input.
-			if useAck && !syncAck {
-				rc.flushAcks() // the ACK precedes processing, as Tribes does
-			}
-			m := &rc.inline
-			*m = Message{Options: cd.options, Timestamp: cd.timestamp, Source: src, Data: cd.message}
-			copy(m.UniqueID[:], cd.uniqueID)
-			err := r.process(m)
-			*m = Message{}
-			if syncAck {
-				rc.ack(err)
-			}
-			continue
+			rc.processInline(&rc.cd, src)
+		} else if rc.enqueue(&rc.cd, src) {
+			queued++
 		}
-		m := rc.message(cd, src)
-		rc.mu.Lock()
-		rc.queue = append(rc.queue, m)
-		rc.queued += len(m.Data)
-		rc.mu.Unlock()
-		queued++
 	}
 	rc.flushAcks()
 	rc.schedule(queued)
 	return off, nil
+}
+
+// processInline answers and processes a decoded message on the loop, with
+// Data aliasing the input (Inline). Its answers leave in message order.
+func (rc *rconn) processInline(cd *channelData, src *Member) {
+	r := rc.r
+	useAck := cd.options.Has(OptUseAck)
+	syncAck := useAck && cd.options.Has(OptSynchronizedAck)
+	if useAck && !syncAck {
+		rc.ack(nil)
+	}
+	if bytes.Equal(cd.message, tcpFailDetect[:]) {
+		r.stats.probes.Add(1)
+		if syncAck {
+			rc.ack(nil)
+		}
+		return
+	}
+	r.stats.msgs.Add(1)
+	r.stats.bytes.Add(int64(len(cd.message)))
+	if useAck && !syncAck {
+		rc.flushAcks() // the ACK precedes processing, as Tribes does
+	}
+	m := &rc.inline
+	*m = Message{Options: cd.options, Timestamp: cd.timestamp, Source: src, Data: cd.message}
+	copy(m.UniqueID[:], cd.uniqueID)
+	err := r.process(m)
+	*m = Message{}
+	if syncAck {
+		rc.ack(err)
+	}
+}
+
+// enqueue answers or queues a decoded message for the workers (not
+// Inline), keeping the connection's answers in order (see onData), and
+// reports whether it queued one.
+func (rc *rconn) enqueue(cd *channelData, src *Member) bool {
+	r := rc.r
+	useAck := cd.options.Has(OptUseAck)
+	syncAck := useAck && cd.options.Has(OptSynchronizedAck)
+	probe := bytes.Equal(cd.message, tcpFailDetect[:])
+	if probe {
+		r.stats.probes.Add(1)
+	} else {
+		r.stats.msgs.Add(1)
+		r.stats.bytes.Add(int64(len(cd.message)))
+	}
+	owed := syncAck && !probe // a worker answers after processing it
+	if owed {
+		rc.flushAcks() // the answers before it go first
+	}
+	var m *Message
+	if !probe {
+		m = rc.message(cd, src)
+	}
+	rc.mu.Lock()
+	if useAck && !owed {
+		if rc.owed == 0 {
+			rc.ack(nil) // written by the loop at the end of onData
+		} else {
+			owed = true // written by a worker once the answers before it are
+			if m == nil {
+				m = getMessage()
+				m.probe = true
+			}
+			m.ackFirst = true
+		}
+	}
+	if m == nil { // a probe, answered or not asking for an answer
+		rc.mu.Unlock()
+		return false
+	}
+	if owed {
+		rc.owed++
+	}
+	rc.queue = append(rc.queue, m)
+	rc.queued += len(m.Data)
+	rc.mu.Unlock()
+	return true
 }
 
 // source returns the decoded sender of a message: the member record is
@@ -439,18 +496,33 @@ func (rc *rconn) drain() {
 		rc.queue = rc.spare[:0]
 		rc.mu.Unlock()
 
-		size := 0
+		size, paid := 0, 0
 		acks := rc.wacks[:0]
 		for i, m := range batch {
 			size += len(m.Data)
-			err := r.process(m)
-			if m.Options.Has(OptUseAck | OptSynchronizedAck) {
-				if err != nil {
-					acks = append(acks, failAckFrame[:]...)
-					r.stats.failAcks.Add(1)
-				} else {
-					acks = append(acks, ackFrame[:]...)
-					r.stats.acks.Add(1)
+			if m.ackFirst {
+				// A plain ACK (or a probe's) the loop left to the worker,
+				// behind an answer owed: written with the answers before
+				// it, ahead of processing, as the loop does.
+				acks = append(acks, ackFrame[:]...)
+				r.stats.acks.Add(1)
+				paid++
+				if !m.probe {
+					rc.c.Write(acks)
+					acks = acks[:0]
+				}
+			}
+			if !m.probe {
+				err := r.process(m)
+				if m.Options.Has(OptUseAck | OptSynchronizedAck) {
+					if err != nil {
+						acks = append(acks, failAckFrame[:]...)
+						r.stats.failAcks.Add(1)
+					} else {
+						acks = append(acks, ackFrame[:]...)
+						r.stats.acks.Add(1)
+					}
+					paid++
 				}
 			}
 			m.release(r.cfg.Pool)
@@ -466,6 +538,7 @@ func (rc *rconn) drain() {
 		rc.mu.Lock()
 		rc.spare = batch[:0]
 		rc.queued -= size
+		rc.owed -= paid // written: the loop may answer plain ACKs again once none is owed
 		resume := rc.paused && rc.queued <= r.cfg.MaxQueuedBytes/2
 		if resume {
 			rc.paused = false
