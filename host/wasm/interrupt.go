@@ -79,6 +79,11 @@ const maxInstrumentSize = 1 << 30
 // errInstrument is wrapped by every refusal of the rewrite.
 var errInstrument = errors.New("malformed module")
 
+// errUnknownGlobal: a function names a global the module does not have.
+// Invalid anyway (wazero refuses it), but the rewrite must refuse it
+// itself: after it, the index would name the host's deadline globals.
+var errUnknownGlobal = fmt.Errorf("%w: a global it does not have", errInstrument)
+
 // errNoMemory is the rewrite's refusal of a module without a memory, which
 // the ABI check refuses too, with a better message.
 var errNoMemory = errors.New("it has no memory")
@@ -119,37 +124,40 @@ func prepareModule(bin []byte, instrument bool) (out []byte, loops int, err erro
 		if err := checkSection(id, payload); err != nil {
 			return nil, 0, err
 		}
-		if id == 10 && !instrument {
-			if err := checkCode(payload); err != nil {
-				return nil, 0, err
-			}
-		}
 		secs = append(secs, section{id, payload})
 	}
-	if !instrument {
-		for _, s := range secs {
-			if s.id == 2 {
-				if _, _, err := countImports(s.payload); err != nil {
-					return nil, 0, err
-				}
-			}
-		}
-		return bin, 0, nil
-	}
 
-	// Count the globals, so that the new ones take the next indices, check
-	// that there is a memory (memory.grow needs one) and that the export
-	// name is free.
-	var globals, memories uint32
+	// Count the globals (the code may name no other, and the new ones take
+	// the next indices), check that there is a memory (memory.grow needs
+	// one) and that the export name is free.
+	// Function type indexes are checked against the type section too:
+	// wazero v1.12.0's validation panics on one out of range.
+	var globals, memories, types uint32
 	for _, s := range secs {
 		switch s.id {
+		case 1: // type
+			pr := reader{b: s.payload}
+			types = pr.u32()
+			if pr.err != nil {
+				return nil, 0, pr.fail("type section")
+			}
 		case 2: // import
-			g, m, err := countImports(s.payload)
+			g, m, err := countImports(s.payload, types)
 			if err != nil {
 				return nil, 0, err
 			}
 			globals += g
 			memories += m
+		case 3: // function: a type index each
+			pr := reader{b: s.payload}
+			for n := pr.count(1); n > 0 && pr.err == nil; n-- {
+				if t := pr.u32(); t >= types && pr.err == nil {
+					pr.setErr(fmt.Errorf("type %d at offset %d does not exist (the module has %d)", t, pr.off, types))
+				}
+			}
+			if pr.err != nil {
+				return nil, 0, pr.fail("function section")
+			}
 		case 5: // memory
 			pr := reader{b: s.payload}
 			memories += pr.u32()
@@ -163,18 +171,23 @@ func prepareModule(bin []byte, instrument bool) (out []byte, loops int, err erro
 				return nil, 0, pr.fail("global section")
 			}
 		case 7: // export
-			if exportsName(s.payload, deadlineGlobal) {
+			if instrument && exportsName(s.payload, deadlineGlobal) {
 				return nil, 0, fmt.Errorf("%w: it already exports %q, a name the host reserves", errInstrument, deadlineGlobal)
 			}
 		}
 	}
-	if memories == 0 {
+	if !instrument || memories == 0 {
+		// Walked, not rewritten: the global indexes are checked here too,
+		// as wazero v1.12.0's validation panics on one out of range.
 		for _, s := range secs {
 			if s.id == 10 {
-				if err := checkCode(s.payload); err != nil {
+				if err := checkCode(s.payload, globals); err != nil {
 					return nil, 0, err
 				}
 			}
+		}
+		if !instrument {
+			return bin, 0, nil
 		}
 		return nil, 0, errNoMemory
 	}
@@ -296,7 +309,7 @@ func fuelCheck(stop, fuel uint32, k int32) []byte {
 }
 
 // countImports returns the numbers of imported globals and memories.
-func countImports(payload []byte) (globals, memories uint32, err error) {
+func countImports(payload []byte, types uint32) (globals, memories uint32, err error) {
 	r := reader{b: payload}
 	count := r.u32()
 	for i := uint32(0); i < count && r.err == nil; i++ {
@@ -304,7 +317,9 @@ func countImports(payload []byte) (globals, memories uint32, err error) {
 		r.bytes(int(r.u32())) // name
 		switch kind := r.byte(); kind {
 		case 0x00: // function: type index
-			r.u32()
+			if t := r.u32(); t >= types && r.err == nil {
+				r.setErr(fmt.Errorf("type %d at offset %d does not exist (the module has %d)", t, r.off, types))
+			}
 		case 0x01: // table: reftype, limits
 			r.byte()
 			r.limits()
@@ -423,7 +438,7 @@ func (r *reader) instr() int {
 		r.s33()
 	case op == 0x23 || op == 0x24: // global.get, global.set
 		if i := r.u32(); r.limitGlobals && i >= r.globals && r.err == nil {
-			r.setErr(fmt.Errorf("%w: global %d at offset %d does not exist (the module has %d)", errInstrument, i, r.off, r.globals))
+			r.setErr(fmt.Errorf("%w: global %d at offset %d does not exist (the module has %d)", errUnknownGlobal, i, r.off, r.globals))
 		}
 	case op == 0x0C || op == 0x0D || op == 0x10 || (op >= 0x20 && op <= 0x26) || op == 0x3F || op == 0x40 || op == 0xD2:
 		// br, br_if, call, local.*, table.get/set, memory.size/grow,

@@ -271,11 +271,24 @@ func globalEscape(op byte, idx byte) []byte {
 }
 
 // TestGuestCannotReachDeadlineGlobals: the runtime refuses to compile a
-// module that names the globals the rewrite adds.
+// module that names the globals the rewrite adds, and, with or without
+// deadlines, one that names a global far out of range (wazero v1.12.0's
+// validation panicked on it: index out of range [48] with length 1).
 func TestGuestCannotReachDeadlineGlobals(t *testing.T) {
 	_, err := newRuntime(t).Compile(context.Background(), "escape", globalEscape(0x24, 1))
 	if err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("compiling a module that sets the host's $fuel: %v, want a refusal", err)
+	}
+	for _, noDeadlines := range []bool{false, true} {
+		rt, err := NewRuntime(context.Background(), Config{CacheDir: "-", NoDeadlines: noDeadlines})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = rt.Compile(context.Background(), "far", globalEscape(0x23, 48))
+		rt.Close(context.Background())
+		if !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), "global 48") {
+			t.Fatalf("NoDeadlines %v: global.get 48 in a module without globals: %v, want ErrInvalidModule", noDeadlines, err)
+		}
 	}
 }
 
@@ -328,8 +341,11 @@ func FuzzInstrumentLoops(f *testing.F) {
 		if cerr != nil {
 			return // never given to wazero, which could allocate gigabytes
 		}
-		cm, cerr := r.CompileModule(ctx, bin)
+		cm, cerr := compileModule(ctx, r, bin)
 		if cerr != nil {
+			if strings.Contains(cerr.Error(), "wazero panicked") {
+				t.Fatalf("the checks passed a module wazero panics on: %v", cerr)
+			}
 			return
 		}
 		cm.Close(ctx)
@@ -339,7 +355,7 @@ func FuzzInstrumentLoops(f *testing.F) {
 			}
 			t.Fatalf("wazero compiles the module, the rewrite refuses it: %v", err)
 		}
-		cm, err = r.CompileModule(ctx, out)
+		cm, err = compileModule(ctx, r, out)
 		if err != nil {
 			t.Fatalf("the rewritten module does not compile: %v", err)
 		}

@@ -113,11 +113,11 @@ func checkSection(id byte, payload []byte) error {
 }
 
 // checkCode walks the code section's bodies without rewriting them (for a
-// runtime without deadlines).
-func checkCode(payload []byte) error {
+// runtime without deadlines), refusing a global index of globals or more.
+func checkCode(payload []byte, globals uint32) error {
 	r := reader{b: payload}
 	for n := r.count(2); n > 0 && r.err == nil; n-- {
-		body := reader{b: r.bytes(int(r.u32()))}
+		body := reader{b: r.bytes(int(r.u32())), globals: globals, limitGlobals: true}
 		body.locals()
 		for !body.done() && body.err == nil {
 			body.instr()

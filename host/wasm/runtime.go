@@ -180,7 +180,7 @@ func (rt *Runtime) compile(ctx context.Context, name string, wasm []byte, sum [3
 	// Functions compile in parallel, one worker per core: a cold compile
 	// of the 2.3 MB counter app took 0.8-1 s with wazero's default of
 	// one, 0.5 s with two.
-	cm, err := rt.r.CompileModule(experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0)), code)
+	cm, err := compileModule(experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0)), rt.r, code)
 	if err != nil {
 		return nil, invalid(err)
 	}
@@ -194,6 +194,18 @@ func (rt *Runtime) compile(ctx context.Context, name string, wasm []byte, sum [3
 		return nil, m.refuse(ErrMissingExport, "it has no memory")
 	}
 	return m, nil
+}
+
+// compileModule is r.CompileModule, with a panic of its validation (on
+// this goroutine) turned into an error: wazero v1.12.0 panicked on a
+// global index out of range, which prepareModule now refuses first.
+func compileModule(ctx context.Context, r wazero.Runtime, code []byte) (cm wazero.CompiledModule, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			cm, err = nil, fmt.Errorf("wazero panicked compiling it: %v", p)
+		}
+	}()
+	return r.CompileModule(ctx, code)
 }
 
 func (m *Module) refuse(sentinel error, format string, args ...any) error {
