@@ -98,7 +98,9 @@ func (ld *loader) cluster(el *serverxml.Element) *Cluster {
 	})
 	b.Ignore("the channel starts whole", "channelStartOptions")
 	b.Ignore(noteNoTomcat, "heartbeatBackgroundEnabled", "notifyLifecycleListenerOnFailure", "clusterName", "doClusterLog", "clusterLogName")
-	// The channel's elements are tribesconfig's (read above).
+	// The channel's elements are tribesconfig's: FromCluster (above)
+	// reads them, or reports those it does not read (written next to the
+	// <Channel>), so they get no "unknown element" warning here.
 	b.SkipChildren("Channel", tribesconfig.KindMembership, tribesconfig.KindReceiver, tribesconfig.KindSender, tribesconfig.KindInterceptor)
 
 	c.Manager = cluster.DefaultManagerConfig(cluster.KindDelta)

@@ -18,7 +18,10 @@
 // internal/serverxml, whose leniency (missing blanks between attributes,
 // typographic quotes, names in the wrong case, a lost <Channel> start tag)
 // turns the mistakes of configurations copied from web pages into
-// warnings; the <Channel> is converted by [tribesconfig.Loader.FromCluster].
+// warnings; the <Channel> is converted by [tribesconfig.Loader.FromCluster],
+// which also reports channel elements written outside it (an
+// EncryptInterceptor there is an error: see tribesconfig's "Misplaced
+// elements").
 // An attribute that maps to nothing is a warning with a did-you-mean
 // suggestion; a Tomcat attribute wasmfarm does not need is a note; a value
 // that cannot be used, an unknown className or a missing required

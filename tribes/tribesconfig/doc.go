@@ -21,7 +21,21 @@
 // the line and the classes known for that element. Short class names
 // ("TcpFailureDetector") are accepted when unambiguous; names in another
 // case, or in Tomcat 5.5's packages, with a warning. A <Cluster> without a
-// <Channel> gets SimpleTcpCluster's default channel.
+// <Channel> gets SimpleTcpCluster's default channel; one whose <Channel>
+// start tag was lost has its <Membership>, <Receiver>, <Sender> and
+// <Interceptor> elements read as an implied channel's, with a warning.
+//
+// # Misplaced elements
+//
+// When a <Cluster> has a <Channel>, a <Membership>, <Receiver>, <Sender>
+// or <Interceptor> written directly in the cluster, next to the channel,
+// is read by nothing: Tomcat ignores it with a log line, here it gets a
+// warning naming it and its line. An EncryptInterceptor the channel does
+// not read (there, inside another element, or in a <Channel> that a second
+// one replaces) is an error, [ErrMisplaced], rather than a warning: the
+// file asks for encryption, and a node that starts anyway would send its
+// cluster traffic, sessions included, in plaintext, where one that refuses
+// to start is noticed and fixed.
 //
 // # Mapping
 //

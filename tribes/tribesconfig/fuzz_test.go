@@ -3,13 +3,17 @@ package tribesconfig
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/wasmfarm/wasmfarm/tribes"
+	"github.com/wasmfarm/wasmfarm/tribes/interceptors"
 )
 
-// FuzzParse loads arbitrary input: the loader must never panic, and every
-// configuration it accepts must build a channel.
+// FuzzParse loads arbitrary input: the loader must never panic, every
+// configuration it accepts must build a channel, and when it accepts a
+// <Cluster> or <Channel> holding EncryptInterceptors, each of them must be
+// in the stack (one the channel does not read is an error, ErrMisplaced).
 func FuzzParse(f *testing.F) {
 	seeds, _ := filepath.Glob(filepath.Join(seedDir, "*.xml"))
 	for _, s := range seeds {
@@ -34,6 +38,7 @@ func FuzzParse(f *testing.F) {
 <Interceptor className="TcpPingInterceptor" interval="100"/>
 </Channel>`))
 	f.Add([]byte(`<Channel><Membership className="org.apache.catalina.tribes.membership.cloud.CloudMembershipService" membershipProviderClassName="dns" connectTimeout="1"/></Channel>`))
+	f.Add([]byte(`<Cluster><Channel className="GroupChannel"/><Interceptor className="EncryptInterceptor" encryptionKey="000102030405060708090a0b0c0d0e0f"/></Cluster>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		l := Loader{Getenv: func(string) string { return "members.example" }}
 		l.Parser.MaxBytes = 1 << 16
@@ -51,5 +56,21 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted a configuration tribes.New refuses: %v", err)
 		}
 		_ = ch
+		if root, _, err := l.Parser.Parse("f.xml", data); err == nil && (root.Is("Cluster") || root.Is("Channel")) {
+			written, built := 0, 0
+			for _, ic := range root.FindAll(KindInterceptor) {
+				if class, ok := ic.Attr("className"); ok && strings.EqualFold(class[strings.LastIndexByte(class, '.')+1:], "EncryptInterceptor") {
+					written++
+				}
+			}
+			for _, ic := range cfg.Interceptors {
+				if _, ok := ic.(*interceptors.Encrypt); ok {
+					built++
+				}
+			}
+			if built < written {
+				t.Fatalf("%d EncryptInterceptors written, %d in the stack", written, built)
+			}
+		}
 	})
 }

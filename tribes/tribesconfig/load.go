@@ -30,6 +30,12 @@ var (
 	// without a cluster, several <Channel>) elements; pass the one meant
 	// to FromCluster or FromElement.
 	ErrAmbiguous = errors.New("tribesconfig: several <Cluster> or <Channel> elements")
+	// ErrMisplaced occurs when an EncryptInterceptor is written where
+	// the channel does not read it (directly in the <Cluster> next to its
+	// <Channel>, inside a <Receiver>, in a <Channel> a second one
+	// replaces, ...): the channel would run unencrypted although the file
+	// asks for encryption, so the loader refuses it.
+	ErrMisplaced = errors.New("tribesconfig: EncryptInterceptor outside the channel")
 )
 
 // Loader turns <Channel> elements into [tribes.Config]s. The zero value
@@ -133,23 +139,43 @@ func (l *Loader) Parse(name string, data []byte) (tribes.Config, []serverxml.War
 // own start tag is missing but <Membership>, <Receiver>, <Sender> or
 // <Interceptor> elements sit directly in the cluster (as in documentation
 // where the <Channel> line was lost), they are read as the children of an
-// implied GroupChannel, with a warning.
+// implied GroupChannel, with a warning. When the cluster has a <Channel>,
+// such elements next to it are read by nothing: each gets a warning (Tomcat
+// ignores them too), except an EncryptInterceptor, which is an error
+// wrapping [ErrMisplaced] there as anywhere else the channel does not read
+// it.
 func (l *Loader) FromCluster(cluster *serverxml.Element) (tribes.Config, []serverxml.Warning, error) {
 	b := cluster.Bind()
 	if ch := b.Child("Channel"); ch != nil {
 		cfg, ws, err := l.FromElement(ch)
-		return cfg, append(b.Warnings(), ws...), err
+		errs := []error{err}
+		all := b.Warnings()
+		for _, c := range cluster.Children {
+			if c == ch {
+				continue
+			}
+			if isChannelKind(c) && !isEncrypt(c) {
+				all = append(all, serverxml.WarningAt(c, "", serverxml.LevelWarning,
+					"<%s> directly inside <%s>, outside its <Channel> (line %d): ignored (Tomcat: no rules found matching %q); move it into the <Channel>",
+					c.Name, cluster.Name, ch.Line, c.Path()))
+			}
+			errs = append(errs, unreadEncrypt(c, ch)...)
+		}
+		all = append(all, ws...)
+		serverxml.SortWarnings(all)
+		return cfg, all, serverxml.SortErrors(errs)
 	}
 	var loose []*serverxml.Element
+	var errs []error
 	for _, c := range cluster.Children {
-		for _, k := range []string{KindMembership, KindReceiver, KindSender, KindInterceptor} {
-			if c.Is(k) {
-				loose = append(loose, c)
-			}
+		if isChannelKind(c) {
+			loose = append(loose, c)
+		} else {
+			errs = append(errs, unreadEncrypt(c, nil)...)
 		}
 	}
 	if len(loose) == 0 {
-		return tribes.DefaultConfig(), b.Warnings(), nil
+		return tribes.DefaultConfig(), b.Warnings(), serverxml.SortErrors(errs)
 	}
 	ch := serverxml.NewElement("Channel", cluster, loose[0])
 	ch.Attrs = []serverxml.Attr{{Name: "className", Value: GroupChannel, Line: loose[0].Line, Col: loose[0].Col}}
@@ -159,7 +185,67 @@ func (l *Loader) FromCluster(cluster *serverxml.Element) (tribes.Config, []serve
 		loose[0].Name, cluster.Name, len(loose)-1, GroupChannel)
 	w.Element = cluster.Path()
 	cfg, ws, err := l.FromElement(ch)
-	return cfg, append(append(b.Warnings(), w), ws...), err
+	return cfg, append(append(b.Warnings(), w), ws...), serverxml.SortErrors(append(errs, err))
+}
+
+// isChannelKind reports whether el is one of the elements a <Channel>
+// holds that are read as an implied channel's when a <Cluster> has none.
+func isChannelKind(el *serverxml.Element) bool {
+	return el.Is(KindMembership) || el.Is(KindReceiver) || el.Is(KindSender) || el.Is(KindInterceptor)
+}
+
+// isEncrypt reports whether el is an <Interceptor> whose className names
+// the EncryptInterceptor, in any package or case, or any class with
+// "encrypt" in its simple name (a misspelling, or a class of the
+// caller's): what the user meant cannot be told, but it was encryption.
+func isEncrypt(el *serverxml.Element) bool {
+	if !el.Is(KindInterceptor) {
+		return false
+	}
+	for _, a := range el.Attrs {
+		if strings.EqualFold(a.Name, "className") {
+			simple := a.Value[strings.LastIndexByte(a.Value, '.')+1:]
+			if strings.Contains(strings.ToLower(simple), "encrypt") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// misplacedEncrypt returns an error wrapping [ErrMisplaced] when ic, an
+// element the channel does not read as one of its interceptors, is an
+// EncryptInterceptor; nil otherwise. channel is the <Channel> read (nil
+// when there is none).
+func misplacedEncrypt(ic, channel *serverxml.Element) error {
+	if !isEncrypt(ic) {
+		return nil
+	}
+	var where string
+	switch p := ic.Parent(); {
+	case p == nil:
+		where = "outside the <Channel>"
+	case channel != nil && p == channel.Parent() && p.Is("Cluster"):
+		where = fmt.Sprintf("directly inside <%s>, outside its <Channel> (line %d),", p.Name, channel.Line)
+	case channel != nil && p.Is("Channel") && p.Parent() == channel.Parent():
+		where = fmt.Sprintf("inside the <Channel> on line %d, which the <Channel> on line %d replaces,", p.Line, channel.Line)
+	default:
+		where = fmt.Sprintf("inside <%s> (line %d), not directly inside the <Channel>,", p.Name, p.Line)
+	}
+	return serverxml.ErrorAt(ic, "className", ErrMisplaced,
+		"EncryptInterceptor %s is read by nothing: cluster traffic would not be encrypted; move it into the <Channel>", where)
+}
+
+// unreadEncrypt returns the errors of [misplacedEncrypt] for el and its
+// descendants, none of which the channel reads.
+func unreadEncrypt(el, channel *serverxml.Element) []error {
+	var errs []error
+	for _, ic := range append([]*serverxml.Element{el}, el.FindAll(KindInterceptor)...) {
+		if err := misplacedEncrypt(ic, channel); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
 }
 
 // FromElement converts a <Channel> element (and its <Membership>,
@@ -222,6 +308,15 @@ func (l *Loader) FromElement(channel *serverxml.Element) (tribes.Config, []serve
 		apply(s, KindSender, ReplicationTransmitter)
 	}
 	ics := b.Children(KindInterceptor)
+	// The interceptors the channel reads are its children; one further
+	// down is read by nothing, and must not be an EncryptInterceptor.
+	for _, c := range channel.Children {
+		for _, ic := range c.FindAll(KindInterceptor) {
+			if err := misplacedEncrypt(ic, channel); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
 	if len(ics) > 0 {
 		cfg.Interceptors = []tribes.Interceptor{}
 	}
