@@ -100,7 +100,9 @@
 // # Limits
 //
 // The file is read by a [serverxml.Parser] (Loader.Parser): at most 4 MiB,
-// 10000 elements, 64 levels, 256 attributes per element by default.
-// Tomcat's ${property} substitution is not done. Parse looks at the file
-// system only to check that .wasm docBases exist.
+// 10000 elements, 64 levels, 256 attributes per element and names of 256
+// bytes by default. At most 1000 warnings are returned
+// ([serverxml.MaxWarnings], the parser's and the loaders' together), then
+// one counting the others. Tomcat's ${property} substitution is not done.
+// Parse looks at the file system only to check that .wasm docBases exist.
 package serverconfig

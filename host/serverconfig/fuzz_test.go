@@ -13,15 +13,20 @@ import (
 // FuzzParse loads arbitrary input (seeds in testdata/fuzz/FuzzParse: the
 // examples, the seed documents' clusters, a full server.xml and one full
 // of errors). The loader must never panic, must name the file in every
-// warning, and every node it accepts must be usable: context paths the
+// warning, return at most serverxml.MaxWarnings of them (and a last one
+// counting the others), with paths of at most 256 bytes (and ".../"), and
+// every node it accepts must be usable: context paths the
 // host accepts, an HTTP address net.Listen understands, a channel
 // tribes.New builds, and a description.
 func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		l := Loader{Parser: serverxml.Parser{MaxBytes: 1 << 16}}
 		n, ws, err := l.Parse("f.xml", data)
+		if len(ws) > serverxml.MaxWarnings+1 {
+			t.Fatalf("%d warnings", len(ws))
+		}
 		for _, w := range ws {
-			if w.File != "f.xml" || w.Msg == "" {
+			if w.File != "f.xml" || w.Msg == "" || len(w.Element) > 256+len(".../") {
 				t.Fatalf("bad warning %+v", w)
 			}
 		}

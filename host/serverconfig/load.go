@@ -84,7 +84,9 @@ func (l *Loader) Load(path string) (*Node, []serverxml.Warning, error) {
 // directory (filepath.Dir(name)).
 //
 // The warnings are the parser's, then the node's, in file order within
-// each; they never stop the load. The error joins every error found (bad
+// each; they never stop the load. There are at most
+// [serverxml.MaxWarnings] of them, and then a last one counting the
+// others. The error joins every error found (bad
 // values, unknown classes, missing attributes), each an [*serverxml.Error]
 // naming the file, line and attribute; the Node is nil then.
 func (l *Loader) Parse(name string, data []byte) (*Node, []serverxml.Warning, error) {
@@ -119,7 +121,7 @@ func (l *Loader) parse(name, dir string, data []byte) (*Node, []serverxml.Warnin
 	}
 	ld.finish()
 	serverxml.SortWarnings(ld.ws)
-	ws := append(pws, ld.ws...)
+	ws := serverxml.CapWarnings(root, append(pws, ld.ws...))
 	if err := serverxml.SortErrors(ld.errs); err != nil {
 		return nil, ws, err
 	}

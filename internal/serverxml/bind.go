@@ -26,7 +26,9 @@ import (
 // with a warning (Tomcat would ignore them). A getter leaves dst unchanged
 // when the attribute is absent or its value is bad; bad values are
 // collected as [*Error]s wrapping [ErrBadValue] and returned by Done.
-// A Binder is not safe for concurrent use.
+// The warnings of all the binders on the elements of one parsed file and
+// the parser's are at most [MaxWarnings] in all; the others are only
+// counted (see [CapWarnings]). A Binder is not safe for concurrent use.
 type Binder struct {
 	el            *Element
 	used          []bool
@@ -213,12 +215,20 @@ func (b *Binder) Ignore(reason string, names ...string) {
 // Warn adds a warning about attribute attr (located at the element when it
 // has no such attribute, or when attr is "").
 func (b *Binder) Warn(attr, format string, args ...any) {
-	b.warns = append(b.warns, WarningAt(b.el, attr, LevelWarning, format, args...))
+	b.warnAt(b.el, attr, LevelWarning, format, args...)
 }
 
 // Note adds a note, located like Warn's warnings.
 func (b *Binder) Note(attr, format string, args ...any) {
-	b.warns = append(b.warns, WarningAt(b.el, attr, LevelNote, format, args...))
+	b.warnAt(b.el, attr, LevelNote, format, args...)
+}
+
+// warnAt adds a warning made by [WarningAt], unless the file has had
+// [MaxWarnings].
+func (b *Binder) warnAt(el *Element, attr string, level Level, format string, args ...any) {
+	if el.budget.take() {
+		b.warns = append(b.warns, WarningAt(el, attr, level, format, args...))
+	}
 }
 
 // Fail records an error about attribute attr (or the element), wrapping
@@ -242,6 +252,9 @@ func (b *Binder) AddError(err error) {
 }
 
 func (b *Binder) warnAttr(a Attr, level Level, format string, args ...any) {
+	if !b.el.budget.take() {
+		return
+	}
 	b.warns = append(b.warns, Warning{File: b.el.File, Line: a.Line, Col: a.Col, Element: b.el.Path(),
 		Attr: a.Name, Msg: fmt.Sprintf(format, args...), Level: level})
 }
@@ -263,8 +276,8 @@ func (b *Binder) Children(name string) []*Element {
 			continue
 		}
 		if !b.childUsed[i] && c.Name != name {
-			b.warns = append(b.warns, WarningAt(c, "", LevelWarning,
-				"element <%s> read as <%s>: names are case-sensitive (Tomcat ignores it: no rules found matching %q)", c.Name, name, c.Path()))
+			b.warnAt(c, "", LevelWarning,
+				"element <%s> read as <%s>: names are case-sensitive (Tomcat ignores it: no rules found matching %q)", c.Name, name, c.Path())
 		}
 		b.childUsed[i] = true
 		out = append(out, c)
@@ -282,8 +295,7 @@ func (b *Binder) Child(name string) *Element {
 	}
 	last := cs[len(cs)-1]
 	for _, c := range cs[:len(cs)-1] {
-		b.warns = append(b.warns, WarningAt(c, "", LevelWarning,
-			"<%s> given again on line %d, which replaces this one", name, last.Line))
+		b.warnAt(c, "", LevelWarning, "<%s> given again on line %d, which replaces this one", name, last.Line)
 	}
 	return last
 }
@@ -312,28 +324,33 @@ func (b *Binder) SkipChildren(names ...string) {
 
 // Unused returns a warning for each attribute and child element that no
 // getter read, with a did-you-mean suggestion when one of the names asked
-// for is close.
+// for is close (as long as the file has had fewer than [MaxWarnings]).
 func (b *Binder) Unused() []Warning {
 	var ws []Warning
+	path := "" // b.el's, made once
 	for i, a := range b.el.Attrs {
-		if b.used[i] {
+		if b.used[i] || !b.el.budget.take() {
 			continue
 		}
 		msg := fmt.Sprintf("no such property (value %s ignored)", QuoteValue(a.Name, a.Value))
 		if s := Suggest(a.Name, b.known); s != "" {
 			msg += fmt.Sprintf("; did you mean %q?", s)
 		}
-		ws = append(ws, Warning{File: b.el.File, Line: a.Line, Col: a.Col, Element: b.el.Path(), Attr: a.Name, Msg: msg})
+		if path == "" {
+			path = b.el.Path()
+		}
+		ws = append(ws, Warning{File: b.el.File, Line: a.Line, Col: a.Col, Element: path, Attr: a.Name, Msg: msg})
 	}
 	for i, c := range b.el.Children {
-		if b.childUsed[i] {
+		if b.childUsed[i] || !c.budget.take() {
 			continue
 		}
-		msg := fmt.Sprintf("unknown element <%s> ignored (Tomcat: no rules found matching %q)", c.Name, c.Path())
+		cpath := c.Path()
+		msg := fmt.Sprintf("unknown element <%s> ignored (Tomcat: no rules found matching %q)", c.Name, cpath)
 		if s := Suggest(c.Name, b.knownChildren); s != "" {
 			msg += fmt.Sprintf("; did you mean <%s>?", s)
 		}
-		ws = append(ws, WarningAt(c, "", LevelWarning, "%s", msg))
+		ws = append(ws, Warning{File: c.File, Line: c.Line, Col: c.Col, Element: cpath, Msg: msg})
 	}
 	return ws
 }

@@ -44,9 +44,18 @@
 // # Untrusted input
 //
 // A [Parser] refuses files over 4 MiB, elements nested deeper than 64,
-// more than 10000 elements and more than 256 attributes on one element
-// ([ErrLimit]); it keeps at most 1000 warnings. DOCTYPE declarations are
-// skipped and their entities never expanded; only the five predefined
-// entities and character references are decoded. Tomcat's ${property}
-// substitution is not done.
+// more than 10000 elements, more than 256 attributes on one element and
+// element or attribute names over 256 bytes ([ErrLimit]). DOCTYPE
+// declarations are skipped and their entities never expanded; only the
+// five predefined entities and character references are decoded. Tomcat's
+// ${property} substitution is not done.
+//
+// Every warning carries its element's path, and a file can hold many
+// unknown elements and attributes, so warnings are bounded too: a path
+// longer than 256 bytes is shortened to its last names, and the parser
+// and the binders on the elements of one file make [MaxWarnings] (1000)
+// warnings in all; the others are only counted. A loader hands back the
+// warnings of a file through [CapWarnings], which ends them with one
+// "N more warnings not shown" line. A hostile file thus costs a small
+// multiple of its size, and not one warning path per unknown element.
 package serverxml

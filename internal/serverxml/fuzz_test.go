@@ -78,7 +78,7 @@ func FuzzParse(f *testing.F) {
 	p := Parser{MaxBytes: 1 << 16, MaxDepth: 16, MaxElements: 200, MaxAttrs: 16}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		root, ws, err := p.Parse("f.xml", data)
-		if len(ws) > maxWarnings+1 {
+		if len(ws) > MaxWarnings+1 {
 			t.Fatalf("%d warnings", len(ws))
 		}
 		if err != nil {

@@ -15,10 +15,14 @@ const (
 	DefaultMaxDepth    = 64      // nesting of elements
 	DefaultMaxElements = 10000   // elements in a file
 	DefaultMaxAttrs    = 256     // attributes of one element
-	// maxWarnings bounds the warnings kept for one file; the rest are
-	// counted in a last warning.
-	maxWarnings = 1000
+	DefaultMaxName     = 256     // bytes in an element or attribute name
 )
+
+// MaxWarnings bounds the warnings made about one parsed file, the
+// parser's and those of every [Binder] on its elements together; the
+// others are only counted, in a last warning "N more warnings not shown"
+// (see [CapWarnings]).
+const MaxWarnings = 1000
 
 // Parser reads server.xml-like files leniently (see the package
 // documentation for what it accepts). The zero value uses the default
@@ -28,6 +32,7 @@ type Parser struct {
 	MaxDepth    int // deeper nesting is refused (default 64)
 	MaxElements int // more elements are refused (default 10000)
 	MaxAttrs    int // an element with more attributes is refused (default 256)
+	MaxName     int // a longer element or attribute name is refused (default 256 bytes)
 }
 
 // Parse reads data (named name in positions and messages) with the default
@@ -37,7 +42,8 @@ func Parse(name string, data []byte) (*Element, []Warning, error) {
 }
 
 // Parse reads data, named name in positions and messages, and returns its
-// root element and the warnings about what was accepted only leniently.
+// root element and the warnings about what was accepted only leniently:
+// at most [MaxWarnings], and then one counting the others.
 // When the data holds several top-level elements, the root is a synthetic
 // element with an empty Name whose children they are. The error is an
 // [*Error] wrapping [ErrSyntax] or [ErrLimit]; the tree is nil then.
@@ -54,11 +60,14 @@ func (p Parser) Parse(name string, data []byte) (*Element, []Warning, error) {
 	if p.MaxAttrs <= 0 {
 		p.MaxAttrs = DefaultMaxAttrs
 	}
+	if p.MaxName <= 0 {
+		p.MaxName = DefaultMaxName
+	}
 	if len(data) > p.MaxBytes {
 		return nil, nil, &Error{File: name, Err: ErrLimit,
 			Msg: fmt.Sprintf("file is %d bytes, more than the limit of %d", len(data), p.MaxBytes)}
 	}
-	ps := &parser{lim: p, file: name, data: data}
+	ps := &parser{lim: p, file: name, data: data, budget: &budget{}}
 	ps.lines = append(ps.lines, 0)
 	for i, c := range data {
 		if c == '\n' {
@@ -66,8 +75,8 @@ func (p Parser) Parse(name string, data []byte) (*Element, []Warning, error) {
 		}
 	}
 	root, err := ps.run()
-	if ps.dropped > 0 {
-		ps.warns = append(ps.warns, Warning{File: name, Msg: fmt.Sprintf("%d more warnings not shown", ps.dropped)})
+	if n := int(ps.budget.dropped.Load()); n > 0 {
+		ps.warns = append(ps.warns, moreWarnings(name, n))
 	}
 	if err != nil {
 		return nil, ps.warns, err
@@ -91,8 +100,8 @@ type parser struct {
 	// long lines.
 	cacheOff, cacheLine, cacheCol int
 
-	warns   []Warning
-	dropped int
+	warns  []Warning
+	budget *budget // the file's, shared with its elements
 
 	elems      int
 	stack      []frame
@@ -115,16 +124,18 @@ func (p *parser) position(off int) (line, col int) {
 	return line, col
 }
 
-func (p *parser) warnAt(off int, el *Element, attr string, level Level, format string, args ...any) {
-	if len(p.warns) >= maxWarnings {
-		p.dropped++
-		return
+// warnAt adds a warning at byte offset off (none when off < 0) and
+// reports whether it did: it does not once the file has [MaxWarnings].
+func (p *parser) warnAt(off int, el *Element, attr string, level Level, format string, args ...any) bool {
+	if !p.budget.take() {
+		return false
 	}
 	w := Warning{File: p.file, Element: el.Path(), Attr: attr, Msg: fmt.Sprintf(format, args...), Level: level}
 	if off >= 0 {
 		w.Line, w.Col = p.position(off)
 	}
 	p.warns = append(p.warns, w)
+	return true
 }
 
 func (p *parser) errAt(off int, el *Element, format string, args ...any) error {
@@ -192,8 +203,9 @@ func (p *parser) run() (*Element, error) {
 	}
 	for len(p.stack) > 0 {
 		el := p.top()
-		p.warnAt(-1, el, "", LevelWarning, "<%s> (line %d) is not closed at the end of the file; closed there", el.Name, el.Line)
-		p.warns[len(p.warns)-1].Line, p.warns[len(p.warns)-1].Col = el.Line, el.Col
+		if p.warnAt(-1, el, "", LevelWarning, "<%s> (line %d) is not closed at the end of the file; closed there", el.Name, el.Line) {
+			p.warns[len(p.warns)-1].Line, p.warns[len(p.warns)-1].Col = el.Line, el.Col
+		}
 		p.stack = p.stack[:len(p.stack)-1]
 	}
 	switch len(p.roots) {
@@ -202,7 +214,7 @@ func (p *parser) run() (*Element, error) {
 	case 1:
 		return p.roots[0], nil
 	}
-	root := &Element{File: p.file, Line: p.roots[0].Line, Col: p.roots[0].Col, Children: p.roots}
+	root := &Element{File: p.file, Line: p.roots[0].Line, Col: p.roots[0].Col, Children: p.roots, budget: p.budget}
 	for _, r := range p.roots {
 		r.parent = root
 	}
@@ -287,10 +299,30 @@ func (p *parser) skipSpace() bool {
 	return p.pos > start
 }
 
-// readName reads an element or attribute name: everything up to a blank
-// or one of = > / < " '.
-func (p *parser) readName() string {
+// readName reads an element or attribute name (what) of el: everything up
+// to a blank or one of = > / < " '. A name longer than the limit is an
+// error at at.
+func (p *parser) readName(el *Element, what string, at int) (string, error) {
 	start := p.pos
+	p.skipName()
+	if n := p.pos - start; n > p.lim.MaxName {
+		return "", p.limitErr(at, el, "%s name of %d bytes (%s...), more than the limit of %d", what, n, abbrev(p.data[start:p.pos], 20), p.lim.MaxName)
+	}
+	return string(p.data[start:p.pos]), nil
+}
+
+// abbrev returns the first n characters of b.
+func abbrev(b []byte, n int) string {
+	i := 0
+	for ; n > 0 && i < len(b); n-- {
+		_, size := utf8.DecodeRune(b[i:])
+		i += size
+	}
+	return string(b[:i])
+}
+
+// skipName moves past a name.
+func (p *parser) skipName() {
 	for p.pos < len(p.data) {
 		c := p.data[p.pos]
 		if isSpaceByte(c) || c == '=' || c == '>' || c == '/' || c == '<' || c == '"' || c == '\'' {
@@ -306,13 +338,15 @@ func (p *parser) readName() string {
 		}
 		p.pos++
 	}
-	return string(p.data[start:p.pos])
 }
 
 func (p *parser) endTag() error {
 	start := p.pos
 	p.pos += 2
-	name := p.readName()
+	name, err := p.readName(p.top(), "element", start)
+	if err != nil {
+		return err
+	}
 	p.skipSpace()
 	if name == "" {
 		return p.errAt(start, p.top(), "end tag without a name")
@@ -343,8 +377,11 @@ func (p *parser) endTag() error {
 func (p *parser) startTag() error {
 	start := p.pos
 	p.pos++
-	name := p.readName()
 	parent := p.top()
+	name, err := p.readName(parent, "element", start)
+	if err != nil {
+		return err
+	}
 	if name == "" {
 		return p.errAt(start, parent, "'<' not followed by an element name")
 	}
@@ -355,7 +392,7 @@ func (p *parser) startTag() error {
 	if p.elems > p.lim.MaxElements {
 		return p.limitErr(start, parent, "more elements than the limit of %d", p.lim.MaxElements)
 	}
-	el := &Element{Name: name, File: p.file, parent: parent}
+	el := &Element{Name: name, File: p.file, parent: parent, budget: p.budget}
 	el.Line, el.Col = p.position(start)
 	afterValue := false
 	for {
@@ -375,7 +412,10 @@ func (p *parser) startTag() error {
 			return nil
 		}
 		aStart := p.pos
-		aname := p.readName()
+		aname, err := p.readName(el, "attribute", aStart)
+		if err != nil {
+			return err
+		}
 		if aname == "" {
 			r, _ := utf8.DecodeRune(p.data[p.pos:])
 			return p.errAt(p.pos, el, "unexpected %q in start tag <%s>", r, name)

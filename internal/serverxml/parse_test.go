@@ -216,7 +216,7 @@ func TestParseWarningCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ws) != maxWarnings+1 || ws[maxWarnings].Msg != "2000 more warnings not shown" {
+	if len(ws) != MaxWarnings+1 || ws[MaxWarnings].Msg != "2000 more warnings not shown" {
 		t.Errorf("%d warnings, last %v", len(ws), ws[len(ws)-1])
 	}
 }

@@ -1,6 +1,9 @@
 package serverxml
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // Suggest returns the candidate closest to name for a did-you-mean hint,
 // or "" when none is close enough. Names are compared ignoring case, with
@@ -14,8 +17,14 @@ func Suggest(name string, candidates []string) string {
 		limit = 3
 	}
 	best, bestD := "", limit+1
+	nlen := utf8.RuneCountInString(n)
 	for _, c := range candidates {
 		if c == name {
+			continue
+		}
+		// The distance is at least the difference in length: skip those
+		// that cannot be close without computing it.
+		if d := utf8.RuneCountInString(c) - nlen; d > limit || -d > limit {
 			continue
 		}
 		if d := distance(n, strings.ToLower(c)); d < bestD {

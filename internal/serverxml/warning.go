@@ -39,6 +39,53 @@ type Warning struct {
 	Attr    string // attribute name, or ""
 	Msg     string
 	Level   Level
+
+	more int // for the last warning of a capped list: how many were left out
+}
+
+// moreWarnings returns the warning that ends a list from which n were left
+// out.
+func moreWarnings(file string, n int) Warning {
+	return Warning{File: file, Msg: fmt.Sprintf("%d more warnings not shown", n), more: n}
+}
+
+// CapWarnings returns the warnings a loader hands back for one file: those
+// of ws, in order, up to [MaxWarnings] of them, then, when any were left
+// out, one last warning "N more warnings not shown" that counts them all:
+// those the [Parser] and the [Binder]s of the file's elements did not make
+// once the file had MaxWarnings (el is any element of the parsed file, or
+// nil), those left out here, and those counted by a last warning of the
+// parser's already in ws (it is replaced). Call it once, with all the
+// warnings of the file.
+func CapWarnings(el *Element, ws []Warning) []Warning {
+	out := make([]Warning, 0, min(len(ws), MaxWarnings+1))
+	dropped, counted := 0, 0
+	file := ""
+	for _, w := range ws {
+		switch {
+		case w.more > 0:
+			counted += w.more
+			file = w.File
+		case len(out) < MaxWarnings:
+			out = append(out, w)
+		default:
+			dropped++
+		}
+	}
+	if el != nil && el.budget != nil {
+		// The parser's count is the budget's, which has the binders' too.
+		counted = int(el.budget.dropped.Load())
+		if el.File != "" {
+			file = el.File
+		}
+	}
+	if n := dropped + counted; n > 0 {
+		if file == "" && len(out) > 0 {
+			file = out[0].File
+		}
+		out = append(out, moreWarnings(file, n))
+	}
+	return out
 }
 
 // String formats w like a compiler message, with Tomcat's element path in

@@ -6,11 +6,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wasmfarm/wasmfarm/internal/serverxml"
 	"github.com/wasmfarm/wasmfarm/tribes"
 	"github.com/wasmfarm/wasmfarm/tribes/interceptors"
 )
 
-// FuzzParse loads arbitrary input: the loader must never panic, every
+// FuzzParse loads arbitrary input: the loader must never panic nor return
+// more than serverxml.MaxWarnings warnings (and a last one), every
 // configuration it accepts must build a channel, and when it accepts a
 // <Cluster> or <Channel> holding EncryptInterceptors, each of them must be
 // in the stack (one the channel does not read is an error, ErrMisplaced).
@@ -43,8 +45,11 @@ func FuzzParse(f *testing.F) {
 		l := Loader{Getenv: func(string) string { return "members.example" }}
 		l.Parser.MaxBytes = 1 << 16
 		cfg, ws, err := l.Parse("f.xml", data)
+		if len(ws) > serverxml.MaxWarnings+1 {
+			t.Fatalf("%d warnings", len(ws))
+		}
 		for _, w := range ws {
-			if w.File != "f.xml" || w.Msg == "" {
+			if w.File != "f.xml" || w.Msg == "" || len(w.Element) > 256+len(".../") {
 				t.Fatalf("bad warning %+v", w)
 			}
 		}

@@ -95,7 +95,9 @@ func (l *Loader) Load(path string) (tribes.Config, []serverxml.Warning, error) {
 // Parse reads data, a server.xml, a pasted <Cluster> element or a bare
 // <Channel>, and converts the channel: the only <Cluster> in data (see
 // [Loader.FromCluster]), or else the only <Channel>. The warnings are the
-// parser's, then the channel's, in file order within each.
+// parser's, then the channel's, in file order within each; there are at
+// most [serverxml.MaxWarnings] of them, and then a last one counting the
+// others.
 func (l *Loader) Parse(name string, data []byte) (tribes.Config, []serverxml.Warning, error) {
 	root, ws, err := l.Parser.Parse(name, data)
 	if err != nil {
@@ -129,7 +131,7 @@ func (l *Loader) Parse(name string, data []byte) (tribes.Config, []serverxml.War
 	} else {
 		cfg, cws, err = l.FromElement(found[0])
 	}
-	return cfg, append(ws, cws...), err
+	return cfg, serverxml.CapWarnings(root, append(ws, cws...)), err
 }
 
 // FromCluster converts the <Channel> of a <Cluster> element, ignoring the
