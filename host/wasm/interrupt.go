@@ -178,7 +178,8 @@ func prepareModule(bin []byte, instrument bool) (out []byte, loops int, err erro
 	}
 	if !instrument || memories == 0 {
 		// Walked, not rewritten: the global indexes are checked here too,
-		// as wazero v1.12.0's validation panics on one out of range.
+		// so that both modes refuse the same modules (wazero refuses such
+		// an index as well, with "invalid index for global.get").
 		for _, s := range secs {
 			if s.id == 10 {
 				if err := checkCode(s.payload, globals); err != nil {
