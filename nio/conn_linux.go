@@ -56,7 +56,8 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 	st := &c.loop.stats
 	n := 0
-	if c.wq.n == 0 {
+	direct := c.wq.n == 0
+	if direct {
 		for n < len(b) {
 			m, err := unix.Write(c.fd, b[n:])
 			if err == unix.EINTR {
@@ -85,8 +86,31 @@ func (c *Conn) Write(b []byte) (int, error) {
 		}
 		c.wq.push(c.loop.s.cfg.Pool, rest)
 		c.wpending.Store(int64(c.wq.n))
-		// The write above ended in EAGAIN (or the queue was not empty):
-		// the socket reports EPOLLOUT when it has room again.
+		if direct {
+			// The write above ended in EAGAIN with nothing queued before.
+			// The peer may have made room since, and the socket's one
+			// edge-triggered EPOLLOUT may have reached handle before the
+			// store above: it read wpending == 0 and dropped the edge. So
+			// offer the queue to the socket once more, after the store.
+			// Go's atomics are sequentially consistent and this write
+			// system call follows the store, so either handle's load
+			// comes after the store (it sees the queue and flushes it,
+			// taking wmu once we release it) or before it, and then the
+			// room that raised the edge existed before this write, which
+			// uses it. If this write ends in EAGAIN too, wpending > 0 is
+			// already published for the edge that follows. Nothing was
+			// queued ahead of b, so what flushLocked writes is b's. A
+			// queue that was not empty at entry needs no retry: the Write
+			// or flush that left it there published wpending first.
+			queued := c.wq.n
+			c.flushLocked()
+			n += queued - c.wq.n
+			if c.closing.Load() { // flushLocked failed; we hold wmu, so it was ours
+				err := c.closeErr
+				c.wmu.Unlock()
+				return n, closeCause(err)
+			}
+		}
 	}
 	c.wmu.Unlock()
 	return len(b), nil

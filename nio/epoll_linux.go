@@ -387,6 +387,9 @@ func (l *loop) register(c *Conn) {
 
 // handle dispatches one epoll event of c.
 func (l *loop) handle(c *Conn, events uint32) {
+	// wpending is read without wmu: a Write that queues after EAGAIN
+	// publishes it and then writes once more, so an edge dropped here
+	// because the queue was not published yet loses nothing (see Write).
 	if events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 && c.wpending.Load() > 0 {
 		l.flush(c)
 		if c.closing.Load() {
