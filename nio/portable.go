@@ -225,7 +225,12 @@ func (c *Conn) writeLoop() {
 		select {
 		case <-c.wsig:
 			if err := c.drain(); err != nil {
+				// Close the socket whatever ended the write: if Close came
+				// first, requestClose is a no-op and this error is its
+				// deadline, and the reader, maybe blocked in Read on an
+				// idle peer, waits for the socket to close.
 				c.requestClose(err)
+				c.closeNet()
 				return
 			}
 		case <-c.done:
