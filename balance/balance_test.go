@@ -96,10 +96,17 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 func cluster(t *testing.T, n int, tweak func(*Config)) ([]*backend, *Balancer, *httptest.Server) {
 	t.Helper()
 	var bs []*backend
-	cfg := Config{HealthPath: "/healthz", HealthInterval: 20 * time.Millisecond, FailTimeout: time.Hour}
 	for i := range n {
-		b := newBackend(t, "jvm_"+string(rune('a'+i)))
-		bs = append(bs, b)
+		bs = append(bs, newBackend(t, "jvm_"+string(rune('a'+i))))
+	}
+	bal, srv := startFront(t, bs, Config{HealthPath: "/healthz", HealthInterval: 20 * time.Millisecond, FailTimeout: time.Hour}, tweak)
+	return bs, bal, srv
+}
+
+// startFront starts a balancer with cfg, tweaked, in front of bs.
+func startFront(t *testing.T, bs []*backend, cfg Config, tweak func(*Config)) (*Balancer, *httptest.Server) {
+	t.Helper()
+	for _, b := range bs {
 		cfg.Members = append(cfg.Members, Member{Route: b.route, URL: b.url()})
 	}
 	if tweak != nil {
@@ -110,9 +117,9 @@ func cluster(t *testing.T, n int, tweak func(*Config)) ([]*backend, *Balancer, *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { bal.Close() })
-	front := httptest.NewServer(bal)
-	t.Cleanup(front.Close)
-	return bs, bal, front
+	srv := httptest.NewServer(bal)
+	t.Cleanup(srv.Close)
+	return bal, srv
 }
 
 // do sends one request through the balancer and returns status and body.
@@ -373,18 +380,7 @@ func TestFailureAfterSend(t *testing.T) {
 // balancerFor starts another balancer (probes off) in front of bs.
 func balancerFor(t *testing.T, bs []*backend) (*Balancer, *httptest.Server) {
 	t.Helper()
-	cfg := Config{HealthInterval: -1, FailTimeout: time.Hour}
-	for _, b := range bs {
-		cfg.Members = append(cfg.Members, Member{Route: b.route, URL: b.url()})
-	}
-	bal, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bal.Close() })
-	front := httptest.NewServer(bal)
-	t.Cleanup(front.Close)
-	return bal, front
+	return startFront(t, bs, Config{HealthInterval: -1, FailTimeout: time.Hour}, nil)
 }
 
 // TestDrainingMember: a member that refuses a new client because it is

@@ -325,7 +325,7 @@ func (f *FailureDetector) check(m *Member, known bool) {
 			m := latest // the record may have been updated meanwhile
 			delete(f.pending, k)
 			f.alive[k] = m
-			replaced := f.replacedByLocked(k)
+			replaced := f.atAddrLocked(k, true)
 			f.mu.Unlock()
 			for _, old := range replaced {
 				f.log().Info("tribes failure detector: removing a member whose address a new member has", "member", old.String(), "new", m.String())
@@ -341,9 +341,9 @@ func (f *FailureDetector) check(m *Member, known bool) {
 				f.mu.Unlock()
 				return
 			}
-			if by := f.liveAtLocked(k); by != nil {
+			if by := f.atAddrLocked(k, false); len(by) > 0 {
 				f.mu.Unlock()
-				f.log().Info("tribes failure detector: removing a member whose address a new member has", "member", m.String(), "new", by.String())
+				f.log().Info("tribes failure detector: removing a member whose address a new member has", "member", m.String(), "new", by[0].String())
 				f.remove(k, m)
 				return
 			}
@@ -364,25 +364,14 @@ func (f *FailureDetector) check(m *Member, known bool) {
 	}()
 }
 
-// liveAtLocked returns an alive member that the membership has not
-// dropped, with k's host and port but another unique id, or nil: the
-// process a probe of k's address reaches.
-func (f *FailureDetector) liveAtLocked(k MemberKey) *Member {
-	for other, m := range f.alive {
-		if other.Host == k.Host && other.Port == k.Port && other.ID != k.ID && !f.gone[other] {
-			return m
-		}
-	}
-	return nil
-}
-
-// replacedByLocked returns the alive members with k's host and port but
-// another unique id that the membership has dropped: identities that k,
-// just admitted, has replaced.
-func (f *FailureDetector) replacedByLocked(k MemberKey) []*Member {
+// atAddrLocked returns the alive members with k's host and port but
+// another unique id, those the membership has dropped (gone) or those it
+// holds (!gone). Held: the process a probe of k's address reaches. Dropped:
+// identities that k, just admitted, has replaced.
+func (f *FailureDetector) atAddrLocked(k MemberKey, gone bool) []*Member {
 	var out []*Member
 	for other, m := range f.alive {
-		if other.Host == k.Host && other.Port == k.Port && other.ID != k.ID && f.gone[other] {
+		if other.Host == k.Host && other.Port == k.Port && other.ID != k.ID && f.gone[other] == gone {
 			out = append(out, m)
 		}
 	}

@@ -25,16 +25,7 @@ func BenchmarkSendReceive(b *testing.B) {
 	for _, mode := range modes {
 		for _, size := range []int{100, 1 << 10, 64 << 10, 1 << 20} {
 			b.Run(fmt.Sprintf("%s/%d", mode.name, size), func(b *testing.B) {
-				var got atomic.Int64
-				r, err := NewReceiver(ReceiverConfig{Address: "127.0.0.1", Port: AnyPort}, func(*Message) error {
-					got.Add(1)
-					return nil
-				})
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer r.Close()
-				to := []*Member{testMember(int(r.Addr().Port()))}
+				got, to := countingReceiver(b)
 				s, err := NewSender(SenderConfig{}, testMember(1))
 				if err != nil {
 					b.Fatal(err)
@@ -123,16 +114,7 @@ func BenchmarkSendParallel(b *testing.B) {
 		{"sync", OptByteMessage | OptUseAck | OptSynchronizedAck},
 	} {
 		b.Run(mode.name, func(b *testing.B) {
-			var got atomic.Int64
-			r, err := NewReceiver(ReceiverConfig{Address: "127.0.0.1", Port: AnyPort}, func(*Message) error {
-				got.Add(1)
-				return nil
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer r.Close()
-			to := []*Member{testMember(int(r.Addr().Port()))}
+			got, to := countingReceiver(b)
 			t := NewNioTransport(ReceiverConfig{}, SenderConfig{})
 			if err := t.SetLocalMember(testMember(1)); err != nil {
 				b.Fatal(err)
@@ -159,4 +141,21 @@ func BenchmarkSendParallel(b *testing.B) {
 			}
 		})
 	}
+}
+
+// countingReceiver starts a receiver on loopback that counts the messages
+// it gets, closed when b ends, and returns the count and the member to
+// send to.
+func countingReceiver(b *testing.B) (*atomic.Int64, []*Member) {
+	b.Helper()
+	got := new(atomic.Int64)
+	r, err := NewReceiver(ReceiverConfig{Address: "127.0.0.1", Port: AnyPort}, func(*Message) error {
+		got.Add(1)
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close() })
+	return got, []*Member{testMember(int(r.Addr().Port()))}
 }

@@ -332,19 +332,8 @@ func (n *node) try(path, cookie string) (counterJSON, error) {
 // and the older copy came after), so that when X crashes too Z continues
 // with the change.
 func TestBackupManagerNewBackupGetsCopyBeforeDelta(t *testing.T) {
-	net := tribestest.NewNetwork()
-	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
 	hold := newHoldOne(typeBackup, false)
-	x := startNodeWithInterceptors(t, net, "jvm_x", mc, hold)
-	y, z := startNode(t, net, "jvm_y", mc), startNode(t, net, "jvm_z", mc)
-	_, id := x.get(t, "/counter/json", "")
-	x.get(t, "/counter/json", id)
-	if z.manager(t).Len() == 1 {
-		y, z = z, y
-	}
-	if y.manager(t).Len() != 1 {
-		t.Fatal("neither Y nor Z holds the backup copy")
-	}
+	x, y, z, id := startPrimaryBackupOther(t, "jvm_x", "jvm_y", "jvm_z", hold)
 	hold.armed.Store(true)
 	y.nd.Crash()
 	waitClosed(hold.held) // X chose Z and sends it the copy: held
@@ -409,19 +398,8 @@ func heldCounter(n *node, id string) (int, bool) {
 // the change must reach B and its new backup, although A's copy for B was
 // taken before it and A drops the session after the hand-off.
 func TestBackupManagerHandOffKeepsConcurrentChange(t *testing.T) {
-	net := tribestest.NewNetwork()
-	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
 	hold := newHoldOne(typeBackup, false)
-	a := startNodeWithInterceptors(t, net, "jvm_a", mc, hold)
-	b, c := startNode(t, net, "jvm_b", mc), startNode(t, net, "jvm_c", mc)
-	_, id := a.get(t, "/counter/json", "")
-	a.get(t, "/counter/json", id)
-	if c.manager(t).Len() == 1 {
-		b, c = c, b
-	}
-	if b.manager(t).Len() != 1 {
-		t.Fatal("neither B nor C holds the backup copy")
-	}
+	a, b, c, id := startPrimaryBackupOther(t, "jvm_a", "jvm_b", "jvm_c", hold)
 	hold.armed.Store(true)
 	handedOff := make(chan struct{})
 	var n int
@@ -519,4 +497,25 @@ func TestBackupManagerRenameKeepsNewLocation(t *testing.T) {
 	if j, _ := d.get(t, "/counter/json", newID); j.Counter != 3 {
 		t.Errorf("request on %s after A crashed: counter %d, want 3 (the session is on %s)", d.route, j.Counter, c.route)
 	}
+}
+
+// startPrimaryBackupOther starts three BackupManager members, the first
+// with the interceptor ic, creates a session on the first (two requests:
+// counter 2) and returns the members as primary, the one that got the
+// backup copy, the other, and the session id.
+func startPrimaryBackupOther(t *testing.T, r1, r2, r3 string, ic tribes.Interceptor) (primary, backup, other *node, id string) {
+	t.Helper()
+	net := tribestest.NewNetwork()
+	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
+	primary = startNodeWithInterceptors(t, net, r1, mc, ic)
+	backup, other = startNode(t, net, r2, mc), startNode(t, net, r3, mc)
+	_, id = primary.get(t, "/counter/json", "")
+	primary.get(t, "/counter/json", id)
+	if other.manager(t).Len() == 1 {
+		backup, other = other, backup
+	}
+	if backup.manager(t).Len() != 1 {
+		t.Fatalf("neither %s nor %s holds the backup copy", r2, r3)
+	}
+	return primary, backup, other, id
 }
