@@ -13,12 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wasmfarm/wasmfarm/host"
 	"github.com/wasmfarm/wasmfarm/host/cluster"
 	"github.com/wasmfarm/wasmfarm/host/session"
 	"github.com/wasmfarm/wasmfarm/tribes"
 	"github.com/wasmfarm/wasmfarm/tribes/tribestest"
-	"github.com/wasmfarm/wasmfarm/wasmapps"
 )
 
 // Cluster message types, as on the wire (see wire.go).
@@ -43,35 +41,6 @@ func waitClosed(ch <-chan struct{}) {
 	case <-ch:
 	case <-time.After(gateWait):
 	}
-}
-
-// startNodeWithInterceptors starts a member with the counter app at
-// /counter whose channel has the interceptors ics.
-func startNodeWithInterceptors(t testing.TB, net *tribestest.Network, route string, mc cluster.ManagerConfig, ics ...tribes.Interceptor) *node {
-	t.Helper()
-	n := &node{route: route, nd: net.NewNode()}
-	ch, err := tribes.New(tribes.Config{Transport: n.nd.Transport(), Membership: n.nd.Membership(), Interceptors: ics})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	n.ch = ch
-	hc := host.DefaultConfig()
-	hc.JvmRoute = route
-	hc.CacheDir = cacheDir()
-	hc.PoolSize = 2
-	m, err := cluster.NewMember(cluster.MemberConfig{Host: hc, Cluster: cluster.Config{Channel: ch, Manager: mc}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.m = m
-	t.Cleanup(func() { n.stop() })
-	if err := m.Server.Deploy(context.Background(), "/counter", wasmapps.Counter()); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // joinGate, on a joining member, orders its state transfer after the
@@ -243,27 +212,9 @@ func (h *holdOne) released(done <-chan struct{}) {
 // arrived, that reply replaced the session on C and went, older, to the
 // backup, so the acknowledged change was lost on both copies.
 func TestBackupManagerConcurrentTakeover(t *testing.T) {
-	net := tribestest.NewNetwork()
-	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
 	hold := newHoldOne(typeFetchReply, true)
 	hold.armed.Store(true)
-	a := startNodeWithInterceptors(t, net, "jvm_a", mc, hold)
-	nodes := []*node{a, startNode(t, net, "jvm_b", mc), startNode(t, net, "jvm_c", mc)}
-	_, id := a.get(t, "/counter/json", "")
-	a.get(t, "/counter/json", id)
-	var third *node
-	for _, n := range nodes[1:] {
-		eventually(t, "the location is known", func() bool {
-			st := n.m.Cluster.Managers()["/counter"]
-			return st.ActiveSessions+st.Proxies == 1
-		})
-		if n.manager(t).Len() == 0 {
-			third = n
-		}
-	}
-	if third == nil {
-		t.Fatal("no member holds just a pointer")
-	}
+	a, _, third, id := startPrimaryBackupOther(t, "jvm_a", "jvm_b", "jvm_c", hold)
 	mgr := third.manager(t)
 
 	first := make(chan bool)
@@ -500,14 +451,14 @@ func TestBackupManagerRenameKeepsNewLocation(t *testing.T) {
 }
 
 // startPrimaryBackupOther starts three BackupManager members, the first
-// with the interceptor ic, creates a session on the first (two requests:
+// with the interceptors ics, creates a session on the first (two requests:
 // counter 2) and returns the members as primary, the one that got the
 // backup copy, the other, and the session id.
-func startPrimaryBackupOther(t *testing.T, r1, r2, r3 string, ic tribes.Interceptor) (primary, backup, other *node, id string) {
+func startPrimaryBackupOther(t *testing.T, r1, r2, r3 string, ics ...tribes.Interceptor) (primary, backup, other *node, id string) {
 	t.Helper()
 	net := tribestest.NewNetwork()
 	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
-	primary = startNodeWithInterceptors(t, net, r1, mc, ic)
+	primary = startNodeWithInterceptors(t, net, r1, mc, ics...)
 	backup, other = startNode(t, net, r2, mc), startNode(t, net, r3, mc)
 	_, id = primary.get(t, "/counter/json", "")
 	primary.get(t, "/counter/json", id)
@@ -517,5 +468,9 @@ func startPrimaryBackupOther(t *testing.T, r1, r2, r3 string, ic tribes.Intercep
 	if backup.manager(t).Len() != 1 {
 		t.Fatalf("neither %s nor %s holds the backup copy", r2, r3)
 	}
+	eventually(t, "the other member knows where the session lives", func() bool {
+		st := other.m.Cluster.Managers()["/counter"]
+		return st.ActiveSessions == 0 && st.Proxies == 1
+	})
 	return primary, backup, other, id
 }

@@ -61,11 +61,19 @@ func startNodeWith(t testing.TB, net *tribestest.Network, route string, mc clust
 	return startNodeFull(t, net, route, mc, rv, bc, nil)
 }
 
+// startNodeWithInterceptors starts a member with the counter app at
+// /counter whose channel has the interceptors ics.
+func startNodeWithInterceptors(t testing.TB, net *tribestest.Network, route string, mc cluster.ManagerConfig, ics ...tribes.Interceptor) *node {
+	t.Helper()
+	return startNodeFull(t, net, route, mc, nil, nil, nil, ics...)
+}
+
 func startNodeFull(t testing.TB, net *tribestest.Network, route string, mc cluster.ManagerConfig,
-	rv *cluster.ReplicationValveConfig, bc *cluster.JvmRouteBinderConfig, valves []host.Valve) *node {
+	rv *cluster.ReplicationValveConfig, bc *cluster.JvmRouteBinderConfig, valves []host.Valve, ics ...tribes.Interceptor) *node {
 	t.Helper()
 	n := &node{route: route, nd: net.NewNode()}
-	ch, err := tribes.New(tribes.Config{Transport: n.nd.Transport(), Membership: n.nd.Membership(), Interceptors: []tribes.Interceptor{}})
+	// Exactly ics: a nil list would mean the channel's default interceptors.
+	ch, err := tribes.New(tribes.Config{Transport: n.nd.Transport(), Membership: n.nd.Membership(), Interceptors: append([]tribes.Interceptor{}, ics...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,26 +351,7 @@ func TestBackupManagerSurvivesTwoFailures(t *testing.T) {
 }
 
 func TestBackupManagerFetchesOnThirdMember(t *testing.T) {
-	net := tribestest.NewNetwork()
-	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
-	nodes := []*node{startNode(t, net, "jvm_a", mc), startNode(t, net, "jvm_b", mc), startNode(t, net, "jvm_c", mc)}
-	a := nodes[0]
-	_, id := a.get(t, "/counter/json", "")
-	a.get(t, "/counter/json", id)
-	// Find the member that holds only a pointer.
-	var third *node
-	for _, n := range nodes[1:] {
-		eventually(t, "the location is known", func() bool {
-			st := n.m.Cluster.Managers()["/counter"]
-			return st.ActiveSessions+st.Proxies == 1
-		})
-		if n.manager(t).Len() == 0 {
-			third = n
-		}
-	}
-	if third == nil {
-		t.Fatal("no member holds just a pointer")
-	}
+	_, _, third, id := startPrimaryBackupOther(t, "jvm_a", "jvm_b", "jvm_c")
 	j, _ := third.get(t, "/counter/json", id)
 	if j.Counter != 3 {
 		t.Fatalf("fetched session: %+v", j)
