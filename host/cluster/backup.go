@@ -346,7 +346,7 @@ func (m *BackupManager) fetchFrom(to *tribes.Member, id string) (session.State, 
 		err   error
 	}
 	done := make(chan result, 1)
-	req, cancel := m.c.request(func(msg *tribes.Message, p parsed, r *reader) error {
+	req, cancel := m.c.request(to.UniqueID, func(msg *tribes.Message, p parsed, r *reader) error {
 		var res result
 		res.found = r.byte() == 1
 		if r.err != nil {
@@ -354,6 +354,9 @@ func (m *BackupManager) fetchFrom(to *tribes.Member, id string) (session.State, 
 		}
 		if res.found {
 			res.st, res.err = session.UnmarshalState(r.rest(), m.lim)
+			if res.err == nil && res.st.ID != id {
+				res.err = fmt.Errorf("%w: asked for session %s, got %s", ErrFetch, id, res.st.ID)
+			}
 		}
 		select {
 		case done <- res:

@@ -474,3 +474,40 @@ func startPrimaryBackupOther(t *testing.T, r1, r2, r3 string, ics ...tribes.Inte
 	})
 	return primary, backup, other, id
 }
+
+// renameFetchReply rewrites the session id in the fetch replies its member
+// sends, to another id of the same length: a member answering with the
+// wrong session.
+type renameFetchReply struct {
+	tribes.BaseInterceptor
+	from, to atomic.Pointer[string]
+}
+
+func (r *renameFetchReply) SendMessage(ctx context.Context, to []*tribes.Member, msg *tribes.Message) error {
+	if from, want := r.from.Load(), r.to.Load(); from != nil && isType(msg.Data, typeFetchReply) {
+		msg = &tribes.Message{Options: msg.Options, Data: bytes.ReplaceAll(msg.Data, []byte(*from), []byte(*want))}
+	}
+	return r.Next().SendMessage(ctx, to, msg)
+}
+
+// TestBackupManagerRefusesFetchReplyForAnotherSession: the primary answers
+// the third member's fetch with a session under another id. The third
+// member must not store it (it would hold a stray session and give the
+// client a new one): it asks the backup, which has the right one.
+func TestBackupManagerRefusesFetchReplyForAnotherSession(t *testing.T) {
+	rw := &renameFetchReply{}
+	_, _, third, id := startPrimaryBackupOther(t, "jvm_a", "jvm_b", "jvm_c", rw)
+	other := "X" + id[1:]
+	if id[0] == 'X' {
+		other = "Y" + id[1:]
+	}
+	rw.from.Store(&id)
+	rw.to.Store(&other)
+	j, _ := third.get(t, "/counter/json", id)
+	if j.Counter != 3 {
+		t.Fatalf("third member after the primary answered with session %s: %+v (want counter 3 of %s, from the backup)", other, j, id)
+	}
+	if _, ok := heldCounter(third, other); ok {
+		t.Fatalf("third member stored the stray session %s", other)
+	}
+}

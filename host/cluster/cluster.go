@@ -49,7 +49,7 @@ type Cluster struct {
 	peers    map[tribes.UniqueID]*peer
 	closed   bool
 
-	reqs    sync.Map // request id (uint64) → func(*tribes.Message, parsed) error
+	reqs    sync.Map // request id (uint64) → pending
 	nextReq atomic.Uint64
 
 	events chan func() // membership work, in order, off the membership goroutines
@@ -434,10 +434,19 @@ func (c *Cluster) localID() tribes.UniqueID {
 	return tribes.UniqueID{}
 }
 
-// request registers a handler for the replies to a new request id.
-func (c *Cluster) request(h func(msg *tribes.Message, p parsed, r *reader) error) (uint64, func()) {
+// pending is a request waiting for replies: only the member asked may
+// answer it.
+type pending struct {
+	to tribes.UniqueID
+	h  func(msg *tribes.Message, p parsed, r *reader) error
+}
+
+// request registers a handler for the replies of member to to a new
+// request id. A reply from another member is ignored and counted as bad:
+// request ids are sequential, so any member could name one.
+func (c *Cluster) request(to tribes.UniqueID, h func(msg *tribes.Message, p parsed, r *reader) error) (uint64, func()) {
 	id := c.nextReq.Add(1)
-	c.reqs.Store(id, h)
+	c.reqs.Store(id, pending{to: to, h: h})
 	return id, func() { c.reqs.Delete(id) }
 }
 
@@ -502,12 +511,17 @@ func (c *Cluster) memberMessage(msg *tribes.Message, p parsed) error {
 	}
 	r := reader{b: p.body}
 	id := r.u64()
-	h, ok := c.reqs.Load(id)
+	v, ok := c.reqs.Load(id)
 	if r.err != nil || !ok {
 		c.stats.ignored.Add(1)
 		return nil // a late reply to a request given up
 	}
-	return h.(func(*tribes.Message, parsed, *reader) error)(msg, p, &r)
+	req := v.(pending)
+	if msg.Source == nil || msg.Source.UniqueID != req.to {
+		c.dropBad(msg, p, fmt.Errorf("reply to request %d, which asked another member", id))
+		return nil
+	}
+	return req.h(msg, p, &r)
 }
 
 // noContext handles a message about a context this member does not run:

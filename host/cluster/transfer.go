@@ -249,7 +249,7 @@ func (x *xfer) askAll(ctx context.Context, to *tribes.Member) (bool, error) {
 		default:
 		}
 	}
-	id, cancel := x.b.c.request(func(msg *tribes.Message, p parsed, r *reader) error {
+	id, cancel := x.b.c.request(to.UniqueID, func(msg *tribes.Message, p parsed, r *reader) error {
 		flags := r.byte()
 		snap := r.varint("snapshot time")
 		n := int(r.uvarint(MaxMessageBytes, "record count"))
