@@ -49,6 +49,8 @@ type Cluster struct {
 	peers    map[tribes.UniqueID]*peer
 	closed   bool
 
+	helloMu sync.Mutex // orders hellos: see sendHelloLocked
+
 	reqs    sync.Map // request id (uint64) → pending
 	nextReq atomic.Uint64
 
@@ -342,13 +344,30 @@ func (c *Cluster) localContexts() []string {
 // announce sends this member's route and apps to every member, asking
 // for their hellos in return when wantReply.
 func (c *Cluster) announce(wantReply bool) {
-	members := c.domainMembers()
-	if len(members) == 0 {
-		return
+	c.helloMu.Lock()
+	defer c.helloMu.Unlock()
+	if members := c.domainMembers(); len(members) > 0 {
+		c.sendHelloLocked(members, wantReply)
 	}
+}
+
+// sendHello sends this member's hello to the members to.
+func (c *Cluster) sendHello(to []*tribes.Member, wantReply bool) {
+	c.helloMu.Lock()
+	defer c.helloMu.Unlock()
+	c.sendHelloLocked(to, wantReply)
+}
+
+// sendHelloLocked builds a hello from the apps running now and queues it;
+// c.helloMu is held. A member takes each hello for the whole truth, so
+// hellos must reach it in the order their app lists were read: under
+// helloMu, the order they are queued in, which the transport keeps for
+// each member. Built and queued from different goroutines without the
+// lock, an older list could overtake a newer one, and the member would
+// believe an app announced since was not running here.
+func (c *Cluster) sendHelloLocked(to []*tribes.Member, wantReply bool) {
 	h := hello{wantReply: wantReply, route: c.cfg.JvmRoute, contexts: c.localContexts()}
-	data := h.append(nil)
-	c.sendAsync(members, data)
+	c.sendAsync(to, h.append(nil))
 }
 
 // sendAsync queues data to the members without waiting for acks.
@@ -587,10 +606,7 @@ func (c *Cluster) helloReceived(src *tribes.Member, h hello) {
 	c.mu.Unlock()
 	c.log.Debug("member announced", "member", src, "jvmRoute", h.route, "apps", h.contexts)
 	if h.wantReply {
-		c.later(func() {
-			r := hello{route: c.cfg.JvmRoute, contexts: c.localContexts()}
-			c.sendAsync([]*tribes.Member{src}, r.append(nil))
-		})
+		c.later(func() { c.sendHello([]*tribes.Member{src}, false) })
 	}
 	if len(joined)+len(left) > 0 {
 		c.later(func() {
@@ -630,8 +646,7 @@ func init() {
 // greet sends m this member's hello, asking for m's, and checks later that
 // it came. It runs on the event goroutine.
 func (c *Cluster) greet(m *tribes.Member, attempt int) {
-	h := hello{wantReply: true, route: c.cfg.JvmRoute, contexts: c.localContexts()}
-	c.sendAsync([]*tribes.Member{m}, h.append(nil))
+	c.sendHello([]*tribes.Member{m}, true)
 	pauses := *greetPauses.Load()
 	time.AfterFunc(pauses[min(attempt, len(pauses)-1)], func() {
 		c.later(func() {

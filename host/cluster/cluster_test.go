@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -656,5 +657,51 @@ func TestBackupManagerReplacesDeadBackupOnDelta(t *testing.T) {
 		if j, _ := c.get(t, "/counter/json", id); j.Counter != 3 {
 			t.Fatalf("session %d on C after A and B crashed: counter %d, want 3", i, j.Counter)
 		}
+	}
+}
+
+// TestClusterHellosKeepTheirOrder: A's answer to B's hello is built (with
+// A's apps then) and held on its way out while A deploys another app and
+// announces it. B must end up knowing both of A's apps: the older hello
+// must not overtake the newer one, or B believes the new app does not run
+// on A (no replication of it with A; a BackupManager never picks A).
+func TestClusterHellosKeepTheirOrder(t *testing.T) {
+	const typeHello byte = 1
+	net := tribestest.NewNetwork()
+	hold := newHoldOne(typeHello, false)
+	a := startNodeWithInterceptors(t, net, "jvm_a", cluster.ManagerConfig{}, hold)
+	b := startNode(t, net, "jvm_b", cluster.ManagerConfig{})
+	eventually(t, "the members know each other", func() bool {
+		return peerRoutes(a.m.Cluster) == "jvm_b" && peerRoutes(b.m.Cluster) == "jvm_a"
+	})
+	var fromA atomic.Int32
+	b.ch.AddMessageListener(tribes.ListenerFunc(func(m *tribes.Message) error {
+		if _, route, _, ok := cluster.DecodeHello(m.Data); ok && route == "jvm_a" {
+			fromA.Add(1)
+		}
+		return nil
+	}))
+	hold.armed.Store(true)
+	if err := b.m.Server.Deploy(context.Background(), "/second", wasmapps.Counter()); err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(hold.held) // A's answer, listing /counter
+	deployed := make(chan error, 1)
+	go func() { deployed <- a.m.Server.Deploy(context.Background(), "/third", wasmapps.Counter()) }()
+	passed := make(chan struct{}) // A's announcement of /third reached B
+	go func() {
+		for fromA.Load() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		close(passed)
+	}()
+	hold.released(passed)
+	if err := <-deployed; err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "both of A's hellos reach B", func() bool { return fromA.Load() >= 2 })
+	t.Logf("hellos from A: %d", fromA.Load())
+	if got := strings.Join(b.m.Cluster.Peers()[0].Contexts, ","); got != "/counter,/third" {
+		t.Fatalf("B believes A runs %q, want /counter,/third", got)
 	}
 }
