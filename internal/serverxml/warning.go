@@ -182,8 +182,22 @@ func WarningAt(el *Element, attr string, level Level, format string, args ...any
 	return Warning{File: e.File, Line: e.Line, Col: e.Col, Element: e.Element, Attr: e.Attr, Msg: e.Msg, Level: level}
 }
 
+// MaxErrors bounds the errors a loader's error text shows: beyond it, one
+// last line "N more errors not shown" counts the others, which stay
+// reachable for [errors.Is] and [errors.As]. A file of 10,000 bad elements
+// then gets an error of a few KiB, not of megabytes.
+const MaxErrors = 100
+
+// moreErrors ends a capped list: it prints only their count.
+type moreErrors []error
+
+func (m moreErrors) Error() string   { return fmt.Sprintf("%d more errors not shown", len(m)) }
+func (m moreErrors) Unwrap() []error { return m }
+
 // SortErrors flattens joined errors and joins them again in file order,
-// so that the first one reported is the first one in the file.
+// so that the first one reported is the first one in the file. Beyond
+// [MaxErrors] errors, the rest are counted in a last error instead of
+// being shown.
 func SortErrors(errs []error) error {
 	var flat []error
 	var walk func(error)
@@ -219,5 +233,8 @@ func SortErrors(errs []error) error {
 		}
 		return ca - cb
 	})
+	if len(flat) > MaxErrors {
+		flat = append(flat[:MaxErrors:MaxErrors], moreErrors(slices.Clone(flat[MaxErrors:])))
+	}
 	return errors.Join(flat...)
 }
