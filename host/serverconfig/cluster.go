@@ -101,7 +101,8 @@ func (ld *loader) cluster(el *serverxml.Element) *Cluster {
 	// The channel's elements are tribesconfig's: FromCluster (above)
 	// reads them, or reports those it does not read (written next to the
 	// <Channel>), so they get no "unknown element" warning here.
-	b.SkipChildren("Channel", tribesconfig.KindMembership, tribesconfig.KindReceiver, tribesconfig.KindSender, tribesconfig.KindInterceptor)
+	b.SkipChildren("Channel", tribesconfig.KindMembership, tribesconfig.KindReceiver, tribesconfig.KindSender, tribesconfig.KindInterceptor,
+		tribesconfig.KindTransport, tribesconfig.KindMember, "LocalMember")
 
 	c.Manager = cluster.DefaultManagerConfig(cluster.KindDelta)
 	c.Manager.SendOptions = c.ChannelSendOptions

@@ -30,7 +30,10 @@
 // When a <Cluster> has a <Channel>, a <Membership>, <Receiver>, <Sender>
 // or <Interceptor> written directly in the cluster, next to the channel,
 // is read by nothing: Tomcat ignores it with a log line, here it gets a
-// warning naming it and its line. An EncryptInterceptor the channel does
+// warning naming it and its line. So does a <Transport>, <Member> or
+// <LocalMember> directly in a <Cluster> (with or without a <Channel>):
+// they belong in the <Sender> and a StaticMembershipInterceptor. An
+// EncryptInterceptor the channel does
 // not read (there, inside another element, or in a <Channel> that a second
 // one replaces) is an error, [ErrMisplaced], rather than a warning: the
 // file asks for encryption, and a node that starts anyway would send its

@@ -161,6 +161,9 @@ func (l *Loader) FromCluster(cluster *serverxml.Element) (tribes.Config, []serve
 					"<%s> directly inside <%s>, outside its <Channel> (line %d): ignored (Tomcat: no rules found matching %q); move it into the <Channel>",
 					c.Name, cluster.Name, ch.Line, c.Path()))
 			}
+			if w, ok := strayPart(c, cluster); ok {
+				all = append(all, w)
+			}
 			errs = append(errs, unreadEncrypt(c, ch)...)
 		}
 		all = append(all, ws...)
@@ -169,15 +172,19 @@ func (l *Loader) FromCluster(cluster *serverxml.Element) (tribes.Config, []serve
 	}
 	var loose []*serverxml.Element
 	var errs []error
+	var stray []serverxml.Warning
 	for _, c := range cluster.Children {
 		if isChannelKind(c) {
 			loose = append(loose, c)
 		} else {
 			errs = append(errs, unreadEncrypt(c, nil)...)
 		}
+		if w, ok := strayPart(c, cluster); ok {
+			stray = append(stray, w)
+		}
 	}
 	if len(loose) == 0 {
-		return tribes.DefaultConfig(), b.Warnings(), serverxml.SortErrors(errs)
+		return tribes.DefaultConfig(), append(b.Warnings(), stray...), serverxml.SortErrors(errs)
 	}
 	ch := serverxml.NewElement("Channel", cluster, loose[0])
 	ch.Attrs = []serverxml.Attr{{Name: "className", Value: GroupChannel, Line: loose[0].Line, Col: loose[0].Col}}
@@ -187,7 +194,28 @@ func (l *Loader) FromCluster(cluster *serverxml.Element) (tribes.Config, []serve
 		loose[0].Name, cluster.Name, len(loose)-1, GroupChannel)
 	w.Element = cluster.Path()
 	cfg, ws, err := l.FromElement(ch)
-	return cfg, append(append(b.Warnings(), w), ws...), serverxml.SortErrors(append(errs, err))
+	all := append(append(append(b.Warnings(), w), stray...), ws...)
+	serverxml.SortWarnings(all)
+	return cfg, all, serverxml.SortErrors(append(errs, err))
+}
+
+// strayPart returns a warning for el, a child of cluster, when it is a
+// part of a channel element written one or two levels too high: a
+// <Transport> belongs in the <Sender>, a <Member> or <LocalMember> in a
+// StaticMembershipInterceptor. Such an element is read by nothing.
+func strayPart(el, cluster *serverxml.Element) (serverxml.Warning, bool) {
+	var home string
+	switch {
+	case el.Is(KindTransport):
+		home = "the <Sender> of the <Channel>"
+	case el.Is(KindMember), el.Is("LocalMember"):
+		home = "the StaticMembershipInterceptor's <Interceptor> in the <Channel>"
+	default:
+		return serverxml.Warning{}, false
+	}
+	return serverxml.WarningAt(el, "", serverxml.LevelWarning,
+		"<%s> directly inside <%s>: ignored (Tomcat: no rules found matching %q); it belongs inside %s",
+		el.Name, cluster.Name, el.Path(), home), true
 }
 
 // isChannelKind reports whether el is one of the elements a <Channel>

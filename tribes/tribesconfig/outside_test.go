@@ -32,6 +32,24 @@ func TestChannelElementsOutsideTheChannel(t *testing.T) {
 				warn(4, `[Cluster/Sender] <Sender> directly inside <Cluster>, outside its <Channel> (line 5): ignored`),
 			},
 			"interceptors.Order"},
+		{"transport and member next to the channel",
+			"<Cluster>\n<Channel className=\"GroupChannel\"/>\n<Transport className=\"PooledParallelSender\"/>\n<Member className=\"StaticMember\" host=\"127.0.0.1\" port=\"4001\"/>\n</Cluster>",
+			[]expect{
+				warn(3, `[Cluster/Transport] <Transport> directly inside <Cluster>: ignored (Tomcat: no rules found matching "Cluster/Transport"); it belongs inside the <Sender> of the <Channel>`),
+				warn(4, `[Cluster/Member] <Member> directly inside <Cluster>: ignored (Tomcat: no rules found matching "Cluster/Member"); it belongs inside the StaticMembershipInterceptor's <Interceptor> in the <Channel>`),
+			},
+			"default"},
+		{"transport without a channel",
+			"<Cluster>\n<Transport className=\"PooledParallelSender\"/>\n</Cluster>",
+			[]expect{warn(2, `[Cluster/Transport] <Transport> directly inside <Cluster>: ignored`)},
+			"default"},
+		{"member with an implied channel",
+			"<Cluster>\n<Membership className=\"McastService\" frequency=\"600\"/>\n<LocalMember className=\"StaticMember\"/>\n</Cluster>",
+			[]expect{
+				warn(2, `[Cluster] <Membership> directly inside <Cluster>, without a <Channel> start tag`),
+				warn(3, `[Cluster/LocalMember] <LocalMember> directly inside <Cluster>: ignored`),
+			},
+			"default"},
 	}
 	for _, tc := range warnings {
 		t.Run(tc.name, func(t *testing.T) {
