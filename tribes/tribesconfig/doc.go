@@ -33,12 +33,12 @@
 // warning naming it and its line. So does a <Transport>, <Member> or
 // <LocalMember> directly in a <Cluster> (with or without a <Channel>):
 // they belong in the <Sender> and a StaticMembershipInterceptor. An
-// EncryptInterceptor the channel does
-// not read (there, inside another element, or in a <Channel> that a second
-// one replaces) is an error, [ErrMisplaced], rather than a warning: the
-// file asks for encryption, and a node that starts anyway would send its
-// cluster traffic, sessions included, in plaintext, where one that refuses
-// to start is noticed and fixed.
+// EncryptInterceptor the channel does not read (there, inside another
+// element, or in a <Channel> that a second one replaces) is an error,
+// [ErrMisplaced], rather than a warning: the file asks for encryption,
+// and a node that starts anyway would send its cluster traffic, sessions
+// included, in plaintext, where one that refuses to start is noticed and
+// fixed.
 //
 // # Mapping
 //
