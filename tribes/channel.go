@@ -251,11 +251,18 @@ func (c *Channel) Logger() *slog.Logger { return c.log }
 // starts the heartbeat. It returns as soon as the receiver listens and the
 // first membership announcement is out: members are reported to the
 // listeners as they are found, not before Start returns.
+//
+// A channel starts once. When Start fails before the transport listens,
+// it may be called again; when it fails later, what it started is stopped
+// and the channel is closed, as after Stop: build a new one to retry.
 func (c *Channel) Start(ctx context.Context) error {
 	c.startMu.Lock()
 	defer c.startMu.Unlock()
-	if c.state.Load() != stateNew {
-		return fmt.Errorf("tribes: Start: channel already started or stopped")
+	switch c.state.Load() {
+	case stateStarted:
+		return fmt.Errorf("tribes: Start: channel already started")
+	case stateStopped:
+		return fmt.Errorf("tribes: Start: %w: a channel that was stopped, or whose Start failed after its transport started, cannot start again; create a new one", ErrChannelClosed)
 	}
 	addr, err := c.transport.Start(ctx, c.coord.received)
 	if err != nil {
@@ -271,11 +278,13 @@ func (c *Channel) Start(ctx context.Context) error {
 	}
 	if local.Host.IsUnspecified() {
 		c.transport.Close()
+		c.state.Store(stateStopped)
 		return fmt.Errorf("tribes: the receiver listens on %s; configure an address other members can reach", addr)
 	}
 	c.local.Store(local)
 	if err := c.transport.SetLocalMember(local); err != nil {
 		c.transport.Close()
+		c.state.Store(stateStopped)
 		return err
 	}
 	var started []Starter // the interceptors started, top first
@@ -286,6 +295,10 @@ func (c *Channel) Start(ctx context.Context) error {
 			}
 		}
 		c.transport.Close()
+		// The transport and the interceptors stopped cannot be started
+		// again (their goroutines and queues are gone): the channel is
+		// done, and says so to a second Start and to senders.
+		c.state.Store(stateStopped)
 		return err
 	}
 	for _, ic := range c.stack {
@@ -298,7 +311,6 @@ func (c *Channel) Start(ctx context.Context) error {
 	}
 	c.state.Store(stateStarted)
 	if err := c.membership.Start(ctx, local, c.coord.memberEvent); err != nil {
-		c.state.Store(stateNew)
 		return fail(fmt.Errorf("tribes: starting membership: %w", err))
 	}
 	c.hbStop, c.hbDone = make(chan struct{}), make(chan struct{})

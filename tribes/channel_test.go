@@ -375,8 +375,17 @@ func TestChannelStartFailureStopsWhatStarted(t *testing.T) {
 			if tr.closed != 1 {
 				t.Errorf("transport closed %d times, want once", tr.closed)
 			}
-			if err := c.Send(context.Background(), nil, []byte("x"), 0); !errors.Is(err, ErrChannelNotStarted) {
-				t.Errorf("Send after the failed Start: %v", err)
+			if err := c.Send(context.Background(), nil, []byte("x"), 0); !errors.Is(err, ErrChannelClosed) {
+				t.Errorf("Send after the failed Start: %v, want %v", err, ErrChannelClosed)
+			}
+			// Its transport is closed and its interceptors stopped: a
+			// second Start must refuse clearly, not start them again.
+			log = nil
+			if err := c.Start(context.Background()); !errors.Is(err, ErrChannelClosed) {
+				t.Errorf("second Start: %v, want %v", err, ErrChannelClosed)
+			}
+			if len(log) != 0 || tr.closed != 1 {
+				t.Errorf("second Start: interceptor calls %q, transport closed %d times", log, tr.closed)
 			}
 		})
 	}
