@@ -23,7 +23,7 @@ const (
 	msgResult   byte = 5 // a member's outcome of a deploy or undeploy
 	msgUndeploy byte = 6 // path
 	msgListReq  byte = 7 // "which apps do you run?"
-	msgList     byte = 8 // the answer; flagUnsynced when it is not the cluster's
+	msgList     byte = 8 // the answer; flagUnsynced or flagCold when it is not (all of) the cluster's
 	msgFetch    byte = 9 // "push me this app" (catch-up)
 	maxMsgType       = msgFetch
 )
@@ -46,11 +46,22 @@ const (
 	// member asking a new one that has not synced waits for its list
 	// timeout and asks the next member: it never follows such an answer.
 	flagUnsynced = 0x02
-	headerLen    = len(Magic) + 2 + idLen
-	idLen        = 16
-	macLen       = sha256.Size
-	maxString    = 4 << 10 // any string field
-	maxListApps  = 4096
+	// flagCold marks a list answer (msgList) from a synced member that
+	// cannot vouch that its apps are all the cluster farms: its Sync
+	// followed no one (the cluster, or this member alone, was starting),
+	// followed a cold member, or failed for some app. An app missing from
+	// its list may be one it never had, not one the cluster dropped, so a
+	// member catching up from it keeps its own modules. Such a list names
+	// the apps the member saw undeployed (appEntry.Undeployed), which a
+	// member catching up does remove. As with flagUnsynced, older members
+	// refuse the flag, wait for their list timeout and ask the next member:
+	// they never follow a cold answer.
+	flagCold    = 0x04
+	headerLen   = len(Magic) + 2 + idLen
+	idLen       = 16
+	macLen      = sha256.Size
+	maxString   = 4 << 10 // any string field
+	maxListApps = 4096
 	// MaxChunkSize is the largest chunk a member accepts (and the largest
 	// Config.ChunkSize).
 	MaxChunkSize = 8 << 20
@@ -91,7 +102,16 @@ type appEntry struct {
 	Digest digest
 	Size   int64
 	Farmed bool // its module is in the deploy dir, so it can be fetched
+	// Undeployed (in cold lists only): no app; the member saw a farm
+	// undeploy of Path since it started, and no deploy of it since.
+	Undeployed bool
 }
+
+// App flags of a list entry.
+const (
+	appFarmed     = 1
+	appUndeployed = 2
+)
 
 // message is a decoded farm message. Data aliases the decoder's input.
 type message struct {
@@ -110,6 +130,9 @@ type message struct {
 	// Unsynced (msgList, the flagUnsynced header flag): the member's Sync
 	// has not returned, so Apps is not the cluster's state.
 	Unsynced bool
+	// Cold (msgList, the flagCold header flag): the member synced, but
+	// Apps may lack apps the cluster farms.
+	Cold bool
 }
 
 // appendMessage appends m's encoding, without MAC, to b.
@@ -118,6 +141,9 @@ func appendMessage(b []byte, m *message) []byte {
 	var flags byte
 	if m.Type == msgList && m.Unsynced {
 		flags |= flagUnsynced
+	}
+	if m.Type == msgList && m.Cold {
+		flags |= flagCold
 	}
 	b = append(b, m.Type, flags)
 	b = append(b, m.ID[:]...)
@@ -147,7 +173,10 @@ func appendMessage(b []byte, m *message) []byte {
 			b = binary.BigEndian.AppendUint64(b, uint64(a.Size))
 			f := byte(0)
 			if a.Farmed {
-				f = 1
+				f |= appFarmed
+			}
+			if a.Undeployed {
+				f |= appUndeployed
 			}
 			b = append(b, f)
 		}
@@ -199,7 +228,7 @@ func decodeMessage(b []byte, key []byte, m *message) error {
 		return decodeError("%d bytes, shorter than the %d-byte header", len(b), headerLen)
 	}
 	flags := b[len(Magic)+1]
-	if flags&^(flagMAC|flagUnsynced) != 0 {
+	if flags&^(flagMAC|flagUnsynced|flagCold) != 0 {
 		return decodeError("unknown flags %#x", flags)
 	}
 	if flags&flagMAC != 0 {
@@ -223,11 +252,17 @@ func decodeMessage(b []byte, key []byte, m *message) error {
 	if m.Type == 0 || m.Type > maxMsgType {
 		return decodeError("unknown type %d", m.Type)
 	}
-	if flags&flagUnsynced != 0 {
+	if listFlags := flags & (flagUnsynced | flagCold); listFlags != 0 {
 		if m.Type != msgList {
-			return decodeError("flag %#x on a type-%d message", flagUnsynced, m.Type)
+			return decodeError("flag %#x on a type-%d message", listFlags, m.Type)
 		}
-		m.Unsynced = true
+		if listFlags == flagUnsynced|flagCold {
+			// Cold says how a member synced: one that has not synced is
+			// neither cold nor not.
+			return decodeError("flags %#x and %#x together", flagUnsynced, flagCold)
+		}
+		m.Unsynced = listFlags == flagUnsynced
+		m.Cold = listFlags == flagCold
 	}
 	copy(m.ID[:], b[len(Magic)+2:])
 	r := reader{b: b, off: headerLen}
@@ -268,11 +303,15 @@ func decodeMessage(b []byte, key []byte, m *message) error {
 			a.Path = r.string()
 			r.digest(&a.Digest)
 			a.Size = int64(r.uint64())
-			switch f := r.byte(); {
-			case f > 1:
-				r.fail("bad app flags %d", f)
-			case f == 1:
+			switch f := r.byte(); f {
+			case 0:
+			case appFarmed:
 				a.Farmed = true
+			case appUndeployed:
+				// Not with appFarmed: an undeployed app has no module.
+				a.Undeployed = true
+			default:
+				r.fail("bad app flags %d", f)
 			}
 			if a.Size < 0 {
 				r.fail("negative size")

@@ -23,6 +23,7 @@ func sampleMessages() []*message {
 		{Type: msgList, ID: id, Name: "jvm_a", Apps: []appEntry{{Path: "/", Digest: dg, Size: 10, Farmed: true}, {Path: "/x", Size: 0}}},
 		{Type: msgFetch, ID: id, Path: "/shop", Digest: dg},
 		{Type: msgList, ID: id, Name: "jvm_c", Apps: []appEntry{{Path: "/shop", Digest: dg, Size: 10, Farmed: true}}, Unsynced: true},
+		{Type: msgList, ID: id, Name: "jvm_d", Apps: []appEntry{{Path: "/shop", Digest: dg, Size: 10, Farmed: true}, {Path: "/old", Undeployed: true}}, Cold: true},
 	}
 }
 
@@ -62,8 +63,11 @@ func TestDecodeErrors(t *testing.T) {
 	}{
 		{"short", []byte("WFD1\x01"), nil, ErrBadMessage, "shorter than"},
 		{"unknown type", append([]byte("WFD1\x63\x00"), make([]byte, 16)...), nil, ErrBadMessage, "unknown type 99"},
-		{"unknown flag", append([]byte("WFD1\x03\x04"), make([]byte, 16)...), nil, ErrBadMessage, "unknown flags"},
+		{"unknown flag", append([]byte("WFD1\x03\x08"), make([]byte, 16)...), nil, ErrBadMessage, "unknown flags"},
 		{"unsynced flag off a list", append([]byte("WFD1\x03\x02"), make([]byte, 16)...), nil, ErrBadMessage, "flag 0x2 on a type-3"},
+		{"cold flag off a list", append([]byte("WFD1\x03\x04"), make([]byte, 16)...), nil, ErrBadMessage, "flag 0x4 on a type-3"},
+		{"unsynced and cold", append([]byte("WFD1\x08\x06"), make([]byte, 16)...), nil, ErrBadMessage, "together"},
+		{"farmed and undeployed", listWithAppFlags(appFarmed | appUndeployed), nil, ErrBadMessage, "bad app flags 3"},
 		{"truncated body", good[:len(good)-3], nil, ErrBadMessage, "bytes needed"},
 		{"trailing bytes", append(bytes.Clone(good), 0), nil, ErrBadMessage, "trailing"},
 		{"no MAC", good, key, ErrUnauthenticated, "no MAC"},
@@ -82,6 +86,13 @@ func TestDecodeErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// listWithAppFlags is a list answer of one app whose flags byte is f.
+func listWithAppFlags(f byte) []byte {
+	b := appendMessage(nil, &message{Type: msgList, Apps: []appEntry{{Path: "/x"}}})
+	b[len(b)-1] = f
+	return b
 }
 
 // TestDecodeAllocs: decoding a chunk, the bulk of the traffic, does not
