@@ -151,8 +151,9 @@ func TestRedeployUnderLoad(t *testing.T) {
 
 // TestSyncLateMember starts a member after two apps were farmed; its deploy
 // dir already holds one of them (same digest) and a module the cluster
-// dropped. Sync deploys both apps, fetching only the missing one, and
-// removes the stale module.
+// undeployed while it was down. Sync deploys both apps, fetching only the
+// missing one, and removes the stale module: the member it follows saw the
+// undeploy.
 func TestSyncLateMember(t *testing.T) {
 	net, ms := newCluster(t, 2, nil)
 	for _, m := range ms { // as a node does at start; a member that never synced is not followed
@@ -160,17 +161,20 @@ func TestSyncLateMember(t *testing.T) {
 			t.Fatalf("%s: sync: %v", m.name, err)
 		}
 	}
-	shop, cart := counterModule(200<<10, 1), counterModule(10, 3)
-	for path, mod := range map[string][]byte{"/shop": shop, "/cart": cart} {
+	shop, cart, old := counterModule(200<<10, 1), counterModule(10, 3), counterModule(0, 9)
+	for path, mod := range map[string][]byte{"/shop": shop, "/cart": cart, "/old": old} {
 		if _, err := ms[0].d.Deploy(t.Context(), path, bytes.NewReader(mod), DeployOptions{}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if _, err := ms[1].d.Undeploy(t.Context(), "/old"); err != nil {
+		t.Fatal(err)
 	}
 	var late *member
 	late = newMember(t, net, "c", func(c *Config) {
 		os.MkdirAll(c.DeployDir, 0o755)
 		os.WriteFile(filepath.Join(c.DeployDir, "cart.wasm"), cart, 0o644)
-		os.WriteFile(filepath.Join(c.DeployDir, "old.wasm"), counterModule(0, 9), 0o644)
+		os.WriteFile(filepath.Join(c.DeployDir, "old.wasm"), old, 0o644)
 	})
 	if err := late.d.Sync(t.Context()); err != nil {
 		t.Fatalf("sync: %v", err)

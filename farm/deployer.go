@@ -55,7 +55,13 @@ type Deployer struct {
 	waiters   map[opID]*waiter
 	names     map[tribes.MemberKey]string // member names learned from their messages
 	running   bool
-	synced    bool // a Sync returned: the list this member answers is the cluster's
+	synced    bool // a Sync returned: the list this member answers is the cluster's...
+	cold      bool // ...but may lack apps the cluster farms (flagCold; see Sync)
+	// gone holds the paths this member saw undeployed by the farm since
+	// Start (or took as undeployed at Sync), with no deploy of them
+	// announced since: a cold list names them, so that members catching
+	// up from it remove theirs.
+	gone map[string]bool
 
 	applyQ chan applyJob
 	stop   chan struct{}
@@ -100,6 +106,7 @@ func New(cfg Config, ch *tribes.Channel, h Host) (*Deployer, error) {
 		waiters:   map[opID]*waiter{},
 		names:     map[tribes.MemberKey]string{},
 		changed:   map[string]bool{},
+		gone:      map[string]bool{},
 	}
 	d.lst = &listener{d} // a pointer: RemoveMessageListener compares listeners
 	return d, nil
@@ -173,13 +180,6 @@ func (d *Deployer) isRunning() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.running
-}
-
-// isSynced reports whether a Sync of this member returned.
-func (d *Deployer) isSynced() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.synced
 }
 
 // localName is this member's name in reports.
@@ -420,6 +420,7 @@ func (d *Deployer) deployFile(ctx context.Context, path, name, tmp string, dg di
 		}
 	}
 	d.index[path] = appRecord{digest: dg, size: size}
+	delete(d.gone, path)
 	return nil
 }
 
@@ -501,6 +502,7 @@ func (d *Deployer) undeploy(ctx context.Context, path string, unwatch bool) (*Re
 	err := d.undeployLocal(ctx, path)
 	if err == nil || (errors.Is(err, ErrAppNotFound) && farmed) {
 		d.changed[path] = true
+		d.markGone(path)
 	}
 	d.applyMu.Unlock()
 	if errors.Is(err, ErrAppNotFound) {
@@ -568,6 +570,13 @@ func (d *Deployer) undeployLocal(ctx context.Context, path string) error {
 		}
 	}
 	return err
+}
+
+// markGone records that the cluster no longer farms path (see gone).
+func (d *Deployer) markGone(path string) {
+	d.mu.Lock()
+	d.gone[path] = true
+	d.mu.Unlock()
 }
 
 // encode returns m's sealed encoding appended to buf.
@@ -799,6 +808,7 @@ type waiter struct {
 type listAnswer struct {
 	apps     []appEntry
 	unsynced bool // its Sync has not returned: not the cluster's state
+	cold     bool // synced, but apps may lack some the cluster farms
 }
 
 type result struct {
@@ -857,6 +867,9 @@ func (d *Deployer) ClusterApps(ctx context.Context) (*ClusterApps, error) {
 	byKey := map[key]*AppStatus{}
 	add := func(member string, apps []appEntry) {
 		for _, a := range apps {
+			if a.Undeployed {
+				continue // not served
+			}
 			k := key{a.Path, a.Digest}
 			s := byKey[k]
 			if s == nil {
@@ -948,6 +961,29 @@ func (d *Deployer) localApps() []appEntry {
 		out = out[:maxListApps]
 	}
 	return out
+}
+
+// listMessage is this member's answer to list request id: its apps and
+// whether it synced, and when it is cold, the paths it saw undeployed.
+func (d *Deployer) listMessage(id opID) *message {
+	m := &message{Type: msgList, ID: id, Name: d.localName(), Apps: d.localApps()}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m.Unsynced, m.Cold = !d.synced, d.synced && d.cold
+	if !m.Cold {
+		// A warm list names no undeployed apps: its silence says it, and
+		// older members refuse the entries.
+		return m
+	}
+	for _, path := range sortedKeys(d.gone) {
+		if len(m.Apps) >= maxListApps {
+			break // a member catching up keeps the modules of those left out
+		}
+		if _, ok := d.index[path]; !ok {
+			m.Apps = append(m.Apps, appEntry{Path: path, Undeployed: true})
+		}
+	}
+	return m
 }
 
 // hashFile returns the size and SHA-256 of a file.

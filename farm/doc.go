@@ -5,7 +5,8 @@
 // cluster, which verifies it and deploys it too. A member that starts
 // later catches up with [Deployer.Sync] before it serves, from a member
 // that has synced itself; when the whole cluster starts at once, each
-// member serves the modules its deploy dir holds.
+// member serves the modules its deploy dir holds, and none is removed
+// because another member lacks it.
 //
 //	d, err := farm.New(farm.Config{TempDir: tmp, DeployDir: dep}, ch, farm.ServerHost(srv))
 //	d.Start(ctx)
@@ -42,6 +43,26 @@
 // old version, new ones go to the new one, sessions stay. A member that
 // refuses a module (it does not compile, wrong ABI) keeps serving the
 // version it had.
+//
+// # Catching up
+//
+// At Sync a member asks the others for their apps and follows the first
+// that has synced: it deploys the apps that member lists, fetching those
+// its deploy dir does not hold with the same digest. It removes a module
+// of its deploy dir that member does not list only if that member can
+// vouch that its list is all the cluster farms. A member cannot when it
+// is cold: its Sync followed no one (the whole cluster was restarting, or
+// it was up first) or followed a cold member, which in a cluster of
+// members of this version is every member. A cold member's list may lack
+// apps it never had (a new machine with an empty deploy dir), so a member
+// following it keeps and serves its own modules, and is cold too: a
+// restart of the cluster deletes nothing, whoever is up first. A cold
+// member's list names the paths it saw undeployed since it started (or
+// learned so at its Sync), and those modules are removed. The cost: an
+// undeploy made while a member was down is not repeated on it when it
+// rejoins a cluster whose members that saw the undeploy have all restarted
+// since; it keeps serving the app, as a Tomcat member would, until the
+// app is undeployed again.
 //
 // # Security
 //

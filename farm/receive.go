@@ -72,14 +72,14 @@ func (d *Deployer) handle(src *tribes.Member, m *message) error {
 	case msgListReq:
 		from, id := src.Clone(), m.ID
 		if !d.spawn(func() {
-			d.sendOne(from, &message{Type: msgList, ID: id, Name: d.localName(), Apps: d.localApps(), Unsynced: !d.isSynced()})
+			d.sendOne(from, d.listMessage(id))
 		}) {
 			return ErrClosed
 		}
 		return nil
 	case msgList:
 		d.learnName(src, m.Name)
-		d.deliver(m.ID, src.Key(), nil, &listAnswer{apps: m.Apps, unsynced: m.Unsynced})
+		d.deliver(m.ID, src.Key(), nil, &listAnswer{apps: m.Apps, unsynced: m.Unsynced, cold: m.Cold})
 		return nil
 	case msgFetch:
 		if err := CheckPath(m.Path); err != nil {
@@ -132,6 +132,11 @@ func (d *Deployer) begin(src *tribes.Member, m *message) error {
 	}
 	if _, ok := d.transfers[m.ID]; ok {
 		return nil // a resend
+	}
+	if m.Kind == kindDeploy {
+		// The cluster farms path again, whether or not this member gets
+		// the module: it can no longer tell others it is undeployed.
+		delete(d.gone, m.Path)
 	}
 	if len(d.transfers) >= d.cfg.MaxTransfers {
 		return fmt.Errorf("farm: %d transfers in progress already (MaxTransfers)", len(d.transfers))
@@ -300,6 +305,9 @@ func (d *Deployer) apply(j applyJob) {
 	}
 	if err == nil && j.kind != kindSync {
 		d.changed[j.path] = true
+		if j.op == opUndeploy {
+			d.markGone(j.path)
+		}
 	}
 	if err != nil {
 		d.log.Warn("farm: refused", "op", j.op, "context", j.path, "from", j.from.AddrPort().String(), "err", err)

@@ -21,9 +21,8 @@ const listTimeout = 10 * time.Second
 // their farmed apps and their digests, and follows the first that has
 // synced itself: it deploys each of its apps, from DeployDir when the
 // module there has the same digest (nothing is sent), else fetched from
-// that member. Modules in DeployDir the cluster no longer farms are
-// removed. When no member that answers has synced (the whole cluster is
-// starting) or no other member is up, DeployDir is the truth and its
+// that member. When no member that answers has synced (the whole cluster
+// is starting) or no other member is up, DeployDir is the truth and its
 // modules are deployed as they are. Apps a farm deploy or undeploy
 // changed since Start (one received, or from this member) are left as
 // they are: they are newer than any member's list. Sync returns when every
@@ -33,6 +32,32 @@ const listTimeout = 10 * time.Second
 // Until a Sync of it returns (with or without errors, but not because ctx
 // ended), a member answers list requests as not synced, so that no one
 // follows it: a member whose Sync is never called is never followed.
+//
+// # Cold members
+//
+// What becomes of the modules in DeployDir that the followed member does
+// not list depends on whether that member can vouch that its list is all
+// the cluster farms. A member is cold, and says so in its list answers,
+// when its Sync followed no one (the cluster was starting, or it was
+// alone) or followed a cold member. Its list may lack an app because it
+// never had it (a new machine with an empty deploy dir, a member that was
+// down when the app was deployed), not because the cluster dropped it. So
+// a member following a cold member keeps and deploys its own modules that
+// list lacks, and is cold itself: whole-cluster restarts delete nothing,
+// whichever member is up first. The exception are the paths the cold
+// member saw the farm undeploy since it started, or took as undeployed at
+// its own Sync, with no deploy of them announced since: its list names
+// them, and those modules are removed.
+//
+// A cold member stays cold: no farm deploy or undeploy it receives tells
+// it of apps it never had, so none can make its list the cluster's. The
+// cost is that an undeploy made while a member was down is not repeated
+// on it when it rejoins a cluster whose member it follows has restarted
+// since that undeploy: it keeps serving the app locally, as it would with
+// Tomcat's FarmWarDeployer (which removes nothing at start), until a farm
+// undeploy of that path. Only a member that follows a member that is not
+// cold (one of an older version, which does not mark its list) removes
+// the modules that member does not list, as members did before the flag.
 //
 // # Why the joiner pulls
 //
@@ -46,10 +71,11 @@ func (d *Deployer) Sync(ctx context.Context) error {
 	}
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
+	cold := true // unless it follows a member that is not
 	defer func() {
 		if ctx.Err() == nil { // else it gave up half-way
 			d.mu.Lock()
-			d.synced = true
+			d.synced, d.cold = true, cold
 			d.mu.Unlock()
 		}
 	}()
@@ -57,14 +83,14 @@ func (d *Deployer) Sync(ctx context.Context) error {
 	members := d.ch.Members()
 	var (
 		peer     *tribes.Member
-		apps     []appEntry
+		ans      listAnswer
 		errs     []error
 		unsynced []string // members that answered but have not synced
 	)
 	for _, m := range members {
-		ans, err := d.requestList(ctx, m)
-		if err == nil && !ans.unsynced {
-			peer, apps = m, ans.apps
+		a, err := d.requestList(ctx, m)
+		if err == nil && !a.unsynced {
+			peer, ans = m, a
 			break
 		}
 		if err == nil {
@@ -90,13 +116,20 @@ func (d *Deployer) Sync(ctx context.Context) error {
 		}
 		return errors.Join(errs...)
 	}
+	cold = ans.cold
 	want := map[string]appEntry{}
-	for _, a := range apps {
-		if a.Farmed && CheckPath(a.Path) == nil {
+	gone := map[string]bool{} // undeployed, says a cold peer
+	for _, a := range ans.apps {
+		if CheckPath(a.Path) != nil {
+			continue
+		}
+		if a.Undeployed {
+			gone[a.Path] = true
+		} else if a.Farmed {
 			want[a.Path] = a
 		}
 	}
-	d.log.Info("farm: catching up", "peer", peer.AddrPort().String(), "apps", len(want))
+	d.log.Info("farm: catching up", "peer", peer.AddrPort().String(), "apps", len(want), "cold", ans.cold)
 	for _, path := range sortedKeys(want) {
 		a := want[path]
 		if lf, ok := local[path]; ok && lf.digest == a.Digest {
@@ -121,11 +154,34 @@ func (d *Deployer) Sync(ctx context.Context) error {
 		if _, ok := want[path]; ok {
 			continue
 		}
+		if ans.cold && !gone[path] {
+			// The peer may never have had it: keep it.
+			if _, err := d.deployLocal(ctx, path, local[path]); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
 		if err := d.removeLocal(ctx, path, local[path]); err != nil {
 			errs = append(errs, fmt.Errorf("farm: removing %s: %w", path, err))
 		}
 	}
+	d.inheritGone(gone)
 	return errors.Join(errs...)
+}
+
+// inheritGone records as gone the paths a cold peer saw undeployed that
+// this member neither serves nor saw a farm operation on since Start, so
+// that members catching up from it remove them too.
+func (d *Deployer) inheritGone(gone map[string]bool) {
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for path := range gone {
+		if _, served := d.index[path]; !served && !d.changed[path] {
+			d.gone[path] = true
+		}
+	}
 }
 
 // changedSinceStart reports whether a farm deploy or undeploy changed path
@@ -165,11 +221,10 @@ func (d *Deployer) removeLocal(ctx context.Context, path string, lf localFile) e
 		if err := d.undeployLocal(ctx, path); err != nil && !errors.Is(err, ErrAppNotFound) {
 			return err
 		}
-		return nil
-	}
-	if err := os.Remove(lf.file); err != nil && !errors.Is(err, os.ErrNotExist) {
+	} else if err := os.Remove(lf.file); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	d.markGone(path)
 	return nil
 }
 

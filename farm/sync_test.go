@@ -3,6 +3,8 @@ package farm
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -172,5 +174,133 @@ func TestDeployReachesMemberJoiningMidDeploy(t *testing.T) {
 	}
 	if rs := reportString(r.rep); !strings.Contains(rs, " j=ok") {
 		t.Errorf("o's report does not name j: %s", rs)
+	}
+}
+
+// withModule returns a Config edit that puts mod in the deploy dir as
+// file.
+func withModule(file string, mod []byte) func(*Config) {
+	return func(c *Config) {
+		os.MkdirAll(c.DeployDir, 0o755)
+		os.WriteFile(filepath.Join(c.DeployDir, file), mod, 0o644)
+	}
+}
+
+// mustKeep checks that m serves mod at path and still has file in its
+// deploy dir.
+func mustKeep(t *testing.T, m *member, path, file string, mod []byte) {
+	t.Helper()
+	if got := m.digestAt(path); got != hexDigest(mod) {
+		t.Errorf("%s: serves %s %q after Sync, want %.12s", m.name, path, got, hexDigest(mod))
+	}
+	if _, err := os.Stat(filepath.Join(m.d.cfg.DeployDir, file)); err != nil {
+		t.Errorf("%s: module gone from the deploy dir: %v", m.name, err)
+	}
+}
+
+// TestSyncColdStartEmptyMember restarts a whole cluster in which x has an
+// empty deploy dir (a new machine) and y has shop.wasm, and x is the first
+// to finish Sync: with y up but not synced yet, or alone. x's list comes
+// from its empty deploy dir, not from the cluster's history: y must not
+// take it as "the cluster dropped /shop", and keeps and serves its module.
+func TestSyncColdStartEmptyMember(t *testing.T) {
+	mod := counterModule(0, 1)
+	t.Run("together", func(t *testing.T) {
+		net := tribestest.NewNetwork()
+		x := newMember(t, net, "x", nil)
+		y := newMember(t, net, "y", withModule("shop.wasm", mod))
+		await(t, 1, x, y)
+		if err := x.d.Sync(t.Context()); err != nil { // y has not synced: x deploys its (empty) dir
+			t.Fatalf("x: sync: %v", err)
+		}
+		if err := y.d.Sync(t.Context()); err != nil {
+			t.Fatalf("y: sync: %v", err)
+		}
+		mustKeep(t, y, "/shop", "shop.wasm", mod)
+	})
+	t.Run("first alone", func(t *testing.T) {
+		net := tribestest.NewNetwork()
+		x := newMember(t, net, "x", nil)
+		if err := x.d.Sync(t.Context()); err != nil { // no other member up
+			t.Fatalf("x: sync: %v", err)
+		}
+		y := newMember(t, net, "y", withModule("shop.wasm", mod))
+		await(t, 1, x, y)
+		if err := y.d.Sync(t.Context()); err != nil {
+			t.Fatalf("y: sync: %v", err)
+		}
+		mustKeep(t, y, "/shop", "shop.wasm", mod)
+		// A third member, also down at the restart, follows y or x: it
+		// keeps its own module too.
+		z := newMember(t, net, "z", withModule("cart.wasm", counterModule(0, 2)))
+		await(t, 2, x, y, z)
+		if err := z.d.Sync(t.Context()); err != nil {
+			t.Fatalf("z: sync: %v", err)
+		}
+		mustKeep(t, z, "/cart", "cart.wasm", counterModule(0, 2))
+	})
+}
+
+// TestSyncRemovesUndeployed: a farms /old and undeploys it while k is
+// down. j, which never had /old, catches up from a, and a leaves. k
+// rejoins with old.wasm and can only follow j, which is cold (it followed
+// a, which synced alone) but learned from a that the cluster undeployed
+// /old: k removes it. mine.wasm, which k has and no one undeployed, stays.
+// A later deploy of /old, even one j refuses, takes /old off j's list of
+// undeployed apps.
+func TestSyncRemovesUndeployed(t *testing.T) {
+	net := tribestest.NewNetwork()
+	old, mine := counterModule(0, 1), counterModule(0, 2)
+	a := newMember(t, net, "a", nil)
+	if err := a.d.Sync(t.Context()); err != nil {
+		t.Fatalf("a: sync: %v", err)
+	}
+	if _, err := a.d.Deploy(t.Context(), "/old", bytes.NewReader(old), DeployOptions{}); err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	if _, err := a.d.Undeploy(t.Context(), "/old"); err != nil {
+		t.Fatalf("undeploy: %v", err)
+	}
+	j := newMember(t, net, "j", nil)
+	await(t, 1, a, j)
+	if err := j.d.Sync(t.Context()); err != nil {
+		t.Fatalf("j: sync: %v", err)
+	}
+	a.d.Close()
+	a.ch.Stop(t.Context())
+	waitFor(t, "a gone", func() bool { return len(j.ch.Members()) == 0 })
+	k := newMember(t, net, "k", func(c *Config) {
+		withModule("old.wasm", old)(c)
+		withModule("mine.wasm", mine)(c)
+	})
+	await(t, 1, j, k)
+	if err := k.d.Sync(t.Context()); err != nil {
+		t.Fatalf("k: sync: %v", err)
+	}
+	if got := k.digestAt("/old"); got != "" {
+		t.Errorf("k serves the undeployed /old (%.12s)", got)
+	}
+	if _, err := os.Stat(filepath.Join(k.d.cfg.DeployDir, "old.wasm")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("k kept the undeployed module: %v", err)
+	}
+	mustKeep(t, k, "/mine", "mine.wasm", mine)
+
+	undeployed := func(m *member) bool {
+		for _, e := range m.d.listMessage(newID()).Apps {
+			if e.Path == "/old" && e.Undeployed {
+				return true
+			}
+		}
+		return false
+	}
+	if !undeployed(j) || !undeployed(k) {
+		t.Fatalf("/old not listed as undeployed: j %v, k %v", undeployed(j), undeployed(k))
+	}
+	bad := []byte("not wasm")
+	if res := sendRaw(t, k, "/old", len(bad), sha256.Sum256(bad), bad); len(res) != 1 || res[0].OK() {
+		t.Fatalf("j took a module that is not wasm: %+v", res)
+	}
+	if undeployed(j) {
+		t.Errorf("j still lists /old as undeployed after a deploy of it")
 	}
 }
