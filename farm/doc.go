@@ -48,21 +48,21 @@
 //
 // At Sync a member asks the others for their apps and follows the first
 // that has synced: it deploys the apps that member lists, fetching those
-// its deploy dir does not hold with the same digest. It removes a module
-// of its deploy dir that member does not list only if that member can
-// vouch that its list is all the cluster farms. A member cannot when it
-// is cold: its Sync followed no one (the whole cluster was restarting, or
-// it was up first) or followed a cold member, which in a cluster of
-// members of this version is every member. A cold member's list may lack
-// apps it never had (a new machine with an empty deploy dir), so a member
-// following it keeps and serves its own modules, and is cold too: a
-// restart of the cluster deletes nothing, whoever is up first. A cold
-// member's list names the paths it saw undeployed since it started (or
-// learned so at its Sync), and those modules are removed. The cost: an
-// undeploy made while a member was down is not repeated on it when it
-// rejoins a cluster whose members that saw the undeploy have all restarted
-// since; it keeps serving the app, as a Tomcat member would, until the
-// app is undeployed again.
+// its deploy dir does not hold with the same digest. It removes a module of
+// its deploy dir that member does not list only if that member can vouch
+// that its list is all the cluster farms. A member cannot when it is cold:
+// its Sync followed no one (the whole cluster was restarting, or it was up
+// first), followed a cold member (so, in a cluster of members of this
+// version, every member is cold), or failed to deploy or fetch an app. A
+// cold member's list may lack apps it never had (a new machine with an
+// empty deploy dir) or failed to get, so a member following it keeps and
+// serves its own modules, and is cold too: a restart of the cluster deletes
+// nothing, whoever is up first. A cold member's list names the paths it saw
+// undeployed since it started (or learned so at its Sync), and those
+// modules are removed. The cost: an undeploy made while a member was down
+// is not repeated on it when it rejoins a cluster whose members that saw
+// the undeploy have all restarted since; it keeps serving the app, as a
+// Tomcat member would, until the app is undeployed again.
 //
 // # Security
 //

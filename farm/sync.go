@@ -39,25 +39,30 @@ const listTimeout = 10 * time.Second
 // not list depends on whether that member can vouch that its list is all
 // the cluster farms. A member is cold, and says so in its list answers,
 // when its Sync followed no one (the cluster was starting, or it was
-// alone) or followed a cold member. Its list may lack an app because it
-// never had it (a new machine with an empty deploy dir, a member that was
-// down when the app was deployed), not because the cluster dropped it. So
-// a member following a cold member keeps and deploys its own modules that
-// list lacks, and is cold itself: whole-cluster restarts delete nothing,
-// whichever member is up first. The exception are the paths the cold
-// member saw the farm undeploy since it started, or took as undeployed at
-// its own Sync, with no deploy of them announced since: its list names
-// them, and those modules are removed.
+// alone), followed a cold member, or failed to deploy or fetch an app the
+// member it followed listed. Its list may lack an app because it never had
+// it (a new machine with an empty deploy dir, a member that was down when
+// the app was deployed, a fetch that failed), not because the cluster
+// dropped it. So a member following a cold member keeps and deploys its own
+// modules that list lacks, and is cold itself: whole-cluster restarts
+// delete nothing, whichever member is up first. The exception are the paths
+// the cold member saw the farm undeploy since it started, or took as
+// undeployed at its own Sync, with no deploy of them announced since: its
+// list names them, and those modules are removed. An app both hold in
+// different versions takes the followed member's version, cold or not:
+// neither can tell which is newer.
 //
-// A cold member stays cold: no farm deploy or undeploy it receives tells
-// it of apps it never had, so none can make its list the cluster's. The
-// cost is that an undeploy made while a member was down is not repeated
+// A cold member stays cold until a later Sync of it follows a member that
+// is not cold and gets all its apps: no farm deploy or undeploy it receives
+// tells it of apps it never had, so none can make its list the cluster's.
+// The cost is that an undeploy made while a member was down is not repeated
 // on it when it rejoins a cluster whose member it follows has restarted
 // since that undeploy: it keeps serving the app locally, as it would with
 // Tomcat's FarmWarDeployer (which removes nothing at start), until a farm
 // undeploy of that path. Only a member that follows a member that is not
-// cold (one of an older version, which does not mark its list) removes
-// the modules that member does not list, as members did before the flag.
+// cold (one of an older version, which does not mark its list, or one that
+// followed such a member) removes the modules that member does not list, as
+// members did before the flag.
 //
 // # Why the joiner pulls
 //
@@ -136,6 +141,7 @@ func (d *Deployer) Sync(ctx context.Context) error {
 			done, err := d.deployLocal(ctx, path, lf)
 			if err != nil {
 				errs = append(errs, err)
+				cold = true // it lacks path: its list is not the cluster's
 			}
 			if done {
 				d.st.syncLocalReuse.Add(1)
@@ -148,6 +154,7 @@ func (d *Deployer) Sync(ctx context.Context) error {
 		d.st.syncFetches.Add(1)
 		if err := d.fetch(ctx, peer, a); err != nil {
 			errs = append(errs, fmt.Errorf("farm: catching up %s: %w", path, err))
+			cold = true
 		}
 	}
 	for _, path := range sortedKeys(local) {

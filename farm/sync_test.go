@@ -304,3 +304,48 @@ func TestSyncRemovesUndeployed(t *testing.T) {
 		t.Errorf("j still lists /old as undeployed after a deploy of it")
 	}
 }
+
+// makeWarm makes m answer list requests as a synced member that is not
+// cold: as a member of an older version does (which does not mark its
+// list), or one that followed such a member. A cluster of members of this
+// version has none: its first member up follows no one.
+func makeWarm(m *member) {
+	m.d.mu.Lock()
+	m.d.cold = false
+	m.d.mu.Unlock()
+}
+
+// TestSyncAfterFailedFetch: j catches up from a, which is not cold, but
+// fails to fetch /shop (a lost its module file), so j's list lacks /shop.
+// a leaves; k, which had /shop before it went down, joins and can only
+// follow j. /shop is missing from j's list because j's fetch failed, not
+// because the cluster dropped it: k keeps and serves it.
+func TestSyncAfterFailedFetch(t *testing.T) {
+	net := tribestest.NewNetwork()
+	mod := counterModule(0, 1)
+	a := newMember(t, net, "a", nil)
+	if err := a.d.Sync(t.Context()); err != nil {
+		t.Fatalf("a: sync: %v", err)
+	}
+	makeWarm(a)
+	if _, err := a.d.Deploy(t.Context(), "/shop", bytes.NewReader(mod), DeployOptions{}); err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	if err := os.Remove(filepath.Join(a.d.cfg.DeployDir, "shop.wasm")); err != nil {
+		t.Fatal(err)
+	}
+	j := newMember(t, net, "j", nil)
+	await(t, 1, a, j)
+	if err := j.d.Sync(t.Context()); err == nil || !strings.Contains(err.Error(), "catching up /shop") {
+		t.Fatalf("j: sync: %v, want the failed fetch of /shop", err)
+	}
+	a.d.Close()
+	a.ch.Stop(t.Context())
+	waitFor(t, "a gone", func() bool { return len(j.ch.Members()) == 0 })
+	k := newMember(t, net, "k", withModule("shop.wasm", mod))
+	await(t, 1, j, k)
+	if err := k.d.Sync(t.Context()); err != nil {
+		t.Fatalf("k: sync: %v", err)
+	}
+	mustKeep(t, k, "/shop", "shop.wasm", mod)
+}

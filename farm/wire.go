@@ -47,15 +47,16 @@ const (
 	flagUnsynced = 0x02
 	// flagCold marks a list answer (msgList) from a synced member that
 	// cannot vouch that its apps are all the cluster farms: its Sync
-	// followed no one (the cluster, or this member alone, was starting) or
-	// followed a cold member. An app missing from its list may be one it
-	// never had, not one the cluster dropped, so a member catching up from
-	// it keeps its own modules. Such a list names the apps the member saw
-	// undeployed (appEntry.Undeployed), which a member catching up does
-	// remove. An answer with neither flag (as every synced member sent
-	// before the flags existed) is the cluster's. As with flagUnsynced,
-	// older members refuse the flag, wait for their list timeout and ask
-	// the next member: they never follow a cold answer.
+	// followed no one (the cluster, or this member alone, was starting),
+	// followed a cold member, or failed for some app. An app missing from
+	// its list may be one it never had or failed to get, not one the
+	// cluster dropped, so a member catching up from it keeps its own
+	// modules. Such a list names the apps the member saw undeployed
+	// (appEntry.Undeployed), which a member catching up does remove. An
+	// answer with neither flag (as every synced member sent before the
+	// flags existed) is the cluster's. As with flagUnsynced, older members
+	// refuse the flag, wait for their list timeout and ask the next member:
+	// they never follow a cold answer.
 	flagCold    = 0x04
 	headerLen   = len(Magic) + 2 + idLen
 	idLen       = 16
