@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,7 +17,9 @@ import (
 	"time"
 
 	"github.com/wasmfarm/wasmfarm/host/wasm"
+	"github.com/wasmfarm/wasmfarm/internal/syncbuf"
 	"github.com/wasmfarm/wasmfarm/tribes"
+	"github.com/wasmfarm/wasmfarm/tribes/tribestest"
 )
 
 func hexDigest(b []byte) string {
@@ -379,6 +382,86 @@ func TestTransferExpires(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(ms[1].d.cfg.TempDir); len(left) != 0 || ms[1].d.Stats().TransfersExpired != 1 {
 		t.Errorf("temp dir %v, stats %+v", left, ms[1].d.Stats())
+	}
+}
+
+// TestStartRemovesStaleParts: at Start, the partial files a crash left in
+// TempDir (a transfer being received, an upload being spooled) are
+// removed, with a log line. Files of other programs stay, and so does the
+// partial file of a transfer that another deployer of this process,
+// sharing the TempDir, is receiving.
+func TestStartRemovesStaleParts(t *testing.T) {
+	net := tribestest.NewNetwork()
+	a := newMember(t, net, "a", nil)
+	b := newMember(t, net, "b", nil)
+	await(t, 1, a, b)
+	id := newID()
+	if failed := a.d.sendTo(t.Context(), a.ch.Members(), a.d.encode(nil, &message{Type: msgBegin, ID: id, Size: 100, Path: "/x"})); failed != nil {
+		t.Fatal(failed)
+	}
+	tmp := b.d.cfg.TempDir
+	live := filepath.Join(tmp, "farm-"+id.String()+".part")
+	if _, err := os.Stat(live); err != nil {
+		t.Fatalf("b receives no transfer: %v", err)
+	}
+	stale := []string{"farm-" + newID().String() + ".part", "upload-2596996162.part"}
+	foreign := []string{"download.part", "upload-.part", "farm-1234.part", "notes.txt"}
+	for _, name := range append(append([]string(nil), stale...), foreign...) {
+		if err := os.WriteFile(filepath.Join(tmp, name), []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs syncbuf.Buffer
+	newMember(t, net, "c", func(c *Config) {
+		c.TempDir = tmp
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	for _, name := range stale {
+		if _, err := os.Stat(filepath.Join(tmp, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("stale partial file %s kept: %v", name, err)
+		}
+	}
+	for _, name := range append([]string{filepath.Base(live)}, foreign...) {
+		if _, err := os.Stat(filepath.Join(tmp, name)); err != nil {
+			t.Errorf("%s removed: %v", name, err)
+		}
+	}
+	if s := logs.String(); !strings.Contains(s, "partial") || !strings.Contains(s, stale[0]) {
+		t.Errorf("no log line names the removed files:\n%s", s)
+	}
+}
+
+// TestPartsReleased: a partial file is no longer counted live once it is
+// renamed or removed (a deploy, a module a member refuses, a corrupt
+// transfer, one that expires, an upload over the limit), so that the count
+// does not grow with the process's life.
+func TestPartsReleased(t *testing.T) {
+	_, ms := newCluster(t, 2, func(_ string, c *Config) { c.TransferTimeout = 100 * time.Millisecond })
+	a, b := ms[0], ms[1]
+	if _, err := a.d.Deploy(t.Context(), "/shop", bytes.NewReader(counterModule(0, 1)), DeployOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	bad := []byte("not wasm")
+	for _, dg := range []digest{sha256.Sum256(bad), {1}} { // refused by the host; corrupt
+		if res := sendRaw(t, a, "/x", len(bad), dg, bad); len(res) != 1 || res[0].OK() {
+			t.Fatalf("b took a bad module: %+v", res)
+		}
+	}
+	if failed := a.d.sendTo(t.Context(), a.ch.Members(), a.d.encode(nil, &message{Type: msgBegin, ID: newID(), Size: 100, Path: "/x"})); failed != nil {
+		t.Fatal(failed)
+	}
+	waitFor(t, "the transfer to expire", func() bool { return b.d.Stats().TransfersExpired == 1 })
+	a.d.cfg.MaxModuleBytes = 10
+	if _, err := a.d.Deploy(t.Context(), "/shop", bytes.NewReader(counterModule(0, 2)), DeployOptions{}); !errors.Is(err, ErrModuleTooLarge) {
+		t.Fatalf("upload over the limit: %v", err)
+	}
+	for _, m := range ms {
+		m.d.Close()
+	}
+	liveParts.Lock()
+	defer liveParts.Unlock()
+	if len(liveParts.n) != 0 {
+		t.Errorf("partial files still counted live: %v", liveParts.n)
 	}
 }
 

@@ -24,7 +24,10 @@ const (
 type Config struct {
 	// TempDir receives modules while they arrive (Tomcat's tempDir). It is
 	// created if missing; it should be on the same file system as
-	// DeployDir so that the final rename is atomic.
+	// DeployDir so that the final rename is atomic. The farm's partial
+	// files there (farm-*.part, upload-*.part) that a run stopping
+	// half-way left are removed at Start: do not share a TempDir with a
+	// deployer of another process, whose transfers would lose theirs.
 	TempDir string
 	// DeployDir holds the module of every farmed app, one file per context
 	// path named as [FileName] says (Tomcat's deployDir). A member serves

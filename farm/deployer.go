@@ -114,14 +114,20 @@ func New(cfg Config, ch *tribes.Channel, h Host) (*Deployer, error) {
 
 // Start listens for farm messages on the channel and starts the background
 // work: applying received deploys in order, expiring idle transfers and,
-// when enabled, watching WatchDir. Call Sync next to catch up: until a
-// Sync returns, members catching up do not follow this member's app list.
+// when enabled, watching WatchDir. First it removes the partial files
+// (modules being received or uploaded) an earlier run left in TempDir,
+// except those another deployer of this process is writing. Call Sync
+// next to catch up: until a Sync returns, members catching up do not
+// follow this member's app list.
 func (d *Deployer) Start(ctx context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.running || d.stop != nil {
 		return errors.New("farm: Start called twice")
 	}
+	// Before this deployer creates any: what is there was left by a run
+	// that stopped half-way.
+	d.removeStaleParts(d.cfg.TempDir)
 	d.running = true
 	d.stop = make(chan struct{})
 	d.applyQ = make(chan applyJob, 64)
@@ -255,7 +261,7 @@ func (d *Deployer) Deploy(ctx context.Context, path string, r io.Reader, opts De
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(tmp) // gone after the rename
+	defer removePart(tmp) // gone after the rename
 	// Open before the rename: the transfer reads this very file even if
 	// another deploy replaces the one in DeployDir meanwhile.
 	f, err := os.Open(tmp)
@@ -341,7 +347,7 @@ func modulePath(file string) (string, error) {
 // spool copies r into a new file in TempDir, at most MaxModuleBytes, and
 // returns its name, size and digest.
 func (d *Deployer) spool(r io.Reader) (name string, size int64, dg digest, err error) {
-	f, err := os.CreateTemp(d.cfg.TempDir, "upload-*.part")
+	f, err := createPart(func() (*os.File, error) { return os.CreateTemp(d.cfg.TempDir, "upload-*.part") })
 	if err != nil {
 		return "", 0, dg, fmt.Errorf("farm: %w", err)
 	}
@@ -363,7 +369,7 @@ func (d *Deployer) spool(r io.Reader) (name string, size int64, dg digest, err e
 		err = fmt.Errorf("farm: %w", cerr)
 	}
 	if err != nil {
-		os.Remove(f.Name())
+		removePart(f.Name())
 		return "", 0, dg, err
 	}
 	h.Sum(dg[:0])
@@ -1025,7 +1031,7 @@ func (t *transfer) discard() {
 	defer t.mu.Unlock()
 	if t.f != nil {
 		t.f.Close()
-		os.Remove(t.f.Name())
+		removePart(t.f.Name())
 		t.f = nil
 	}
 }

@@ -37,7 +37,9 @@
 // reason for doing it in this order, where Tomcat renames first). Every
 // member sends its outcome back in a result message, and the origin
 // returns a [Report] with one line per member. Received deploys and
-// undeploys are applied one at a time, in arrival order.
+// undeploys are applied one at a time, in arrival order. A member that
+// stops half-way leaves partial files in TempDir; its next Start removes
+// them.
 //
 // A redeploy swaps versions in the host: requests in flight finish on the
 // old version, new ones go to the new one, sessions stay. A member that

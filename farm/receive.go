@@ -141,7 +141,9 @@ func (d *Deployer) begin(src *tribes.Member, m *message) error {
 	if len(d.transfers) >= d.cfg.MaxTransfers {
 		return fmt.Errorf("farm: %d transfers in progress already (MaxTransfers)", len(d.transfers))
 	}
-	f, err := os.OpenFile(filepath.Join(d.cfg.TempDir, "farm-"+m.ID.String()+".part"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	f, err := createPart(func() (*os.File, error) {
+		return os.OpenFile(filepath.Join(d.cfg.TempDir, "farm-"+m.ID.String()+".part"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	})
 	if err != nil {
 		return fmt.Errorf("farm: %w", err)
 	}
@@ -225,7 +227,7 @@ func (d *Deployer) commit(m *message) error {
 	if err != nil {
 		// The transfer was received and refused: the reason travels in
 		// the result, which says more than a FAIL_ACK could.
-		os.Remove(name)
+		removePart(name)
 		d.st.corrupt.Add(1)
 		d.log.Warn("farm: module refused", "context", t.path, "from", t.from.AddrPort().String(), "err", err)
 		d.finished(applyJob{op: opDeploy, id: t.id, from: t.from, path: t.path, digest: t.digest}, err)
@@ -233,7 +235,7 @@ func (d *Deployer) commit(m *message) error {
 	}
 	d.st.completed.Add(1)
 	if err := d.enqueue(applyJob{op: opDeploy, kind: t.kind, id: t.id, from: t.from, path: t.path, name: t.name, tmp: name, digest: t.digest, size: t.size}); err != nil {
-		os.Remove(name)
+		removePart(name)
 		return err
 	}
 	return nil
@@ -269,7 +271,7 @@ func (d *Deployer) applyLoop() {
 				select {
 				case j := <-d.applyQ:
 					if j.tmp != "" {
-						os.Remove(j.tmp)
+						removePart(j.tmp)
 					}
 				default:
 					return
@@ -286,6 +288,9 @@ func (d *Deployer) apply(j applyJob) {
 	defer cancel()
 	d.applyMu.Lock()
 	defer d.applyMu.Unlock()
+	if j.tmp != "" {
+		defer releasePart(j.tmp) // deployFile renames or removes it
+	}
 	if j.op == opDeploy && j.kind == kindSync && d.changed[j.path] {
 		// Sync asked for the version a member listed, but a farm deploy or
 		// undeploy received since is newer: keep it.
