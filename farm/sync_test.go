@@ -247,7 +247,8 @@ func TestSyncColdStartEmptyMember(t *testing.T) {
 // a, which synced alone) but learned from a that the cluster undeployed
 // /old: k removes it. mine.wasm, which k has and no one undeployed, stays.
 // A later deploy of /old, even one j refuses, takes /old off j's list of
-// undeployed apps.
+// undeployed apps. The cluster view does not show undeployed apps as
+// served.
 func TestSyncRemovesUndeployed(t *testing.T) {
 	net := tribestest.NewNetwork()
 	old, mine := counterModule(0, 1), counterModule(0, 2)
@@ -295,6 +296,15 @@ func TestSyncRemovesUndeployed(t *testing.T) {
 	}
 	if !undeployed(j) || !undeployed(k) {
 		t.Fatalf("/old not listed as undeployed: j %v, k %v", undeployed(j), undeployed(k))
+	}
+	apps, err := k.d.ClusterApps(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range apps.Apps {
+		if a.Path == "/old" {
+			t.Errorf("the cluster view lists the undeployed /old: %+v", a)
+		}
 	}
 	bad := []byte("not wasm")
 	if res := sendRaw(t, k, "/old", len(bad), sha256.Sum256(bad), bad); len(res) != 1 || res[0].OK() {
