@@ -259,6 +259,13 @@ func (c *Context) invoke(x *Exchange) {
 	if err == nil && d != nil && d.Created && v.pool.HasSessionCreated() {
 		err = v.pool.Hook(r.Context(), call, abi.ExportSessionCreated)
 	}
+	if err == nil && call.Status != 0 && call.Status < 200 {
+		// The ABI takes 100-999, but a 1xx is an interim answer, not a
+		// final one: net/http would send it as such, then a 200 (or, for
+		// 101, nothing more), and h1 would send a 200. The guest's
+		// response is refused, as a guest failure.
+		err = fmt.Errorf("%w: the final status %d is informational (1xx); a response needs 200-999", wasm.ErrAppFailed, call.Status)
+	}
 	if err != nil {
 		x.Fail(statusOf(err), err)
 		if st := statusOf(err); st >= 500 && !errors.Is(err, wasm.ErrSessionUnavailable) {

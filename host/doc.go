@@ -28,7 +28,10 @@
 //
 // A guest past its deadline gets 503; a trap, exit, out-of-memory or panic
 // gets 500; the instance is discarded and replaced, and the session keeps
-// its last committed state. Oversized bodies get 413, oversized headers
+// its last committed state. A guest whose final status is 1xx (an interim
+// status, which neither connector sends as an answer) gets 500 too, with a
+// warning naming the status; its instance is kept, its session changes
+// are dropped. Oversized bodies get 413, oversized headers
 // 431, a full session table ([session.Config.MaxActiveSessions]) 503. The
 // h1 connector answers a request it cannot read unambiguously, or does
 // not serve, with 400, 405 (CONNECT), 417, 431, 501 or 505 and closes the
