@@ -47,6 +47,24 @@ type Config struct {
 	// request (10 s and 2 min; net/http's server fields of those names).
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
+	// ReadTimeout is how long a whole request, head and body, may take
+	// to arrive (5 min; net/http's Server.ReadTimeout, which has no
+	// default), counted from its start (on the h1 connector: from the
+	// first time it waited for the request's bytes, so a request that
+	// arrived whole costs no timer). Without it a client that sends
+	// its body a byte at a time would hold its connection and goroutine
+	// as long as it likes (the app does not run before its body is read
+	// whole, so it holds no instance). A body that does not arrive in
+	// time gets 408 Request Timeout and its connection closes (h1 counts
+	// it in [Server.SlowClients]); a head must arrive within the smaller
+	// of ReadHeaderTimeout and ReadTimeout. The time the app runs does
+	// not count. 5 min lets a body of the default MaxRequestBodyBytes
+	// (10 MiB) arrive at 35 KB/s (280 kbit/s); raise it with
+	// MaxRequestBodyBytes, or for slower links. It bounds the whole
+	// transfer, not the time between two packets as Tomcat's
+	// connectionTimeout and connectionUploadTimeout do: a steady upload
+	// slower than that is cut off too.
+	ReadTimeout time.Duration
 	// WriteTimeout is how long the h1 connector waits for a client that
 	// does not read its responses before it closes the connection (60 s,
 	// Tomcat's default connectionTimeout, which Tomcat applies to writes
@@ -86,6 +104,7 @@ func DefaultConfig() Config {
 		Connector:           ConnectorH1,
 		ReadHeaderTimeout:   10 * time.Second,
 		IdleTimeout:         2 * time.Minute,
+		ReadTimeout:         5 * time.Minute, // 10 MiB at 35 KB/s
 		WriteTimeout:        time.Minute,
 		Sessions:            session.DefaultConfig(),
 		CookieName:          "JSESSIONID",
@@ -140,6 +159,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = d.IdleTimeout
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = d.ReadTimeout
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = d.WriteTimeout

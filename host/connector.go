@@ -46,7 +46,8 @@ const (
 	// maxDeadlineSlack is how stale an idle read deadline or a write
 	// deadline may be before it is set again (setting it per request
 	// costs a timer update); at most a sixteenth of IdleTimeout or
-	// WriteTimeout.
+	// WriteTimeout. (The head and body deadlines are set only when a
+	// read has to wait, see conn.Read.)
 	maxDeadlineSlack = time.Second
 	// writeChunk is the most written under one write deadline, so that
 	// WriteTimeout bounds a client that stops reading, not the transfer
@@ -199,7 +200,10 @@ type conn struct {
 
 	deadline  time.Time // the read deadline set, zero if none
 	wdeadline time.Time // the write deadline set, zero if none
-	inHead    bool      // reading a request's head
+	start     time.Time // when the connector first waited for the request's bytes; zero until then
+	inHead    bool      // reading a request's head, no read of it waited yet
+	inBody    bool      // reading a request's body, no read of it waited yet
+	bodyDue   bool      // the read deadline set is the body's (start + ReadTimeout)
 	broken    bool      // a write failed
 }
 
@@ -223,7 +227,7 @@ func (c *conn) serve() {
 		c.close()
 	}()
 	if tc, ok := c.nc.(*tls.Conn); ok {
-		tc.SetDeadline(time.Now().Add(cfg.ReadHeaderTimeout))
+		tc.SetDeadline(time.Now().Add(min(cfg.ReadHeaderTimeout, cfg.ReadTimeout)))
 		if err := tc.HandshakeContext(c.cn.ctx); err != nil {
 			c.cn.s.log.Debug("TLS handshake failed", "remote", c.base.RemoteAddr, "err", err)
 			return
@@ -250,22 +254,22 @@ func (c *conn) serve() {
 		}
 		c.req = c.base
 		c.req.Header = c.hdr
-		c.inHead = true // a read the head has to wait for sets ReadHeaderTimeout (see Read)
+		c.start = time.Time{}
+		c.inHead = true // a read the head has to wait for sets its deadline (see Read)
 		err := c.rd.ReadRequest(&c.req)
 		c.inHead = false
 		if err != nil {
 			c.refuse(err)
 			return
 		}
-		if c.req.Body != http.NoBody && !c.deadline.IsZero() {
-			c.setReadDeadline(time.Time{}) // as net/http without ReadTimeout: none for bodies
-		}
+		c.inBody = c.req.Body != http.NoBody // so does a read the body has to wait for
 		c.w.reset(&c.req)
 		c.cn.s.ServeHTTP(&c.w, &c.req)
 		if !c.w.wroteHeader {
 			c.w.WriteHeader(http.StatusOK)
 		}
 		drained := c.rd.Body().Drain(maxDrainBytes)
+		c.inBody, c.bodyDue = false, false
 		if !drained || c.w.close || c.broken {
 			c.flush()
 			if !drained && !c.broken {
@@ -279,15 +283,37 @@ func (c *conn) serve() {
 	}
 }
 
-// Read implements io.Reader for the connection's bufio.Reader. A head that
-// did not arrive whole must come within ReadHeaderTimeout of the first
-// read it waits for; a head already buffered costs no deadline update.
+// Read implements io.Reader for the connection's bufio.Reader. A request
+// starts when the connector first waits for its bytes: its head must
+// arrive within ReadHeaderTimeout (or ReadTimeout, if less) of that, its
+// body within ReadTimeout. Each deadline is set by the first read of the
+// head, or of the body, that has to wait, so a request that arrived whole
+// costs no deadline update. A body that misses its deadline is counted
+// in SlowClients; its reader's error is sticky, so the request is
+// answered (408 if the host was reading the body for the app) and the
+// connection closes.
 func (c *conn) Read(p []byte) (int, error) {
-	if c.inHead {
+	cfg := &c.cn.s.cfg
+	switch {
+	case c.inHead:
 		c.inHead = false
-		c.setReadDeadline(time.Now().Add(c.cn.s.cfg.ReadHeaderTimeout))
+		c.start = time.Now()
+		c.setReadDeadline(c.start.Add(min(cfg.ReadHeaderTimeout, cfg.ReadTimeout)))
+	case c.inBody:
+		c.inBody = false
+		if c.start.IsZero() { // the head came whole
+			c.start = time.Now()
+		}
+		c.setReadDeadline(c.start.Add(cfg.ReadTimeout))
+		c.bodyDue = true
 	}
-	return c.nc.Read(p)
+	n, err := c.nc.Read(p)
+	if err != nil && c.bodyDue && errors.Is(err, os.ErrDeadlineExceeded) {
+		c.bodyDue = false // counted once: the body's error is sticky
+		c.cn.s.slowClients.Add(1)
+		c.cn.s.log.Debug("request body not received within the read timeout; closing", "remote", c.base.RemoteAddr, "readTimeout", cfg.ReadTimeout)
+	}
+	return n, err
 }
 
 func (c *conn) setReadDeadline(t time.Time) {
@@ -334,10 +360,11 @@ func (c *conn) armWrite() {
 
 // stale reports whether a deadline set (zero: none) should move to want,
 // timeout from now: when it is more than min(maxDeadlineSlack, timeout/16)
-// earlier. Setting a deadline costs a timer update, so the idle and write
-// deadlines are moved about once a second, not per request.
+// earlier, or later (a request's deadline may be). Setting a deadline
+// costs a timer update, so the idle and write deadlines are moved about
+// once a second, not per request.
 func stale(set, want time.Time, timeout time.Duration) bool {
-	return set.IsZero() || want.Sub(set) > min(maxDeadlineSlack, timeout/16)
+	return set.IsZero() || want.Sub(set) > min(maxDeadlineSlack, timeout/16) || set.After(want)
 }
 
 // writeFailed marks the connection broken and counts a client that read

@@ -59,6 +59,16 @@ func (c *rawConn) answer(method string) (*http.Response, string) {
 	return resp, string(b)
 }
 
+// tryAnswer is answer returning its error.
+func (c *rawConn) tryAnswer(method string) (*http.Response, string, error) {
+	resp, err := http.ReadResponse(c.br, &http.Request{Method: method})
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := io.ReadAll(resp.Body)
+	return resp, string(b), err
+}
+
 // closed reports whether the server closed the connection (reads EOF).
 func (c *rawConn) closed() bool {
 	c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -439,5 +449,216 @@ func TestConnectorWriteTimeout(t *testing.T) {
 	}
 	if s := srv.SlowClients(); s != 1 {
 		t.Errorf("SlowClients = %d, want 1 (the stalled client only)", s)
+	}
+}
+
+// trickle writes s to nc one byte every 20 ms, until it is written, a
+// write fails or the test ends.
+func trickle(t *testing.T, nc net.Conn, s string) {
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for i := range len(s) {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			if _, err := nc.Write([]byte{s[i]}); err != nil {
+				return
+			}
+		}
+	}()
+}
+
+// TestConnectorReadTimeout: on both connectors, a request must arrive
+// whole within ReadTimeout, counted from its start: a body trickled
+// slower than that gets 408 and the connection closes (h1 counts it in
+// SlowClients), as does a body the host never reads (a 404); a head
+// trickled slower is dropped (net/http answers 400 first) although
+// ReadHeaderTimeout (10 s) is longer.
+// Requests that each arrive in time are served on a connection that
+// lives longer than ReadTimeout. The client trickles a byte every 20 ms,
+// so each of its 1000-byte bodies would take 20 s; the client waits
+// 5 s for the server to give up, far longer than the 200 ms ReadTimeout
+// and far shorter than the body.
+func TestConnectorReadTimeout(t *testing.T) {
+	for _, conn := range []string{host.ConnectorH1, host.ConnectorNetHTTP} {
+		t.Run(conn, func(t *testing.T) {
+			srv, base := newServer(t, host.Config{Connector: conn, ReadTimeout: 200 * time.Millisecond}, map[string][]byte{"/f": faulty(t)})
+			body := strings.Repeat("x", 1000)
+			head := "POST /f/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+
+			slowBody := dialRaw(t, base)
+			slowBody.send(head)
+			trickle(t, slowBody.nc, body)
+			slowBody.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if r, msg, err := slowBody.tryAnswer("POST"); err != nil {
+				t.Errorf("a trickled body: reading the answer: %v; want 408 and close", err)
+			} else if r.StatusCode != http.StatusRequestTimeout || !r.Close {
+				t.Errorf("a trickled body: %d %q close %v, want 408 and close", r.StatusCode, msg, r.Close)
+			}
+			if !slowBody.closed() {
+				t.Error("a trickled body kept its connection past ReadTimeout")
+			}
+			if n := srv.SlowClients(); conn == host.ConnectorH1 && n != 1 {
+				t.Errorf("SlowClients = %d, want 1", n)
+			}
+
+			unread := dialRaw(t, base)
+			unread.send("POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+			trickle(t, unread.nc, body)
+			unread.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if r, _, err := unread.tryAnswer("POST"); err != nil {
+				t.Errorf("a trickled body to no app: reading the answer: %v; want 404", err)
+			} else if r.StatusCode != http.StatusNotFound {
+				t.Errorf("a trickled body to no app: %d, want 404", r.StatusCode)
+			}
+			if !unread.closed() {
+				t.Error("a trickled body that no app read kept its connection past ReadTimeout")
+			}
+
+			// h1 closes the connection; net/http answers 400 first.
+			slowHead := dialRaw(t, base)
+			trickle(t, slowHead.nc, head+body)
+			slowHead.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.Copy(io.Discard, slowHead.br); err != nil && !errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("a trickled head kept its connection past ReadTimeout: %v", err)
+			}
+
+			// Five requests 100 ms apart on one connection, each sent
+			// in two writes (the body, or the head's second half, 10 ms
+			// after the first): 500 ms in all.
+			steady := dialRaw(t, base)
+			for i := range 5 {
+				msg := strconv.Itoa(i)
+				req := "POST /f/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n" + msg
+				cut := len(req) - 1 // the body
+				if i%2 == 1 {
+					cut = 20 // within the head
+				}
+				steady.send(req[:cut])
+				time.Sleep(10 * time.Millisecond)
+				steady.send(req[cut:])
+				if r, got := steady.answer("POST"); r.StatusCode != 200 || got != msg || r.Close {
+					t.Fatalf("request %d: %d %q close %v, want 200 %q on a kept connection", i, r.StatusCode, got, r.Close, msg)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if n := srv.SlowClients(); conn == host.ConnectorH1 && n != 2 {
+				t.Errorf("SlowClients = %d, want 2 (the two trickled bodies)", n)
+			}
+		})
+	}
+}
+
+// deadlineListener counts the read deadlines its connections set.
+type deadlineListener struct {
+	net.Listener
+	sets *atomic.Int64
+}
+
+func (l deadlineListener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return deadlineConn{nc, l.sets}, nil
+}
+
+type deadlineConn struct {
+	net.Conn
+	sets *atomic.Int64
+}
+
+func (c deadlineConn) SetReadDeadline(t time.Time) error {
+	c.sets.Add(1)
+	return c.Conn.SetReadDeadline(t)
+}
+
+// TestConnectorBodyDeadlineCost: on the h1 connector, keep-alive requests
+// with a body that arrive whole (head and body in one write) set no read
+// deadline of their own (only the idle deadline moves, about once a
+// second), and allocate nothing; one whose body comes in a later write
+// sets its ReadTimeout deadline, and allocates nothing either. (The
+// client allocates nothing.)
+func TestConnectorBodyDeadlineCost(t *testing.T) {
+	srv, err := host.New(host.Config{CacheDir: cacheDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Deploy(context.Background(), "/f", faulty(t)); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sets atomic.Int64
+	go srv.Serve(deadlineListener{l, &sets})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	nc, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(time.Minute))
+
+	whole := []byte("POST /f/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+	head, body := whole[:len(whole)-5], whole[len(whole)-5:]
+	buf := make([]byte, 4096)
+	roundTrip := func(parts ...[]byte) {
+		for i, p := range parts {
+			if i > 0 {
+				time.Sleep(2 * time.Millisecond)
+			}
+			if _, err := nc.Write(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n := 0
+		for {
+			m, err := nc.Read(buf[n:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += m
+			if i := bytes.Index(buf[:n], []byte("\r\n\r\n")); i > 0 && n >= i+4+contentLength(buf[:i]) {
+				if !bytes.HasPrefix(buf, []byte("HTTP/1.1 200 ")) || !bytes.HasSuffix(buf[:n], body) {
+					t.Fatalf("answer %q", buf[:n])
+				}
+				return
+			}
+		}
+	}
+	roundTrip(whole)
+	before := sets.Load()
+	start := time.Now()
+	const n = 50
+	for range n {
+		roundTrip(whole)
+	}
+	if got, most := sets.Load()-before, int64(time.Since(start)/time.Second)+2; got > most {
+		t.Errorf("%d requests arriving whole set %d read deadlines, want at most %d (the idle deadline, about once a second)", n, got, most)
+	}
+	before = sets.Load()
+	roundTrip(head, body)
+	if got := sets.Load() - before; got == 0 {
+		t.Error("a body that came in a later write set no read deadline")
+	}
+	if raceEnabled {
+		return // allocation counts differ under the race detector
+	}
+	if a := testing.AllocsPerRun(100, func() { roundTrip(whole) }); a != 0 {
+		t.Errorf("a request arriving whole: %v allocations, want 0", a)
+	}
+	if a := testing.AllocsPerRun(100, func() { roundTrip(head, body) }); a != 0 {
+		t.Errorf("a request whose body came later: %v allocations, want 0", a)
 	}
 }

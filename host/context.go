@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -231,9 +232,13 @@ func (c *Context) invoke(x *Exchange) {
 		body, err := readBody(x.body[:0], r.Body, cfg.MaxRequestBodyBytes)
 		x.body = body
 		if err != nil {
-			if errors.Is(err, errBodyTooLarge) {
+			switch {
+			case errors.Is(err, errBodyTooLarge):
 				x.Fail(http.StatusRequestEntityTooLarge, fmt.Errorf("request body exceeds the limit of %d bytes", cfg.MaxRequestBodyBytes))
-			} else {
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				// The connector's ReadTimeout passed: the connection closes.
+				x.Fail(http.StatusRequestTimeout, errors.New("the request body did not arrive within the read timeout"))
+			default:
 				x.Fail(http.StatusBadRequest, fmt.Errorf("reading the request body: %w", err))
 			}
 			return

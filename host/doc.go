@@ -29,15 +29,18 @@
 // A guest past its deadline gets 503; a trap, exit, out-of-memory or panic
 // gets 500; the instance is discarded and replaced, and the session keeps
 // its last committed state. A guest whose final status is 1xx (an interim
-// status, which neither connector sends as an answer) gets 500 too, with a
-// warning naming the status; its instance is kept, its session changes
-// are dropped. Oversized bodies get 413, oversized headers
-// 431, a full session table ([session.Config.MaxActiveSessions]) 503. The
-// h1 connector answers a request it cannot read unambiguously, or does
-// not serve, with 400, 405 (CONNECT), 417, 431, 501 or 505 and closes the
-// connection ([Server.BadRequests] counts them). It closes a connection
-// whose client reads no response for [Config.WriteTimeout]
-// ([Server.SlowClients] counts them).
+// status, not an answer) gets 500 too, with a warning naming the status;
+// its instance is kept, its session changes are dropped. Oversized bodies
+// get 413, oversized headers 431, a full session table
+// ([session.Config.MaxActiveSessions]) 503. The h1 connector answers a
+// request it cannot read unambiguously, or does not serve, with 400, 405
+// (CONNECT), 417, 431, 501 or 505 and closes the connection
+// ([Server.BadRequests] counts them). It closes a connection whose client
+// reads no response for [Config.WriteTimeout]. Both connectors close a
+// connection whose request did not arrive whole within
+// [Config.ReadTimeout] (a body the host was reading for the app gets 408
+// first). [Server.SlowClients] counts both on h1 (a late body, not a late
+// head).
 //
 // # Example
 //

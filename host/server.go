@@ -308,7 +308,8 @@ type shutdowner interface {
 func (s *Server) BadRequests() int64 { return s.badRequests.Load() }
 
 // SlowClients returns how many connections the h1 connector closed because
-// their client read nothing for WriteTimeout while a response waited.
+// their client read nothing for WriteTimeout while a response waited, or
+// did not send a request's body within ReadTimeout.
 func (s *Server) SlowClients() int64 { return s.slowClients.Load() }
 
 // Serve serves HTTP on l until Shutdown; it returns http.ErrServerClosed
@@ -331,7 +332,8 @@ func (s *Server) Serve(l net.Listener) error {
 		hs := &http.Server{
 			Handler:           s,
 			MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
-			ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+			ReadHeaderTimeout: min(s.cfg.ReadHeaderTimeout, s.cfg.ReadTimeout), // as h1
+			ReadTimeout:       s.cfg.ReadTimeout,
 			IdleTimeout:       s.cfg.IdleTimeout,
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		}

@@ -154,7 +154,7 @@ wasmfarm_members 2
 # HELP wasmfarm_http_bad_requests_total Requests the HTTP connector refused before any app ran: malformed, a head too large, an unsupported method (CONNECT), version, transfer coding or expectation.
 # TYPE wasmfarm_http_bad_requests_total counter
 wasmfarm_http_bad_requests_total 5
-# HELP wasmfarm_http_slow_clients_total Connections the HTTP connector closed because their client read no response for the write timeout.
+# HELP wasmfarm_http_slow_clients_total Connections the HTTP connector closed because their client read no response for the write timeout or sent no whole request body within the read timeout.
 # TYPE wasmfarm_http_slow_clients_total counter
 wasmfarm_http_slow_clients_total 3
 # HELP wasmfarm_node_info The node's jvmRoute and tribes member (always 1).

@@ -42,7 +42,7 @@ func newCollector(snapshot func() Snapshot) *collector {
 	c.startTime = d("start_time_seconds", "When the node started, in seconds since the Unix epoch.")
 	c.members = d("members", "Other cluster members this member sees.")
 	c.badRequests = d("http_bad_requests_total", "Requests the HTTP connector refused before any app ran: malformed, a head too large, an unsupported method (CONNECT), version, transfer coding or expectation.")
-	c.slowClients = d("http_slow_clients_total", "Connections the HTTP connector closed because their client read no response for the write timeout.")
+	c.slowClients = d("http_slow_clients_total", "Connections the HTTP connector closed because their client read no response for the write timeout or sent no whole request body within the read timeout.")
 
 	c.appInfo = d("app_info", "A deployed app and its module's digest (always 1).", "app", "digest")
 	c.sessionsActive = d("sessions_active", "Sessions held for the app.", "app")

@@ -41,8 +41,8 @@ type Node struct {
 	// or too large before they reached an app (host.Server.BadRequests).
 	BadRequests int64 `json:"badRequests"`
 	// SlowClients counts connections the HTTP connector closed because
-	// their client read no response for WriteTimeout
-	// (host.Server.SlowClients).
+	// their client read no response for WriteTimeout, or did not send a
+	// request's body within ReadTimeout (host.Server.SlowClients).
 	SlowClients int64 `json:"slowClients"`
 }
 
