@@ -237,6 +237,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		headTimeout  = fs.Duration("read-header-timeout", def.ReadHeaderTimeout, "how long a request's head may take to arrive (a <Connector connectionTimeout>)")
 		idleTimeout  = fs.Duration("idle-timeout", def.IdleTimeout, "how long a keep-alive connection may wait for its next request (keepAliveTimeout)")
 		writeTimeout = fs.Duration("write-timeout", def.WriteTimeout, "how long a client may leave a response unread before its connection closes (a <Connector connectionTimeout>)")
+		readTimeout  = fs.Duration("read-timeout", def.ReadTimeout, `how long a whole request, body included, may take to arrive; a late body gets 408 (a <Connector connectionUploadTimeout> with disableUploadTimeout="false")`)
 		maxHeader    = fs.Int("max-header-bytes", def.MaxHeaderBytes, "request head limit, bytes (maxHttpHeaderSize); larger heads get 431")
 	)
 	dataDir := fs.String("data-dir", "", "the node's state directory: farm temp and deploy dirs, admin token (default: the user cache dir's wasmfarm/<jvm-route>)")
@@ -286,6 +287,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.ReadHeaderTimeout = *headTimeout
 	cfg.IdleTimeout = *idleTimeout
 	cfg.WriteTimeout = *writeTimeout
+	cfg.ReadTimeout = *readTimeout
 	cfg.MaxHeaderBytes = *maxHeader
 	cfg.Sessions.MaxActiveSessions = *maxSessions
 	cfg.Sessions.MaxInactiveInterval = *timeout
@@ -339,6 +341,9 @@ func (spec *nodeSpec) fromFile(file *serverconfig.Node, set map[string]bool, cf 
 	}
 	if !set["write-timeout"] && file.ConnectionTimeout > 0 {
 		spec.host.WriteTimeout = file.ConnectionTimeout // Tomcat applies connectionTimeout to writes too
+	}
+	if !set["read-timeout"] && file.ConnectionUploadTimeout > 0 {
+		spec.host.ReadTimeout = file.ConnectionUploadTimeout // not connectionTimeout: see serverconfig.Node
 	}
 	if !set["idle-timeout"] {
 		if file.KeepAliveTimeout > 0 {

@@ -12,7 +12,8 @@ import (
 )
 
 // TestConnectorLimitsFromFile: a server.xml's connectionTimeout,
-// keepAliveTimeout (defaulting to connectionTimeout, as in Tomcat) and
+// keepAliveTimeout (defaulting to connectionTimeout, as in Tomcat),
+// connectionUploadTimeout (not defaulting to connectionTimeout) and
 // maxHttpHeaderSize reach the host's configuration, unless a flag was
 // given.
 func TestConnectorLimitsFromFile(t *testing.T) {
@@ -22,20 +23,21 @@ func TestConnectorLimitsFromFile(t *testing.T) {
 		file              serverconfig.Node
 		set               map[string]bool
 		head, idle, write time.Duration
+		read              time.Duration
 		maxHeader         int
 	}{
-		{"all", serverconfig.Node{ConnectionTimeout: 20 * time.Second, KeepAliveTimeout: 5 * time.Second, MaxHeaderBytes: 8192}, nil,
-			20 * time.Second, 5 * time.Second, 20 * time.Second, 8192},
+		{"all", serverconfig.Node{ConnectionTimeout: 20 * time.Second, KeepAliveTimeout: 5 * time.Second, ConnectionUploadTimeout: 10 * time.Minute, MaxHeaderBytes: 8192}, nil,
+			20 * time.Second, 5 * time.Second, 20 * time.Second, 10 * time.Minute, 8192},
 		{"keepAliveTimeout from connectionTimeout", serverconfig.Node{ConnectionTimeout: 20 * time.Second}, nil,
-			20 * time.Second, 20 * time.Second, 20 * time.Second, host.DefaultConfig().MaxHeaderBytes},
+			20 * time.Second, 20 * time.Second, 20 * time.Second, host.DefaultConfig().ReadTimeout, host.DefaultConfig().MaxHeaderBytes},
 		{"defaults", serverconfig.Node{}, nil,
-			host.DefaultConfig().ReadHeaderTimeout, host.DefaultConfig().IdleTimeout, host.DefaultConfig().WriteTimeout, host.DefaultConfig().MaxHeaderBytes},
-		{"flags win", serverconfig.Node{ConnectionTimeout: 20 * time.Second, MaxHeaderBytes: 8192},
-			map[string]bool{"read-header-timeout": true, "idle-timeout": true, "write-timeout": true, "max-header-bytes": true},
-			time.Second, time.Minute, 3 * time.Second, 100},
+			host.DefaultConfig().ReadHeaderTimeout, host.DefaultConfig().IdleTimeout, host.DefaultConfig().WriteTimeout, host.DefaultConfig().ReadTimeout, host.DefaultConfig().MaxHeaderBytes},
+		{"flags win", serverconfig.Node{ConnectionTimeout: 20 * time.Second, ConnectionUploadTimeout: 10 * time.Minute, MaxHeaderBytes: 8192},
+			map[string]bool{"read-header-timeout": true, "idle-timeout": true, "write-timeout": true, "read-timeout": true, "max-header-bytes": true},
+			time.Second, time.Minute, 3 * time.Second, 7 * time.Second, 100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			spec := nodeSpec{host: host.Config{ReadHeaderTimeout: time.Second, IdleTimeout: time.Minute, WriteTimeout: 3 * time.Second, MaxHeaderBytes: 100}}
+			spec := nodeSpec{host: host.Config{ReadHeaderTimeout: time.Second, IdleTimeout: time.Minute, WriteTimeout: 3 * time.Second, ReadTimeout: 7 * time.Second, MaxHeaderBytes: 100}}
 			if tc.set == nil {
 				spec.host = host.DefaultConfig()
 			}
@@ -44,8 +46,9 @@ func TestConnectorLimitsFromFile(t *testing.T) {
 			if err := spec.fromFile(&tc.file, tc.set, addClusterFlags(fs), log); err != nil {
 				t.Fatal(err)
 			}
-			if h := spec.host; h.ReadHeaderTimeout != tc.head || h.IdleTimeout != tc.idle || h.WriteTimeout != tc.write || h.MaxHeaderBytes != tc.maxHeader {
-				t.Errorf("got %v, %v, %v, %d; want %v, %v, %v, %d", h.ReadHeaderTimeout, h.IdleTimeout, h.WriteTimeout, h.MaxHeaderBytes, tc.head, tc.idle, tc.write, tc.maxHeader)
+			if h := spec.host; h.ReadHeaderTimeout != tc.head || h.IdleTimeout != tc.idle || h.WriteTimeout != tc.write || h.ReadTimeout != tc.read || h.MaxHeaderBytes != tc.maxHeader {
+				t.Errorf("got %v, %v, %v, %v, %d; want %v, %v, %v, %v, %d", h.ReadHeaderTimeout, h.IdleTimeout, h.WriteTimeout, h.ReadTimeout, h.MaxHeaderBytes,
+					tc.head, tc.idle, tc.write, tc.read, tc.maxHeader)
 			}
 		})
 	}

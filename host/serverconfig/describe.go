@@ -27,6 +27,9 @@ func (n *Node) Describe(w io.Writer) error {
 		if n.KeepAliveTimeout > 0 {
 			s += ", keepAliveTimeout " + n.KeepAliveTimeout.String()
 		}
+		if n.ConnectionUploadTimeout > 0 {
+			s += ", connectionUploadTimeout " + n.ConnectionUploadTimeout.String()
+		}
 		if n.MaxHeaderBytes > 0 {
 			s += ", maxHttpHeaderSize " + strconv.Itoa(n.MaxHeaderBytes)
 		}

@@ -182,6 +182,30 @@ func TestParseConnectorLimits(t *testing.T) {
 	}
 }
 
+// TestParseUploadTimeout: connectionUploadTimeout is read when
+// disableUploadTimeout is "false", and ignored with a note otherwise, as
+// Tomcat ignores it; connectionTimeout does not set it.
+func TestParseUploadTimeout(t *testing.T) {
+	n, ws, err := Parse("f.xml", []byte(`<Service><Connector port="1" address="::1" connectionTimeout="20000" disableUploadTimeout="false" connectionUploadTimeout="600000"/></Service>`))
+	if err != nil || len(ws) != 0 || n.ConnectionUploadTimeout != 10*time.Minute || n.ConnectionTimeout != 20*time.Second {
+		t.Errorf("err %v, warnings %v, connectionUploadTimeout %v, connectionTimeout %v", err, ws, n.ConnectionUploadTimeout, n.ConnectionTimeout)
+	}
+	var b strings.Builder
+	if err := n.Describe(&b); err != nil || !strings.Contains(b.String(), "connectionUploadTimeout 10m0s") {
+		t.Errorf("Describe: %v\n%s", err, b.String())
+	}
+	for _, attrs := range []string{`connectionUploadTimeout="600000"`, `disableUploadTimeout="true" connectionUploadTimeout="600000"`} {
+		n, ws, err = Parse("f.xml", []byte(`<Service><Connector port="1" address="::1" `+attrs+`/></Service>`))
+		if err != nil || len(ws) != 1 || ws[0].Level != serverxml.LevelNote || !strings.Contains(ws[0].String(), `applies only with disableUploadTimeout="false"`) || n.ConnectionUploadTimeout != 0 {
+			t.Errorf("%s: err %v, warnings %v, connectionUploadTimeout %v", attrs, err, ws, n.ConnectionUploadTimeout)
+		}
+	}
+	n, ws, err = Parse("f.xml", []byte(`<Service><Connector port="1" address="::1" connectionTimeout="20000" disableUploadTimeout="false"/></Service>`))
+	if err != nil || len(ws) != 0 || n.ConnectionUploadTimeout != 0 {
+		t.Errorf("without connectionUploadTimeout: err %v, warnings %v, connectionUploadTimeout %v (want 0: the node's default)", err, ws, n.ConnectionUploadTimeout)
+	}
+}
+
 func TestParseServer(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "apps"), 0o755); err != nil {

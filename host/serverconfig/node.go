@@ -39,6 +39,15 @@ type Node struct {
 	ConnectionTimeout time.Duration
 	KeepAliveTimeout  time.Duration
 	MaxHeaderBytes    int
+	// ConnectionUploadTimeout is the HTTP connector's
+	// connectionUploadTimeout when its disableUploadTimeout is "false"
+	// (Tomcat ignores it otherwise; so does the loader, with a note):
+	// host.Config.ReadTimeout, how long a whole request, body included,
+	// may take to arrive. Tomcat bounds the time between two packets of
+	// the upload with it, a node the whole request; connectionTimeout
+	// does not set ReadTimeout, as it would cut off every upload longer
+	// than it. Zero when the file does not set it.
+	ConnectionUploadTimeout time.Duration
 	// ServiceName, EngineName and HostName are the name attributes of
 	// <Service>, <Engine> and the <Host> whose contexts are read (for
 	// display; Tomcat's defaults "Catalina" and "localhost" are not

@@ -103,7 +103,7 @@ func (ld *loader) connector(el *serverxml.Element, first *serverxml.Element) boo
 		var d time.Duration
 		if b.Duration(name, time.Millisecond, &d) {
 			if d <= 0 {
-				b.Warn(name, "%v means no timeout in Tomcat; a wasmfarm node keeps its own (-read-header-timeout, -write-timeout, -idle-timeout)", d)
+				b.Warn(name, "%v means no timeout in Tomcat; a wasmfarm node keeps its own (-read-header-timeout, -write-timeout, -idle-timeout, -read-timeout)", d)
 				return
 			}
 			*dst = d
@@ -111,6 +111,18 @@ func (ld *loader) connector(el *serverxml.Element, first *serverxml.Element) boo
 	}
 	timeout("connectionTimeout", &ld.node.ConnectionTimeout)
 	timeout("keepAliveTimeout", &ld.node.KeepAliveTimeout)
+	// Tomcat bounds the time between two packets of an upload by
+	// connectionUploadTimeout when disableUploadTimeout="false", else by
+	// connectionTimeout. A node's ReadTimeout bounds the whole request,
+	// so it takes connectionUploadTimeout only: connectionTimeout (20 s
+	// in Tomcat's examples) would cut off any upload longer than that.
+	disableUpload := true // Tomcat's default
+	b.Bool("disableUploadTimeout", &disableUpload)
+	if disableUpload {
+		b.Ignore(`as in Tomcat, it applies only with disableUploadTimeout="false"`, "connectionUploadTimeout")
+	} else {
+		timeout("connectionUploadTimeout", &ld.node.ConnectionUploadTimeout)
+	}
 	var hs int
 	if b.Int("maxHttpHeaderSize", &hs) {
 		if hs <= 0 {
