@@ -480,7 +480,8 @@ func trickle(t *testing.T, nc net.Conn, s string) {
 // trickled slower is dropped (net/http answers 400 first) although
 // ReadHeaderTimeout (10 s) is longer.
 // Requests that each arrive in time are served on a connection that
-// lives longer than ReadTimeout. The client trickles a byte every 20 ms,
+// lives longer than ReadTimeout, as are requests whose app runs longer
+// than it. The client trickles a byte every 20 ms,
 // so each of its 1000-byte bodies would take 20 s; the client waits
 // 5 s for the server to give up, far longer than the 200 ms ReadTimeout
 // and far shorter than the body.
@@ -546,6 +547,14 @@ func TestConnectorReadTimeout(t *testing.T) {
 					t.Fatalf("request %d: %d %q close %v, want 200 %q on a kept connection", i, r.StatusCode, got, r.Close, msg)
 				}
 				time.Sleep(100 * time.Millisecond)
+			}
+			// The app's run does not count: one longer than ReadTimeout
+			// is answered, and the connection serves on.
+			for i := range 2 {
+				steady.send("POST /f/sleep?ms=300 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+				if r, got := steady.answer("POST"); r.StatusCode != 200 || got != "slept" || r.Close {
+					t.Fatalf("a 300 ms app run (%d): %d %q close %v, want 200 \"slept\" on a kept connection", i, r.StatusCode, got, r.Close)
+				}
 			}
 			if n := srv.SlowClients(); conn == host.ConnectorH1 && n != 2 {
 				t.Errorf("SlowClients = %d, want 2 (the two trickled bodies)", n)
