@@ -55,6 +55,7 @@ func runBalance(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		maxRetryBody   = fs.Int64("max-retry-body", def.MaxRetryBody, "largest request body buffered so the request can be retried on another member, bytes")
 		logLevel       = fs.String("log-level", "info", "debug, info, warn or error")
 		shutdown       = fs.Duration("shutdown-timeout", 10*time.Second, "how long to wait for running requests at shutdown")
+		readTimeout    = fs.Duration("read-timeout", 5*time.Minute, "how long a client may take to send a whole request, body included (0: no bound); raise it for large uploads on slow links")
 	)
 	fs.Var(&members, "member", "a member: jvmRoute=URL, e.g. jvm_a=http://127.0.0.1:8081 (repeatable)")
 	fs.Usage = func() {
@@ -95,8 +96,11 @@ func runBalance(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	srv := &http.Server{
 		Handler:           bal,
 		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute, // an idle keep-alive client does not hold a connection forever
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// A client trickling its body would hold a goroutine, and a body
+		// buffered for a retry up to MaxRetryBody, for as long as it likes.
+		ReadTimeout: *readTimeout,
+		IdleTimeout: 2 * time.Minute, // an idle keep-alive client does not hold a connection forever
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprintf(stdout, "wasmfarm balance on http://%s for %d member(s): %s\n", l.Addr(), len(members), members.String())
 	errc := make(chan error, 1)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,27 +27,9 @@ func TestBalanceCommand(t *testing.T) {
 		return s
 	}
 	a, b := member("jvm_a"), member("jvm_b")
-	ctx, cancel := context.WithCancel(context.Background())
+	front, stderr, cancel, exit := startBalanceCommand(t, "-member", "jvm_a="+a.URL, "-member", "jvm_b="+b.URL,
+		"-health-interval", "50ms", "-health-path", "/health")
 	defer cancel()
-	var stdout, stderr syncbuf.Buffer
-	exit := make(chan int, 1)
-	go func() {
-		exit <- run(ctx, []string{"balance", "-http", "127.0.0.1:0",
-			"-member", "jvm_a=" + a.URL, "-member", "jvm_b=" + b.URL,
-			"-health-interval", "50ms", "-health-path", "/health"}, &stdout, &stderr)
-	}()
-	re := regexp.MustCompile(`on (http://[0-9.:]+) `)
-	var front string
-	deadline := time.Now().Add(5 * time.Second)
-	for front == "" {
-		if m := re.FindStringSubmatch(stdout.String()); m != nil {
-			front = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("no address printed; stdout %q stderr %q", stdout.String(), stderr.String())
-		} else {
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
 	get := func(cookie string) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest("GET", front+"/app/", nil)
@@ -80,6 +64,89 @@ func TestBalanceCommand(t *testing.T) {
 		if !strings.Contains(stderr.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, stderr.String())
 		}
+	}
+}
+
+// startBalanceCommand runs "wasmfarm balance -http 127.0.0.1:0" with args
+// and returns its address, its log, the function that stops it and the
+// channel its exit code comes on.
+func startBalanceCommand(t *testing.T, args ...string) (front string, stderr *syncbuf.Buffer, stop context.CancelFunc, exit <-chan int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout syncbuf.Buffer
+	stderr = new(syncbuf.Buffer)
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, append([]string{"balance", "-http", "127.0.0.1:0"}, args...), &stdout, stderr)
+	}()
+	re := regexp.MustCompile(`on (http://[0-9.:]+) `)
+	deadline := time.Now().Add(5 * time.Second)
+	for front == "" {
+		if m := re.FindStringSubmatch(stdout.String()); m != nil {
+			front = m[1]
+		} else if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("no address printed; stdout %q stderr %q", stdout.String(), stderr.String())
+		} else {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	return front, stderr, cancel, code
+}
+
+// TestBalanceReadTimeout: a client that sends a request's head and then
+// trickles its body is cut off after -read-timeout, before the member
+// sees the request; a client that sends its request at once is served.
+func TestBalanceReadTimeout(t *testing.T) {
+	var got atomic.Int32 // requests the member received whole
+	m := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		got.Add(1)
+		fmt.Fprintf(w, "jvm_a read %d", n)
+	}))
+	t.Cleanup(m.Close)
+	front, _, cancel, _ := startBalanceCommand(t, "-member", "jvm_a="+m.URL, "-health-interval", "-1s", "-read-timeout", "200ms")
+	defer cancel()
+	resp, err := http.Post(front+"/app/", "text/plain", strings.NewReader("amount=100"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "jvm_a read 10" {
+		t.Fatalf("POST at once: %d %q", resp.StatusCode, body)
+	}
+
+	c, err := net.Dial("tcp", strings.TrimPrefix(front, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /app/ HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n")
+	c.SetDeadline(time.Now().Add(10 * time.Second)) // far beyond -read-timeout: only a stuck test waits that long
+	closed := make(chan struct{})
+	go func() {
+		io.Copy(io.Discard, c) // until the balancer closes the connection
+		close(closed)
+	}()
+	sent := 0
+	for ; sent < 100; sent++ {
+		select {
+		case <-closed:
+		default:
+			if _, err := c.Write([]byte("x")); err == nil {
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
+		}
+		break
+	}
+	<-closed
+	if sent == 100 {
+		t.Fatalf("the balancer took a body trickled over %d ms with -read-timeout 200ms", sent*20)
+	}
+	if n := got.Load(); n != 1 {
+		t.Fatalf("the member received %d whole requests, want 1 (the trickled one must not reach it)", n)
 	}
 }
 
