@@ -25,7 +25,7 @@ func (n *node) isReady() bool {
 	default:
 		return false
 	}
-	if n.srv.Draining() {
+	if n.stopping.Load() || n.srv.Draining() {
 		return false
 	}
 	return n.member == nil || n.member.Cluster.Ready()
@@ -70,8 +70,9 @@ func (n *node) status() monitor.Snapshot {
 }
 
 // adminHandler serves the node's admin endpoint: /ready (200 once the
-// node took its sessions and opened its HTTP port, else 503: for a
-// balancer or a Kubernetes readiness probe), /health, the monitoring
+// node took its sessions and opened its HTTP port, else 503, also while
+// draining or shutting down: for a balancer or a Kubernetes readiness
+// probe), /health, the monitoring
 // (/status JSON, /metrics for Prometheus, the dashboard at /),
 // /session?app=/path&id=ID (whether this member holds a session), and with
 // the bearer token POST /drain (take no new sessions, hand the sessions a
@@ -82,7 +83,9 @@ func (n *node) adminHandler() http.Handler {
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, r *http.Request) {
 		if !n.isReady() {
 			why := "not ready: receiving sessions or deploying apps"
-			if n.srv.Draining() {
+			if n.stopping.Load() {
+				why = "shutting down: takes no new requests"
+			} else if n.srv.Draining() {
 				why = "draining: takes no new sessions"
 			}
 			http.Error(w, why, http.StatusServiceUnavailable)

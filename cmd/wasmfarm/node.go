@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/wasmfarm/wasmfarm/farm"
@@ -474,14 +475,17 @@ func (spec *nodeSpec) fromFile(file *serverconfig.Node, set map[string]bool, cf 
 
 // node is a running node's parts.
 type node struct {
-	spec    nodeSpec
-	srv     *host.Server
-	ch      *tribes.Channel
-	member  *cluster.Member
-	farm    *farm.Deployer
-	ready   chan struct{} // closed when the HTTP port opens
-	started time.Time
-	log     *slog.Logger
+	spec   nodeSpec
+	srv    *host.Server
+	ch     *tribes.Channel
+	member *cluster.Member
+	farm   *farm.Deployer
+	ready  chan struct{} // closed when the HTTP port opens
+	// stopping is set when the graceful shutdown begins: the HTTP port
+	// takes no new requests, so the node is no longer ready.
+	stopping atomic.Bool
+	started  time.Time
+	log      *slog.Logger
 }
 
 // serveNode starts the channel (if clustered), the admin endpoint, the
@@ -651,6 +655,7 @@ func serveNode(ctx context.Context, spec nodeSpec, log *slog.Logger, stdout io.W
 		return fmt.Errorf("admin: %w", err)
 	case <-ctx.Done():
 	}
+	n.stopping.Store(true)
 	log.Info("shutting down", "timeout", spec.shutdown)
 	sctx, cancel := context.WithTimeout(context.Background(), spec.shutdown)
 	defer cancel()

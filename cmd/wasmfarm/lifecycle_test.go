@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wasmfarm/wasmfarm/internal/syncbuf"
+)
+
+// inprocNode is a "wasmfarm node" run in the test process (run, as main
+// does), stopped by cancelling its context as SIGTERM would.
+type inprocNode struct {
+	cancel         context.CancelFunc
+	done           chan int // the exit code
+	stdout, stderr *syncbuf.Buffer
+	http, admin    string
+}
+
+var (
+	adminLine = regexp.MustCompile(`(?m)^admin on (http://127\.0\.0\.1:[0-9]+)`)
+	httpLine  = regexp.MustCompile(`(?m)^wasmfarm node .* on (http://127\.0\.0\.1:[0-9]+)`)
+)
+
+// startInProcess starts a node with an admin endpoint and a data dir of the
+// test's, and returns once its admin endpoint listens and, if serving, its
+// HTTP port too.
+func startInProcess(t *testing.T, serving bool, args ...string) *inprocNode {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &inprocNode{cancel: cancel, done: make(chan int, 1), stdout: new(syncbuf.Buffer), stderr: new(syncbuf.Buffer)}
+	all := append([]string{"node", "-http", "127.0.0.1:0", "-admin", "127.0.0.1:0", "-admin-token", "t0ken",
+		"-data-dir", t.TempDir(), "-cache-dir", filepath.Join(os.TempDir(), "wasmfarm-test-cache")}, args...)
+	go func() { n.done <- run(ctx, all, n.stdout, n.stderr) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-n.done:
+		case <-time.After(30 * time.Second):
+			t.Errorf("node still running 30s after its context ended")
+		}
+		if t.Failed() {
+			t.Logf("node stdout:\n%s\nstderr:\n%s", n.stdout, n.stderr)
+		}
+	})
+	deadline := time.After(60 * time.Second)
+	for {
+		out := n.stdout.String()
+		if m := adminLine.FindStringSubmatch(out); m != nil {
+			n.admin = m[1]
+		}
+		if m := httpLine.FindStringSubmatch(out); m != nil {
+			n.http = m[1]
+		}
+		if n.admin != "" && (!serving || n.http != "") {
+			return n
+		}
+		select {
+		case code := <-n.done:
+			n.done <- code
+			t.Fatalf("node exited (%d) before it was up:\n%s\n%s", code, n.stdout, n.stderr)
+		case <-deadline:
+			t.Fatalf("node not up after 60s:\n%s\n%s", n.stdout, n.stderr)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// wait returns the node's exit code, or fails after d.
+func (n *inprocNode) wait(t *testing.T, d time.Duration) int {
+	t.Helper()
+	select {
+	case code := <-n.done:
+		n.done <- code
+		return code
+	case <-time.After(d):
+		t.Fatalf("node still running %s after its context ended", d)
+		return -1
+	}
+}
+
+func getStatus(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+const faultyModule = "../../wasmapps/build/faulty.wasm"
+
+// TestReadyFalseWhileShuttingDown: once a node begins its graceful
+// shutdown (SIGTERM), its HTTP port takes no new requests while the running
+// ones finish; /ready must say so (503) instead of telling a balancer or a
+// readiness probe to keep sending it traffic. The running request still
+// completes.
+func TestReadyFalseWhileShuttingDown(t *testing.T) {
+	n := startInProcess(t, true, "-app", "/f="+faultyModule, "-shutdown-timeout", "20s", "-log-level", "warn")
+	if code, _ := getStatus(t, n.admin+"/ready"); code != 200 {
+		t.Fatalf("/ready of a serving node: %d", code)
+	}
+	type answer struct {
+		code int
+		body string
+		err  error
+	}
+	slow := make(chan answer, 1)
+	go func() {
+		resp, err := http.Get(n.http + "/f/sleep?ms=3000")
+		if err != nil {
+			slow <- answer{err: err}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		slow <- answer{code: resp.StatusCode, body: string(b)}
+	}()
+	time.Sleep(500 * time.Millisecond) // the request runs in its guest
+	n.cancel()                         // SIGTERM
+	time.Sleep(300 * time.Millisecond) // the shutdown waits for the request
+	select {
+	case a := <-slow:
+		t.Fatalf("the running request ended before the test looked at /ready: %+v", a)
+	default:
+	}
+	if code, body := getStatus(t, n.admin+"/ready"); code != http.StatusServiceUnavailable {
+		t.Errorf("/ready while shutting down: %d %q, want 503", code, strings.TrimSpace(body))
+	}
+	if a := <-slow; a.err != nil || a.code != 200 || a.body != "slept" {
+		t.Errorf("the request running at shutdown: %+v, want 200 slept", a)
+	}
+	if code := n.wait(t, 20*time.Second); code != 0 {
+		t.Errorf("exit code %d after a graceful shutdown", code)
+	}
+}
