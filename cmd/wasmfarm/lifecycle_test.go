@@ -142,3 +142,25 @@ func TestReadyFalseWhileShuttingDown(t *testing.T) {
 		t.Errorf("exit code %d after a graceful shutdown", code)
 	}
 }
+
+// TestStopWhileStarting: SIGTERM while a clustered node is still starting
+// (here: listening for the members) stops it cleanly: exit code 0, no
+// error, no HTTP port.
+func TestStopWhileStarting(t *testing.T) {
+	if testing.Short() {
+		t.Skip("joins a loopback multicast group; skipped with -short")
+	}
+	n := startInProcess(t, false, append(clusterArgs(t), "-membership-wait", "30s", "-log-level", "warn",
+		"-app", "/counter=builtin:counter")...)
+	if code, _ := getStatus(t, n.admin+"/ready"); code != http.StatusServiceUnavailable {
+		t.Fatalf("/ready of a starting node: %d", code)
+	}
+	n.cancel() // SIGTERM
+	code := n.wait(t, 10*time.Second)
+	if code != 0 {
+		t.Errorf("exit code %d after SIGTERM while starting, want 0; stderr:\n%s", code, n.stderr)
+	}
+	if strings.Contains(n.stdout.String(), "serving") {
+		t.Errorf("the node opened its HTTP port after SIGTERM:\n%s", n.stdout)
+	}
+}

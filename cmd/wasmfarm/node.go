@@ -604,24 +604,39 @@ func serveNode(ctx context.Context, spec nodeSpec, log *slog.Logger, stdout io.W
 		defer as.Close()
 		fmt.Fprintf(stdout, "admin on http://%s\n", l.Addr())
 	}
+	// A signal while the node starts stops it as one while it serves
+	// does: cleanly, without opening the HTTP port. Nothing failed.
+	stoppedEarly := func() error {
+		n.srv.Shutdown(context.Background())
+		log.Info("stopped while starting: the HTTP port was not opened")
+		return nil
+	}
 	if n.ch != nil {
 		// Listen for the other members before asking them for sessions.
 		if err := waitSettle(ctx, spec.settle); err != nil {
-			n.srv.Shutdown(context.Background())
-			return err
+			return stoppedEarly()
 		}
 		log.Info("members seen", "count", len(n.ch.Members()))
 		// Farmed apps first: the cluster's current modules (by digest; what
 		// the deploy dir already holds is not fetched again).
 		if err := n.farm.Sync(ctx); err != nil {
+			if ctx.Err() != nil {
+				return stoppedEarly()
+			}
 			log.Warn("farm catch-up incomplete", "err", err)
 		}
 	}
 	deployed := 0
 	for _, a := range spec.apps {
+		if ctx.Err() != nil {
+			return stoppedEarly()
+		}
 		mod, name, err := loadModule(a.source)
 		if err == nil {
 			err = n.srv.DeployApp(ctx, a.path, mod, host.AppConfig{Name: name, MaxActiveSessions: a.maxActive, SessionTimeout: a.timeout})
+		}
+		if err != nil && ctx.Err() != nil {
+			return stoppedEarly()
 		}
 		if err != nil {
 			// Other apps keep serving: log the refusal and go on.
@@ -637,6 +652,9 @@ func serveNode(ctx context.Context, spec nodeSpec, log *slog.Logger, stdout io.W
 	// The compiler's garbage (tens of MiB for a Go app) goes back to the
 	// OS before serving: an idle member's RSS is then what it holds.
 	debug.FreeOSMemory()
+	if ctx.Err() != nil {
+		return stoppedEarly()
+	}
 	l, err := net.Listen("tcp", spec.httpAddr)
 	if err != nil {
 		n.srv.Shutdown(context.Background())
