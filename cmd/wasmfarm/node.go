@@ -441,6 +441,16 @@ func (spec *nodeSpec) fromFile(file *serverconfig.Node, set map[string]bool, cf 
 		if k != cluster.KindDelta && k != cluster.KindBackup {
 			return fmt.Errorf("-manager: want delta or backup, got %q", *cf.manager)
 		}
+		if k != spec.manager.Kind {
+			// The file's send options were its manager's: take those of
+			// the manager chosen, as without a file (a DeltaManager's are
+			// the cluster's channelSendOptions, a BackupManager's
+			// mapSendOptions default to synchronous).
+			spec.manager.SendOptions = cluster.DefaultManagerConfig(k).SendOptions
+			if k == cluster.KindDelta && c.ChannelSendOptions != 0 {
+				spec.manager.SendOptions = c.ChannelSendOptions
+			}
+		}
 		spec.manager.Kind = k
 	}
 	if set["send-options"] {

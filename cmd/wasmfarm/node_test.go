@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/wasmfarm/wasmfarm/host"
+	"github.com/wasmfarm/wasmfarm/host/cluster"
 	"github.com/wasmfarm/wasmfarm/host/serverconfig"
+	"github.com/wasmfarm/wasmfarm/tribes"
 )
 
 // TestConnectorLimitsFromFile: a server.xml's connectionTimeout,
@@ -49,6 +51,51 @@ func TestConnectorLimitsFromFile(t *testing.T) {
 			if h := spec.host; h.ReadHeaderTimeout != tc.head || h.IdleTimeout != tc.idle || h.WriteTimeout != tc.write || h.ReadTimeout != tc.read || h.MaxHeaderBytes != tc.maxHeader {
 				t.Errorf("got %v, %v, %v, %v, %d; want %v, %v, %v, %v, %d", h.ReadHeaderTimeout, h.IdleTimeout, h.WriteTimeout, h.ReadTimeout, h.MaxHeaderBytes,
 					tc.head, tc.idle, tc.write, tc.read, tc.maxHeader)
+			}
+		})
+	}
+}
+
+// TestManagerFlagOverFileSendOptions: -manager over a server.xml that
+// configures the other manager gives the send options of the manager
+// chosen, as -manager does without a file (a BackupManager replicates
+// synchronously, mapSendOptions 6; a DeltaManager with the cluster's
+// channelSendOptions), unless -send-options says otherwise.
+func TestManagerFlagOverFileSendOptions(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	for _, tc := range []struct {
+		file, manager, sendOptions string
+		want                       tribes.Options
+	}{
+		{"../../examples/delta.xml", "backup", "", cluster.SyncOptions},
+		{"../../examples/delta.xml", "delta", "", cluster.AsyncOptions},
+		{"../../examples/delta.xml", "backup", "async", cluster.AsyncOptions},
+		{"../../examples/backup.xml", "backup", "", cluster.SyncOptions},
+	} {
+		t.Run(tc.file+" -manager "+tc.manager+" -send-options "+tc.sendOptions, func(t *testing.T) {
+			file, _, err := serverconfig.Load(tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fs := flag.NewFlagSet("node", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			cf := addClusterFlags(fs)
+			args := []string{"-manager", tc.manager}
+			if tc.sendOptions != "" {
+				args = append(args, "-send-options", tc.sendOptions)
+			}
+			if err := fs.Parse(args); err != nil {
+				t.Fatal(err)
+			}
+			set := map[string]bool{}
+			fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+			spec := nodeSpec{host: host.DefaultConfig()}
+			if err := spec.fromFile(file, set, cf, log); err != nil {
+				t.Fatal(err)
+			}
+			if spec.manager.Kind != cluster.Kind(tc.manager) || spec.manager.SendOptions != tc.want {
+				t.Errorf("manager %s with send options %d (%s), want %s with %d (%s)", spec.manager.Kind,
+					spec.manager.SendOptions, spec.manager.SendOptions, tc.manager, tc.want, tc.want)
 			}
 		})
 	}
