@@ -368,7 +368,14 @@ func (spec *nodeSpec) fromFile(file *serverconfig.Node, set map[string]bool, cf 
 		if flagged[c.Path] {
 			continue // -app overrides the file's context at the same path
 		}
-		apps = append(apps, appSpec{path: c.Path, source: c.Module, local: !c.Distributable,
+		local := !c.Distributable
+		if file.Cluster == nil && *cf.enabled {
+			// -cluster makes the node a member: its contexts replicate as
+			// those of a file with a <Cluster> do, unless they say
+			// distributable="false".
+			local = c.NotDistributable
+		}
+		apps = append(apps, appSpec{path: c.Path, source: c.Module, local: local,
 			maxActive: c.MaxActiveSessions, timeout: c.SessionTimeout})
 	}
 	spec.apps = append(apps, spec.apps...)

@@ -4,6 +4,8 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -98,5 +100,46 @@ func TestManagerFlagOverFileSendOptions(t *testing.T) {
 					spec.manager.SendOptions, spec.manager.SendOptions, tc.manager, tc.want, tc.want)
 			}
 		})
+	}
+}
+
+// TestClusterFlagMakesFileAppsDistributable: with -cluster, the contexts
+// of a server.xml without a <Cluster> replicate their sessions, as the
+// contexts of a file with one do (distributable by default), unless a
+// context says distributable="false".
+func TestClusterFlagMakesFileAppsDistributable(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "server.xml")
+	os.WriteFile(file, []byte(`<Server><Service name="Catalina">
+  <Connector port="8080"/>
+  <Engine name="Catalina" defaultHost="localhost" jvmRoute="jvm_a"><Host name="localhost">
+    <Context path="/counter" docBase="builtin:counter"/>
+    <Context path="/mine" docBase="builtin:counter" distributable="false"/>
+  </Host></Engine>
+</Service></Server>
+`), 0o644)
+	node, _, err := serverconfig.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cf := addClusterFlags(fs)
+	if err := fs.Parse([]string{"-cluster"}); err != nil {
+		t.Fatal(err)
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	spec := nodeSpec{host: host.DefaultConfig()}
+	if err := spec.fromFile(node, set, cf, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if !spec.cluster {
+		t.Fatal("-cluster did not make the node a member")
+	}
+	want := map[string]bool{"/counter": false, "/mine": true}
+	for _, a := range spec.apps {
+		if a.local != want[a.path] {
+			t.Errorf("%s: local %v, want %v", a.path, a.local, want[a.path])
+		}
 	}
 }

@@ -213,7 +213,7 @@ func (ld *loader) finish() {
 			c.Distributable = n.Cluster != nil
 		case c.Distributable && n.Cluster == nil:
 			ld.ws = append(ld.ws, serverxml.WarningAt(ld.contextEls[i], "distributable", serverxml.LevelWarning,
-				`"true" but the node has no <Cluster>: the app's sessions stay on this node`))
+				`"true" but the node has no <Cluster>: the app's sessions stay on this node (unless it is started with node -cluster)`))
 			c.Distributable = false
 		}
 	}

@@ -254,7 +254,7 @@ func TestParseServer(t *testing.T) {
 	}
 	want := []Context{
 		{Path: "/", DocBase: "shop.wasm", Module: filepath.Join(dir, "apps/shop.wasm"), Distributable: true, SessionTimeout: 5 * time.Minute, Line: 5},
-		{Path: "/top", DocBase: filepath.Join(dir, "top.wasm"), Module: filepath.Join(dir, "top.wasm"), MaxActiveSessions: 7, SessionTimeout: 90 * time.Second, Line: 6},
+		{Path: "/top", DocBase: filepath.Join(dir, "top.wasm"), Module: filepath.Join(dir, "top.wasm"), NotDistributable: true, MaxActiveSessions: 7, SessionTimeout: 90 * time.Second, Line: 6},
 		{Path: "/never", DocBase: "builtin:cart", Module: "builtin:cart", Distributable: true, MaxActiveSessions: -1, SessionTimeout: -1, Line: 9},
 	}
 	if len(n.Contexts) != len(want) {

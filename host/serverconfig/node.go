@@ -89,6 +89,11 @@ type Context struct {
 	// distributable attribute, true by default when the node has a
 	// cluster ("false" keeps the app's sessions local), false without one.
 	Distributable bool
+	// NotDistributable is true when the <Context> says
+	// distributable="false": its sessions stay local even on a node made a
+	// cluster member some other way (node -cluster), where the other
+	// contexts of a file without a <Cluster> replicate.
+	NotDistributable bool
 	// MaxActiveSessions is the maxActiveSessions of a <Manager> inside
 	// the <Context>: 0 means the node's (Node.MaxActiveSessions), a
 	// negative value no limit for this app (Tomcat's -1).

@@ -255,6 +255,7 @@ func (ld *loader) context(el *serverxml.Element) {
 		ok = false
 	}
 	distSet := b.Bool("distributable", &c.Distributable)
+	c.NotDistributable = distSet && !c.Distributable
 	var minutes int
 	if b.Int("sessionTimeout", &minutes) {
 		c.SessionTimeout = minutesToTimeout(minutes)
