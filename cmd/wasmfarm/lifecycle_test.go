@@ -164,3 +164,93 @@ func TestStopWhileStarting(t *testing.T) {
 		t.Errorf("the node opened its HTTP port after SIGTERM:\n%s", n.stdout)
 	}
 }
+
+// TestGracefulStopKeepsSessions: a member stopped with SIGTERM right
+// after serving loses none of its sessions' changes: the other member
+// serves each session with its last counter (asynchronous DeltaManager,
+// BackupManager), and with -expire-sessions-on-shutdown the others drop
+// the sessions instead.
+func TestGracefulStopKeepsSessions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes; skipped with -short")
+	}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		expire bool
+	}{
+		{"delta-async", []string{"-manager", "delta", "-send-options", "async"}, false},
+		{"backup", []string{"-manager", "backup"}, false},
+		{"backup-async", []string{"-manager", "backup", "-send-options", "async"}, false},
+		{"delta-expire", []string{"-manager", "delta"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append(append(clusterArgs(t), "-log-level", "warn"), tc.args...)
+			b := startClusterNode(t, "jvm_b", args...)
+			argsA := args
+			if tc.expire {
+				argsA = append(append([]string{}, args...), "-expire-sessions-on-shutdown")
+			}
+			a := startClusterNode(t, "jvm_a", argsA...)
+			waitFor(t, "A sees B", 5*time.Second, func() bool { return len(a.status(t).Members) == 1 })
+			const n, reqs = 5, 20
+			ids := make([]string, n)
+			for i := range ids {
+				_, ids[i] = a.counter(t, "json", "")
+				for range reqs - 1 {
+					a.counter(t, "json", ids[i])
+				}
+			}
+			a.stop(t) // SIGTERM at once
+			for i, id := range ids {
+				if tc.expire {
+					if b.holds(t, id) {
+						t.Errorf("session %d still on B after A stopped with -expire-sessions-on-shutdown", i)
+					}
+					continue
+				}
+				if j, _ := b.counter(t, "json", id); j.Counter != reqs+1 {
+					t.Errorf("session %d on B after A stopped: counter %d, want %d", i, j.Counter, reqs+1)
+				}
+			}
+		})
+	}
+}
+
+// TestShutdownTimeoutHonoured: a request still running when
+// -shutdown-timeout passes is cut off, and the node stops then, clustered
+// or not.
+func TestShutdownTimeoutHonoured(t *testing.T) {
+	for _, clustered := range []bool{false, true} {
+		t.Run(map[bool]string{false: "alone", true: "cluster"}[clustered], func(t *testing.T) {
+			if clustered && testing.Short() {
+				t.Skip("joins a loopback multicast group; skipped with -short")
+			}
+			args := []string{"-app", "/f=" + faultyModule, "-shutdown-timeout", "1s", "-deadline", "2m", "-log-level", "warn"}
+			if clustered {
+				args = append(args, clusterArgs(t)...)
+			}
+			n := startInProcess(t, true, args...)
+			go func() {
+				resp, err := http.Get(n.http + "/f/loop")
+				if err == nil {
+					resp.Body.Close()
+				}
+			}()
+			time.Sleep(500 * time.Millisecond)
+			start := time.Now()
+			n.cancel()
+			code := n.wait(t, 20*time.Second)
+			took := time.Since(start)
+			t.Logf("stopped after %s with exit code %d; stderr:\n%s", took.Round(time.Millisecond), code, n.stderr)
+			if took > 3*time.Second {
+				t.Errorf("stopped %s after SIGTERM, -shutdown-timeout 1s", took.Round(time.Millisecond))
+			}
+			// The exit says what happened, once, in the node's terms.
+			errText := n.stderr.String()[strings.Index(n.stderr.String(), "wasmfarm node: "):]
+			if code != 1 || !strings.Contains(errText, "-shutdown-timeout 1s") || strings.Count(errText, "deadline exceeded") > 0 {
+				t.Errorf("exit code %d, error %q; want 1 and an error naming -shutdown-timeout 1s", code, errText)
+			}
+		})
+	}
+}

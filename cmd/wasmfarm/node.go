@@ -695,12 +695,39 @@ func serveNode(ctx context.Context, spec nodeSpec, log *slog.Logger, stdout io.W
 	sctx, cancel := context.WithTimeout(context.Background(), spec.shutdown)
 	defer cancel()
 	if err := n.srv.Shutdown(sctx); err != nil {
-		return err
+		return shutdownError(err, spec.shutdown)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// shutdownError says in the node's terms why its shutdown was not clean:
+// the shutdown timeout, which the server reports as its context's error
+// (once per part it stopped), passed with requests still running.
+func shutdownError(err error, timeout time.Duration) error {
+	var rest []error
+	timedOut := false
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		if errors.Is(e, context.DeadlineExceeded) {
+			timedOut = true
+			return
+		}
+		rest = append(rest, e)
+	}
+	walk(err)
+	if timedOut {
+		rest = append([]error{fmt.Errorf("requests still running after -shutdown-timeout %s were cut off", timeout)}, rest...)
+	}
+	return fmt.Errorf("shutdown: %w", errors.Join(rest...))
 }
 
 // loadAdminToken returns the admin API's bearer token: -admin-token,
