@@ -115,7 +115,7 @@ func TestReadyFalseWhileShuttingDown(t *testing.T) {
 	}
 	slow := make(chan answer, 1)
 	go func() {
-		resp, err := http.Get(n.http + "/f/sleep?ms=3000")
+		resp, err := http.Get(n.http + "/f/sleep?ms=4000")
 		if err != nil {
 			slow <- answer{err: err}
 			return
@@ -124,7 +124,7 @@ func TestReadyFalseWhileShuttingDown(t *testing.T) {
 		resp.Body.Close()
 		slow <- answer{code: resp.StatusCode, body: string(b)}
 	}()
-	time.Sleep(500 * time.Millisecond) // the request runs in its guest
+	time.Sleep(700 * time.Millisecond) // the request runs in its guest
 	n.cancel()                         // SIGTERM
 	time.Sleep(300 * time.Millisecond) // the shutdown waits for the request
 	select {
