@@ -405,10 +405,19 @@ func TestStartRemovesStaleParts(t *testing.T) {
 		t.Fatalf("b receives no transfer: %v", err)
 	}
 	stale := []string{"farm-" + newID().String() + ".part", "upload-2596996162.part"}
-	foreign := []string{"download.part", "upload-.part", "farm-1234.part", "notes.txt"}
+	// Not the farm's, or the farm's but written a minute ago (by another
+	// process sharing the directory, maybe).
+	foreign := []string{"download.part", "upload-.part", "farm-1234.part", "notes.txt", "farm-" + newID().String() + ".part"}
+	old := time.Now().Add(-time.Hour)
 	for _, name := range append(append([]string(nil), stale...), foreign...) {
-		if err := os.WriteFile(filepath.Join(tmp, name), []byte("partial"), 0o644); err != nil {
+		file := filepath.Join(tmp, name)
+		if err := os.WriteFile(file, []byte("partial"), 0o644); err != nil {
 			t.Fatal(err)
+		}
+		if name != foreign[len(foreign)-1] {
+			os.Chtimes(file, old, old)
+		} else {
+			os.Chtimes(file, time.Now().Add(-time.Minute), time.Now().Add(-time.Minute))
 		}
 	}
 	var logs syncbuf.Buffer
@@ -428,6 +437,39 @@ func TestStartRemovesStaleParts(t *testing.T) {
 	}
 	if s := logs.String(); !strings.Contains(s, "partial") || !strings.Contains(s, stale[0]) {
 		t.Errorf("no log line names the removed files:\n%s", s)
+	}
+}
+
+// TestJanitorRemovesStaleParts: a partial file that becomes stale while
+// the deployer runs (a crash just before this run left it young) is
+// removed by the janitor; a young one is kept.
+func TestJanitorRemovesStaleParts(t *testing.T) {
+	defer func(v time.Duration) { minPartStaleAge = v }(minPartStaleAge)
+	minPartStaleAge = 200 * time.Millisecond
+	net := tribestest.NewNetwork()
+	a := newMember(t, net, "a", func(c *Config) { c.TransferTimeout, c.ResultTimeout = 10*time.Millisecond, 10*time.Millisecond })
+	tmp := a.d.cfg.TempDir
+	stale, young := filepath.Join(tmp, "upload-1.part"), filepath.Join(tmp, "upload-2.part")
+	for _, f := range []string{stale, young} {
+		if err := os.WriteFile(f, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, later := time.Now().Add(-time.Hour), time.Now().Add(time.Hour) // young for the whole test
+	os.Chtimes(stale, old, old)
+	os.Chtimes(young, later, later)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := os.Stat(stale); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the janitor left a partial file unmodified for an hour")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Fatalf("the janitor removed a partial file modified within partStaleAge: %v", err)
 	}
 }
 

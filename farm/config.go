@@ -26,8 +26,9 @@ type Config struct {
 	// created if missing; it should be on the same file system as
 	// DeployDir so that the final rename is atomic. The farm's partial
 	// files there (farm-*.part, upload-*.part) that a run stopping
-	// half-way left are removed at Start: do not share a TempDir with a
-	// deployer of another process, whose transfers would lose theirs.
+	// half-way left are removed at Start, or later while it runs, once
+	// unmodified for 10 minutes (or twice TransferTimeout or
+	// ResultTimeout, if longer): younger ones may be another process's.
 	TempDir string
 	// DeployDir holds the module of every farmed app, one file per context
 	// path named as [FileName] says (Tomcat's deployDir). A member serves

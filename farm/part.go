@@ -6,13 +6,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Partial files: a module being received is written to
 // TempDir/farm-<transfer id>.part, and one uploaded to Deploy is spooled
 // to TempDir/upload-<random>.part; each is renamed into DeployDir or
-// removed when done. A crash (or a kill) leaves them behind, and Start
-// removes them.
+// removed when done. A crash (or a kill) leaves them behind: Start and
+// then the janitor remove those old enough (partStaleAge).
 
 // liveParts counts the partial files this process holds, by name, so
 // that a deployer starting on a TempDir that another deployer of this
@@ -77,8 +78,23 @@ func isPartName(name string) bool {
 	return false
 }
 
+// partStaleAge is how long a partial file no deployer of this process
+// holds must have gone unmodified before it is taken for a leftover: a
+// live transfer writes at least every TransferTimeout (else it expires),
+// and an upload is read while its deploy waits for results, so a younger
+// one may be another process's (two nodes sharing a data directory).
+func (d *Deployer) partStaleAge() time.Duration {
+	return max(minPartStaleAge, 2*d.cfg.TransferTimeout, 2*d.cfg.ResultTimeout)
+}
+
+// minPartStaleAge is partStaleAge's floor (a variable for tests).
+var minPartStaleAge = 10 * time.Minute
+
 // removeStaleParts removes the partial files in dir that no deployer of
-// this process holds: left by an earlier run, they would stay forever.
+// this process holds and that went unmodified for partStaleAge: left by
+// an earlier run, they would stay forever. Start calls it, and the
+// janitor once per partStaleAge, for those a run that crashed just before
+// left too young.
 func (d *Deployer) removeStaleParts(dir string) {
 	liveParts.Lock()
 	defer liveParts.Unlock()
@@ -88,9 +104,13 @@ func (d *Deployer) removeStaleParts(dir string) {
 		return
 	}
 	var removed []string
+	cutoff := time.Now().Add(-d.partStaleAge())
 	for _, e := range entries {
 		if !e.Type().IsRegular() || !isPartName(e.Name()) || liveParts.n[e.Name()] > 0 {
 			continue
+		}
+		if fi, err := e.Info(); err != nil || fi.ModTime().After(cutoff) {
+			continue // gone meanwhile, or possibly another process's
 		}
 		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
 			d.log.Warn("farm: removing a partial file left by an earlier run", "dir", dir, "file", e.Name(), "err", err)

@@ -337,15 +337,22 @@ func (d *Deployer) finished(j applyJob, err error) {
 	}
 }
 
-// janitor drops incoming transfers that went quiet.
+// janitor drops incoming transfers that went quiet, and removes the
+// partial files that an earlier run left in TempDir once they are old
+// enough (see removeStaleParts).
 func (d *Deployer) janitor() {
 	t := time.NewTicker(max(d.cfg.TransferTimeout/4, 50*time.Millisecond))
 	defer t.Stop()
+	lastSweep := time.Now() // Start swept TempDir
 	for {
 		select {
 		case <-d.stop:
 			return
 		case now := <-t.C:
+			if now.Sub(lastSweep) >= d.partStaleAge() {
+				lastSweep = now
+				d.removeStaleParts(d.cfg.TempDir)
+			}
 			var idle []*transfer
 			d.mu.Lock()
 			for id, tr := range d.transfers {
