@@ -38,8 +38,9 @@
 // member sends its outcome back in a result message, and the origin
 // returns a [Report] with one line per member. Received deploys and
 // undeploys are applied one at a time, in arrival order. A member that
-// stops half-way leaves partial files in TempDir; its next Start removes
-// them.
+// stops half-way leaves partial files in TempDir; its next Start, or its
+// janitor later, removes them once they went unmodified for 10 minutes
+// (see Config.TempDir).
 //
 // A redeploy swaps versions in the host: requests in flight finish on the
 // old version, new ones go to the new one, sessions stay. A member that
