@@ -522,6 +522,8 @@ func serveNode(ctx context.Context, spec nodeSpec, log *slog.Logger, stdout io.W
 		spec.dataDir = filepath.Join(base, "wasmfarm", name)
 		n.spec.dataDir = spec.dataDir
 	}
+	// endStartup reports false once a signal came while the node started.
+	endStartup := func() bool { return true }
 	if spec.cluster {
 		ics := spec.channel.Interceptors
 		if ics == nil {
@@ -573,6 +575,10 @@ func serveNode(ctx context.Context, spec nodeSpec, log *slog.Logger, stdout io.W
 		n.member = m
 		n.srv = m.Server
 		defer m.Cluster.Close()
+		// A signal while the node starts closes the cluster at once: an
+		// app's state transfer waiting for a member that does not answer
+		// would otherwise hold the stop for StateTransferTimeout.
+		endStartup = context.AfterFunc(ctx, func() { m.Cluster.Close() })
 		fc := spec.farm
 		if fc.TempDir == "" {
 			fc.TempDir = filepath.Join(spec.dataDir, "farm-temp")
@@ -669,7 +675,7 @@ func serveNode(ctx context.Context, spec nodeSpec, log *slog.Logger, stdout io.W
 	// The compiler's garbage (tens of MiB for a Go app) goes back to the
 	// OS before serving: an idle member's RSS is then what it holds.
 	debug.FreeOSMemory()
-	if ctx.Err() != nil {
+	if !endStartup() || ctx.Err() != nil {
 		return stoppedEarly()
 	}
 	l, err := net.Listen("tcp", spec.httpAddr)

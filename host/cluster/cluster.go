@@ -172,8 +172,8 @@ func (c *Cluster) Close() error {
 // (delta or backup, as configured); it has the signature of
 // host.Config.NewManager. It announces the app to the other members and
 // receives their sessions (the state transfer) before it returns, or
-// until StateTransferTimeout passes, which it logs and counts. The channel
-// must be started.
+// until StateTransferTimeout passes, which it logs and counts, or until
+// Close. The channel must be started.
 func (c *Cluster) NewManager(contextPath string, scfg session.Config) (session.Manager, error) {
 	c.mu.Lock()
 	if c.closed {
@@ -203,8 +203,17 @@ func (c *Cluster) NewManager(contextPath string, scfg session.Config) (session.M
 	c.publishManagersLocked()
 	c.mu.Unlock()
 	c.announce(true)
+	// Close ends the wait too: a node stopping while it starts must not
+	// wait out StateTransferTimeout for a member that does not answer.
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Manager.StateTransferTimeout)
 	defer cancel()
+	go func() {
+		select {
+		case <-c.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	r.transfer(ctx)
 	return r, nil
 }

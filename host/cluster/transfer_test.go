@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -126,5 +127,55 @@ func TestStateTransferMovesOnAfterFailedBlock(t *testing.T) {
 		if _, ok := mb.Find(fmt.Sprintf("T%d.a", i)); !ok {
 			t.Fatalf("c's session T%d.a missing on b", i)
 		}
+	}
+}
+
+// TestCloseEndsStateTransferWait: the only other member never answers the
+// joiner's request for sessions (its reply is held). Closing the joiner's
+// cluster (a node stopping while it starts) must end NewManager's wait
+// instead of leaving it to StateTransferTimeout (a minute here).
+func TestCloseEndsStateTransferWait(t *testing.T) {
+	const typeAllData byte = 5
+	hold := newHoldOne(typeAllData, true)
+	defer close(hold.release)
+	net := tribestest.NewNetwork()
+	na := net.NewNode()
+	cha, err := tribes.New(tribes.Config{Transport: na.Transport(), Membership: na.Membership(), Interceptors: []tribes.Interceptor{hold}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cha.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cha.Stop(context.Background()) })
+	chb := startChannel(t, net.NewNode())
+	eventually(t, "the channels meet", func() bool { return len(cha.Members()) == 1 && len(chb.Members()) == 1 })
+	ca := stateCluster(t, cha, "a")
+	newManager(t, ca, session.Config{JvmRoute: "a"})
+	mc := cluster.DefaultManagerConfig(cluster.KindDelta)
+	mc.StateTransferTimeout = time.Minute
+	cb, err := cluster.New(cluster.Config{Channel: chb, JvmRoute: "b", Manager: mc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b knows a runs /x", func() bool {
+		p := cb.Peers()
+		return len(p) == 1 && len(p[0].Contexts) == 1
+	})
+	hold.armed.Store(true)
+	returned := make(chan error, 1)
+	go func() {
+		m, err := cb.NewManager("/x", session.Config{JvmRoute: "b", ExpireInterval: -1})
+		if err == nil {
+			m.Close()
+		}
+		returned <- err
+	}()
+	waitClosed(hold.held) // a's answer is on hold: b waits
+	cb.Close()
+	select {
+	case <-returned:
+	case <-time.After(20 * time.Second): // far less than StateTransferTimeout, far more than it takes
+		t.Fatal("NewManager still waits for the state transfer 20 s after Close")
 	}
 }
