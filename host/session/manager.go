@@ -214,8 +214,10 @@ func (m *StandardManager) expireLoop() {
 // NewID implements [Manager].
 func (m *StandardManager) NewID() (string, error) {
 	var buf [64]byte
-	raw := buf[:m.cfg.IDBytes]
-	if m.cfg.IDBytes > len(buf) {
+	var raw []byte
+	if m.cfg.IDBytes <= len(buf) {
+		raw = buf[:m.cfg.IDBytes]
+	} else {
 		raw = make([]byte, m.cfg.IDBytes)
 	}
 	if _, err := io.ReadFull(m.cfg.Random, raw); err != nil {
