@@ -80,7 +80,8 @@ type Config struct {
 	// 10 seconds, negative disables it (call Expire yourself).
 	ExpireInterval time.Duration
 	// IDBytes is the number of random bytes in an id; 0 means 16 (128
-	// bits), and smaller values are raised to 16.
+	// bits), and smaller values are raised to 16. An id (two hex digits a
+	// byte, then the route) must fit Limits.MaxIDBytes.
 	IDBytes int
 	// Limits bound attributes; zero fields mean [DefaultLimits].
 	Limits Limits
@@ -158,9 +159,13 @@ func NewStandardManager(cfg Config) (*StandardManager, error) {
 	if !ValidRoute(cfg.JvmRoute) {
 		return nil, fmt.Errorf("session: jvmRoute %q holds a character not allowed in a session id", cfg.JvmRoute)
 	}
+	lim := cfg.Limits.orDefault()
+	if n := 2*cfg.IDBytes + len(cfg.JvmRoute) + 1; n > lim.MaxIDBytes {
+		return nil, fmt.Errorf("session: ids of %d random bytes and jvmRoute %q take up to %d bytes, more than Limits.MaxIDBytes %d", cfg.IDBytes, cfg.JvmRoute, n, lim.MaxIDBytes)
+	}
 	m := &StandardManager{
 		cfg:      cfg,
-		lim:      cfg.Limits.orDefault(),
+		lim:      lim,
 		sessions: make(map[string]*Session),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),

@@ -2,6 +2,7 @@ package session
 
 import (
 	"testing"
+	"time"
 )
 
 // TestNewIDLongerThanBuffer: IDBytes above 64 (the stack buffer) makes
@@ -14,5 +15,25 @@ func TestNewIDLongerThanBuffer(t *testing.T) {
 	}
 	if len(id) != 130 {
 		t.Fatalf("id %q of %d characters, want 130", id, len(id))
+	}
+}
+
+// TestIDsFitLimits: the ids a manager makes must fit MaxIDBytes, or no
+// member decodes a delta or state carrying them.
+func TestIDsFitLimits(t *testing.T) {
+	m, err := NewStandardManager(Config{IDBytes: 200, JvmRoute: "n1", ExpireInterval: -1})
+	if err != nil {
+		return // refused: fine
+	}
+	defer m.Close()
+	var tx Txn
+	tx.Reset(m, m.Limits(), "", time.Now())
+	if _, err := tx.Open(true); err != nil {
+		t.Fatal(err)
+	}
+	enc, _ := tx.Delta().AppendBinary(nil)
+	var d Delta
+	if err := UnmarshalDelta(enc, &d, m.Limits()); err != nil {
+		t.Fatalf("IDBytes 200 accepted, but its deltas do not decode within the manager's limits: %v", err)
 	}
 }
