@@ -1,6 +1,8 @@
 package session
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -35,5 +37,27 @@ func TestIDsFitLimits(t *testing.T) {
 	var d Delta
 	if err := UnmarshalDelta(enc, &d, m.Limits()); err != nil {
 		t.Fatalf("IDBytes 200 accepted, but its deltas do not decode within the manager's limits: %v", err)
+	}
+}
+
+// TestRemoveKeyLimit: a key longer than MaxKeyBytes cannot be in a
+// session; recording its removal would make the request's delta one that
+// no member decodes (and lose the request's other changes there).
+func TestRemoveKeyLimit(t *testing.T) {
+	lim := Limits{MaxKeyBytes: 8}
+	m, clock := newTestManager(t, Config{Limits: lim})
+	var tx Txn
+	tx.Reset(m, m.Limits(), "", clock.Now())
+	if _, err := tx.Open(true); err != nil {
+		t.Fatal(err)
+	}
+	tx.Set("a", []byte("1"))
+	if err := tx.Remove(strings.Repeat("k", 9)); !errors.Is(err, ErrAttributeTooLarge) {
+		t.Errorf("Remove of a 9-byte key with MaxKeyBytes 8: %v, want ErrAttributeTooLarge", err)
+	}
+	enc, _ := tx.Delta().AppendBinary(nil)
+	var d Delta
+	if err := UnmarshalDelta(enc, &d, m.Limits()); err != nil {
+		t.Fatalf("the request's delta does not decode within the same limits: %v", err)
 	}
 }

@@ -244,10 +244,15 @@ func (t *Txn) Set(key string, value []byte) error {
 	return nil
 }
 
-// Remove records removing key.
+// Remove records removing key. It returns ErrAttributeTooLarge for a key
+// longer than the limit (which no session holds, and which the members
+// would refuse to decode).
 func (t *Txn) Remove(key string) error {
 	if err := t.writable(); err != nil {
 		return err
+	}
+	if len(key) > t.lim.MaxKeyBytes {
+		return ErrAttributeTooLarge
 	}
 	if len(t.d.Ops) >= t.lim.MaxAttributes {
 		return ErrTooManyAttributes
