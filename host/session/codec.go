@@ -48,6 +48,32 @@ func (l Limits) orDefault() Limits {
 	return l
 }
 
+// stateOverhead bounds the encoding of a session without its attributes
+// (see [State.AppendBinary]): version, id, three times, count.
+func (l Limits) stateOverhead() int {
+	return 1 + binary.MaxVarintLen64 + l.MaxIDBytes + 4*binary.MaxVarintLen64
+}
+
+// deltaOverhead bounds the encoding of a delta without its operations (see
+// [Delta.AppendBinary]): version, flags, two ids, three times, count.
+func (l Limits) deltaOverhead() int {
+	return 2 + 2*(binary.MaxVarintLen64+l.MaxIDBytes) + 4*binary.MaxVarintLen64
+}
+
+// attrSize is the size of the encoding of an attribute: key and value.
+func attrSize(key string, value []byte) int {
+	return uvarintLen(uint64(len(key))) + len(key) + uvarintLen(uint64(len(value))) + len(value)
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}
+
 // Encoding versions; the first byte of every encoding.
 const (
 	stateVersion byte = 1

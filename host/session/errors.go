@@ -16,7 +16,8 @@ var (
 	// request has none (it did not create one).
 	ErrNoSession = errors.New("session: no session")
 	// ErrAttributeTooLarge occurs when an attribute key or value exceeds
-	// the [Limits].
+	// the [Limits], or when a change would make the session or the
+	// request's delta exceed their MaxEncodedSize.
 	ErrAttributeTooLarge = errors.New("session: attribute too large")
 	// ErrTooManyAttributes occurs when a session would hold more
 	// attributes, or a request more operations, than the [Limits] allow.

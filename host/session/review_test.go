@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -59,5 +60,73 @@ func TestRemoveKeyLimit(t *testing.T) {
 	var d Delta
 	if err := UnmarshalDelta(enc, &d, m.Limits()); err != nil {
 		t.Fatalf("the request's delta does not decode within the same limits: %v", err)
+	}
+}
+
+// TestDeltaFitsEncodedSize: every request's delta must decode on the
+// other members within the same limits: sets whose encoding exceeds
+// MaxEncodedSize are refused when made.
+func TestDeltaFitsEncodedSize(t *testing.T) {
+	lim := Limits{MaxValueBytes: 100, MaxEncodedSize: 1000, MaxIDBytes: 64}
+	m, clock := newTestManager(t, Config{Limits: lim})
+	var tx Txn
+	tx.Reset(m, m.Limits(), "", clock.Now())
+	if _, err := tx.Open(true); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	for i := 0; i < 20 && err == nil; i++ {
+		err = tx.Set(string(rune('a'+i)), bytes.Repeat([]byte{'v'}, 100))
+	}
+	if !errors.Is(err, ErrAttributeTooLarge) {
+		t.Errorf("20 sets of 100 bytes with MaxEncodedSize 1000: %v, want ErrAttributeTooLarge", err)
+	}
+	enc, _ := tx.Delta().AppendBinary(nil)
+	var d Delta
+	if err := UnmarshalDelta(enc, &d, m.Limits()); err != nil {
+		t.Fatalf("the request's delta does not decode within the same limits: %v", err)
+	}
+	if err := m.Commit(tx.Delta()); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := m.Find(tx.ID())
+	st := s.Snapshot()
+	b, _ := st.AppendBinary(nil)
+	if _, err := UnmarshalState(b, m.Limits()); err != nil {
+		t.Fatalf("the session does not decode within the same limits: %v", err)
+	}
+}
+
+// TestSessionFitsEncodedSize: requests that each stay within the limits
+// must not build a session whose state exceeds MaxEncodedSize (which no
+// member would accept in a state transfer or a backup).
+func TestSessionFitsEncodedSize(t *testing.T) {
+	lim := Limits{MaxValueBytes: 600, MaxEncodedSize: 1000, MaxIDBytes: 64}
+	m, clock := newTestManager(t, Config{Limits: lim})
+	id, err := request(t, m, "", clock.Now(), func(tx *Txn) error {
+		tx.Open(true)
+		return tx.Set("a", bytes.Repeat([]byte{'a'}, 600))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tx Txn
+	tx.Reset(m, m.Limits(), id, clock.Now())
+	tx.Open(false)
+	if err := tx.Set("b", bytes.Repeat([]byte{'b'}, 600)); !errors.Is(err, ErrAttributeTooLarge) {
+		t.Errorf("a second value of 600 bytes with MaxEncodedSize 1000: %v, want ErrAttributeTooLarge", err)
+	}
+	// Replacing the value keeps the session's size: allowed.
+	if err := tx.Set("a", bytes.Repeat([]byte{'c'}, 600)); err != nil {
+		t.Errorf("replacing a value of 600 bytes with another: %v", err)
+	}
+	if err := m.Commit(tx.Delta()); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := m.Find(id)
+	st := s.Snapshot()
+	b, _ := st.AppendBinary(nil)
+	if _, err := UnmarshalState(b, m.Limits()); err != nil {
+		t.Fatalf("the session does not decode within the same limits: %v", err)
 	}
 }

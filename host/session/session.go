@@ -149,6 +149,15 @@ func (s *Session) Size() int {
 	return n
 }
 
+// attrsSizeLocked returns the size of the encoding of s's attributes.
+func (s *Session) attrsSizeLocked() int {
+	n := 0
+	for _, a := range s.attrs {
+		n += attrSize(a.Key, a.Value)
+	}
+	return n
+}
+
 func (s *Session) find(key string) (int, bool) {
 	return slices.BinarySearchFunc(s.attrs, key, func(a Attr, k string) int { return strings.Compare(a.Key, k) })
 }

@@ -24,6 +24,13 @@ type Txn struct {
 	// the next request: the delta's values alias it, so the delta is only
 	// valid until Reset (managers copy what they keep at Commit).
 	vals []byte
+	// opsSize is the size of the encoding of d.Ops; sessSize, when sized,
+	// that of the session's attributes as the request sees them (both
+	// bounded by lim.MaxEncodedSize, so that every member decodes the
+	// delta and the session).
+	opsSize  int
+	sessSize int
+	sized    bool
 }
 
 // maxKeptValueBytes bounds the value buffer Reset keeps for the next
@@ -43,6 +50,7 @@ func (t *Txn) Reset(m Manager, lim Limits, requestedID string, now time.Time) {
 	t.created = false
 	t.readOnly = false
 	t.d.Reset()
+	t.opsSize, t.sessSize, t.sized = 0, 0, false
 	t.vals = t.vals[:0]
 	if cap(t.vals) > maxKeptValueBytes {
 		t.vals = nil
@@ -224,7 +232,9 @@ func (t *Txn) Get(key string) ([]byte, bool) {
 }
 
 // Set records setting key to a copy of value. It returns
-// ErrAttributeTooLarge or ErrTooManyAttributes beyond the limits.
+// ErrAttributeTooLarge or ErrTooManyAttributes beyond the limits, including
+// when the request's changes or the session would no longer encode within
+// MaxEncodedSize.
 func (t *Txn) Set(key string, value []byte) error {
 	if err := t.writable(); err != nil {
 		return err
@@ -235,18 +245,48 @@ func (t *Txn) Set(key string, value []byte) error {
 	if len(t.d.Ops) >= t.lim.MaxAttributes {
 		return ErrTooManyAttributes
 	}
-	if _, exists := t.Get(key); !exists && t.base.Len()+len(t.d.Ops) >= t.lim.MaxAttributes && len(t.Keys()) >= t.lim.MaxAttributes {
+	old, exists := t.Get(key)
+	if !exists && t.base.Len()+len(t.d.Ops) >= t.lim.MaxAttributes && len(t.Keys()) >= t.lim.MaxAttributes {
 		return ErrTooManyAttributes
+	}
+	opSize := 1 + attrSize(key, value)
+	if t.lim.deltaOverhead()+t.opsSize+opSize > t.lim.MaxEncodedSize {
+		return ErrAttributeTooLarge
+	}
+	sess := t.sessionSize() + attrSize(key, value)
+	if exists {
+		sess -= attrSize(key, old)
+	}
+	if t.lim.stateOverhead()+sess > t.lim.MaxEncodedSize {
+		return ErrAttributeTooLarge
 	}
 	start := len(t.vals)
 	t.vals = append(t.vals, value...)
 	t.d.Ops = append(t.d.Ops, Op{Kind: OpSet, Key: key, Value: t.vals[start:len(t.vals):len(t.vals)]})
+	t.opsSize += opSize
+	t.sessSize = sess
 	return nil
+}
+
+// sessionSize returns the size of the encoding of the session's
+// attributes as the request sees them.
+func (t *Txn) sessionSize() int {
+	if !t.sized {
+		t.sized = true
+		t.sessSize = 0
+		if !t.created {
+			t.base.mu.Lock()
+			t.sessSize = t.base.attrsSizeLocked()
+			t.base.mu.Unlock()
+		}
+	}
+	return t.sessSize
 }
 
 // Remove records removing key. It returns ErrAttributeTooLarge for a key
 // longer than the limit (which no session holds, and which the members
-// would refuse to decode).
+// would refuse to decode) or when the request's changes would no longer
+// encode within MaxEncodedSize.
 func (t *Txn) Remove(key string) error {
 	if err := t.writable(); err != nil {
 		return err
@@ -257,7 +297,15 @@ func (t *Txn) Remove(key string) error {
 	if len(t.d.Ops) >= t.lim.MaxAttributes {
 		return ErrTooManyAttributes
 	}
+	opSize := 1 + uvarintLen(uint64(len(key))) + len(key)
+	if t.lim.deltaOverhead()+t.opsSize+opSize > t.lim.MaxEncodedSize {
+		return ErrAttributeTooLarge
+	}
+	if old, exists := t.Get(key); exists {
+		t.sessSize = t.sessionSize() - attrSize(key, old)
+	}
 	t.d.Ops = append(t.d.Ops, Op{Kind: OpRemove, Key: key})
+	t.opsSize += opSize
 	return nil
 }
 
