@@ -1,6 +1,9 @@
 package session
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // OpKind says what an [Op] does.
 type OpKind uint8
@@ -83,6 +86,60 @@ func (d *Delta) FinalID() string {
 // invalidation.
 func (d *Delta) HasChanges() bool {
 	return d.Created || d.NewID != "" || d.MaxInactiveSet || d.Invalidated || len(d.Ops) > 0
+}
+
+// fitsLocked reports ErrTooManyAttributes or ErrAttributeTooLarge when
+// applying d would grow s beyond lim's MaxAttributes or MaxEncodedSize
+// (each request checks its own changes, but concurrent requests on one
+// session may add up); s.mu is held.
+func (d *Delta) fitsLocked(s *Session, lim Limits) error {
+	sets, grow := 0, 0
+	for i := range d.Ops {
+		if op := &d.Ops[i]; op.Kind == OpSet {
+			sets++
+			grow += attrSize(op.Key, op.Value)
+		}
+	}
+	if sets == 0 {
+		return nil
+	}
+	n, size := len(s.attrs), s.attrsSizeLocked()
+	if n+sets <= lim.MaxAttributes && lim.stateOverhead()+size+grow <= lim.MaxEncodedSize {
+		return nil
+	}
+	// Near a limit: the exact count and size after d.
+	n2, size2 := n, size
+	for i := range d.Ops {
+		op := &d.Ops[i]
+		var cur []byte
+		has, seen := false, false
+		for j := i - 1; j >= 0; j-- {
+			if d.Ops[j].Key == op.Key {
+				has, cur, seen = d.Ops[j].Kind == OpSet, d.Ops[j].Value, true
+				break
+			}
+		}
+		if !seen {
+			if k, ok := s.find(op.Key); ok {
+				has, cur = true, s.attrs[k].Value
+			}
+		}
+		if has {
+			n2--
+			size2 -= attrSize(op.Key, cur)
+		}
+		if op.Kind == OpSet {
+			n2++
+			size2 += attrSize(op.Key, op.Value)
+		}
+	}
+	if n2 > lim.MaxAttributes && n2 > n {
+		return fmt.Errorf("%w: %d attributes after the request, limit %d", ErrTooManyAttributes, n2, lim.MaxAttributes)
+	}
+	if lim.stateOverhead()+size2 > lim.MaxEncodedSize && size2 > size {
+		return fmt.Errorf("%w: the session would encode in up to %d bytes, limit %d", ErrAttributeTooLarge, lim.stateOverhead()+size2, lim.MaxEncodedSize)
+	}
+	return nil
 }
 
 // applyLocked applies the attribute, idle-limit and access-time parts of d

@@ -37,7 +37,10 @@ type Manager interface {
 	// route rewrite); Commit then sets d.NewID to the current id (d.ID
 	// when the request invalidated the session or changed its id itself),
 	// so that the cookie and the replicated delta carry it. It returns
-	// ErrNotFound when the session is gone.
+	// ErrNotFound when the session is gone, and ErrTooManyAttributes or
+	// ErrAttributeTooLarge, applying nothing, when the delta would grow
+	// the session beyond the limits (each request checks its own changes,
+	// but those of concurrent requests may add up).
 	Commit(d *Delta) error
 	// Invalidate removes the session with the given id, as if a request
 	// invalidated it, and reports whether it existed.
@@ -336,6 +339,10 @@ func (m *StandardManager) Commit(d *Delta) error {
 			m.mu.Unlock()
 			return fmt.Errorf("%w (maxActiveSessions %d)", ErrTooManySessions, m.cfg.MaxActiveSessions)
 		}
+		if err := d.fitsLocked(s, m.lim); err != nil {
+			m.mu.Unlock()
+			return err
+		}
 		d.applyLocked(s)
 		if d.NewID != "" {
 			s.id = d.NewID
@@ -358,6 +365,12 @@ func (m *StandardManager) Commit(d *Delta) error {
 		m.mu.Unlock()
 		return fmt.Errorf("%w: %s", ErrNotFound, d.ID)
 	}
+	s.mu.Lock()
+	if err := d.fitsLocked(s, m.lim); err != nil {
+		s.mu.Unlock()
+		m.mu.Unlock()
+		return err
+	}
 	if id != d.ID {
 		// The id changed while the request ran: the delta records the
 		// change as its own, which members that hold the session under
@@ -369,7 +382,6 @@ func (m *StandardManager) Commit(d *Delta) error {
 			d.ID = id
 		}
 	}
-	s.mu.Lock()
 	d.applyLocked(s)
 	s.replica = false // served here: this member's copy is the primary
 	if d.NewID != "" && !d.Invalidated {

@@ -130,3 +130,76 @@ func TestSessionFitsEncodedSize(t *testing.T) {
 		t.Fatalf("the session does not decode within the same limits: %v", err)
 	}
 }
+
+// TestConcurrentSetsKeepAttributeLimit: two requests that each add an
+// attribute to a session one short of MaxAttributes must not leave it
+// holding more than MaxAttributes (a state no member decodes).
+func TestConcurrentSetsKeepAttributeLimit(t *testing.T) {
+	m, clock := newTestManager(t, Config{Limits: Limits{MaxAttributes: 3}})
+	id, err := request(t, m, "", clock.Now(), func(tx *Txn) error {
+		tx.Open(true)
+		tx.Set("a", nil)
+		return tx.Set("b", nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var t1, t2 Txn
+	for i, tx := range []*Txn{&t1, &t2} {
+		tx.Reset(m, m.Limits(), id, clock.Now())
+		tx.Open(false)
+		if err := tx.Set(string(rune('x'+i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err1 := m.Commit(t1.Delta())
+	err2 := m.Commit(t2.Delta())
+	s, _ := m.Find(id)
+	b, _ := (&State{}).AppendBinary(nil)
+	st := s.Snapshot()
+	b, _ = st.AppendBinary(b[:0])
+	if _, err := UnmarshalState(b, m.Limits()); err != nil {
+		t.Fatalf("commits %v, %v left %d attributes %q (MaxAttributes 3): %v", err1, err2, s.Len(), s.Keys(), err)
+	}
+	if err1 != nil || !errors.Is(err2, ErrTooManyAttributes) {
+		t.Fatalf("commits %v, %v; want nil, ErrTooManyAttributes", err1, err2)
+	}
+	// A request replacing attributes of the full session still commits.
+	if _, err := request(t, m, id, clock.Now(), func(tx *Txn) error {
+		tx.Open(false)
+		tx.Remove("a")
+		return tx.Set("z", nil)
+	}); err != nil {
+		t.Fatalf("swapping an attribute of the full session: %v", err)
+	}
+}
+
+// TestConcurrentSetsKeepEncodedSize: two requests that each add a value
+// fitting the session alone must not together make it exceed
+// MaxEncodedSize.
+func TestConcurrentSetsKeepEncodedSize(t *testing.T) {
+	m, clock := newTestManager(t, Config{Limits: Limits{MaxValueBytes: 480, MaxEncodedSize: 1000, MaxIDBytes: 64}})
+	id, err := request(t, m, "", clock.Now(), func(tx *Txn) error { _, err := tx.Open(true); return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var t1, t2 Txn
+	for i, tx := range []*Txn{&t1, &t2} {
+		tx.Reset(m, m.Limits(), id, clock.Now())
+		tx.Open(false)
+		if err := tx.Set(string(rune('x'+i)), bytes.Repeat([]byte{'v'}, 480)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err1 := m.Commit(t1.Delta())
+	err2 := m.Commit(t2.Delta())
+	s, _ := m.Find(id)
+	st := s.Snapshot()
+	b, _ := st.AppendBinary(nil)
+	if _, err := UnmarshalState(b, m.Limits()); err != nil {
+		t.Fatalf("commits %v, %v left a session of %d bytes: %v", err1, err2, len(b), err)
+	}
+	if err1 != nil || !errors.Is(err2, ErrAttributeTooLarge) {
+		t.Fatalf("commits %v, %v; want nil, ErrAttributeTooLarge", err1, err2)
+	}
+}
