@@ -15,6 +15,13 @@
 // committed state. A session created by a request becomes visible to other
 // requests when that request commits.
 //
+// A session expires when it is idle beyond its max inactive interval
+// (never when that is zero or negative), counted from its last committed
+// request or from the start of a later request that opened it on this
+// member (Tomcat's thisAccessedTime), so that it does not expire under a
+// running request. Its last accessed time is that of the last committed
+// request.
+//
 // Concurrent requests on one session are allowed; their deltas are applied
 // in commit order, so the last writer of an attribute wins, as in Tomcat.
 //

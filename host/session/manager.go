@@ -19,7 +19,8 @@ import (
 type Manager interface {
 	// Find returns the valid, unexpired session with the given id. It never
 	// creates a session and never changes one (the access time moves at
-	// Commit).
+	// Commit; a Txn that opens the session records its start, so that the
+	// session does not expire while the request runs).
 	Find(id string) (*Session, bool)
 	// Create returns a new session with a fresh id, the manager's default
 	// idle limit and the current time, not yet visible to Find: it becomes
@@ -276,7 +277,7 @@ func (m *StandardManager) expiredLocked(s *Session, nowMS int64) bool {
 	if replica {
 		limit *= 2
 	}
-	if nowMS-s.accessed <= limit {
+	if nowMS-s.idleSinceLocked() <= limit {
 		return false
 	}
 	s.replica = replica

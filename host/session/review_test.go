@@ -203,3 +203,32 @@ func TestConcurrentSetsKeepEncodedSize(t *testing.T) {
 		t.Fatalf("commits %v, %v; want nil, ErrAttributeTooLarge", err1, err2)
 	}
 }
+
+// TestExpiryDuringRequest: as Tomcat's thisAccessedTime, a request that
+// opened a session before its idle limit keeps it: the session does not
+// expire under it (its writes are not lost), counted from the request's
+// start.
+func TestExpiryDuringRequest(t *testing.T) {
+	m, clock := newTestManager(t, Config{MaxInactiveInterval: time.Minute})
+	id, err := request(t, m, "", clock.Now(), func(tx *Txn) error { _, err := tx.Open(true); return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(59 * time.Second)
+	var tx Txn
+	tx.Reset(m, m.Limits(), id, clock.Now())
+	if ok, _ := tx.Open(false); !ok {
+		t.Fatal("session not found within its limit")
+	}
+	clock.Add(2 * time.Second) // the request runs 2 s
+	tx.Set("cart", []byte("1 item"))
+	if n := m.Expire(clock.Now()); n != 0 {
+		t.Errorf("the sweep 61 s after the last request expired %d sessions, one opened 2 s ago by a running request", n)
+	}
+	if err := m.Commit(tx.Delta()); err != nil {
+		t.Fatalf("commit of the request: %v", err)
+	}
+	if got := func() time.Time { s, _ := m.Find(id); return s.LastAccessedTime() }(); !got.Equal(clock.Now().Add(-2 * time.Second)) {
+		t.Fatalf("last accessed %v", got)
+	}
+}

@@ -31,6 +31,11 @@ type Session struct {
 	replica     bool         // a copy of a session another member serves, see Replica
 	attrs       []Attr       // sorted by key; values are never modified in place
 	repl        atomic.Int64 // last access time replicated (unix ms), see ReplicatedAccess
+	// opened is the start (unix milliseconds) of the latest request that
+	// opened the session on this member, committed or not (Tomcat's
+	// thisAccessedTime): the session is idle from the later of accessed
+	// and opened, so that it does not expire under a running request.
+	opened int64
 }
 
 // New returns a valid session with the given id, creation time and idle
@@ -96,7 +101,8 @@ func (s *Session) Valid() bool {
 }
 
 // Expired reports whether the session is idle for longer than its max
-// inactive interval at now.
+// inactive interval at now, counted from its last committed request or
+// the start of a later request that opened it on this member.
 func (s *Session) Expired(now time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -104,7 +110,21 @@ func (s *Session) Expired(now time.Time) bool {
 }
 
 func (s *Session) expiredLocked(nowMS int64) bool {
-	return s.maxInactive > 0 && nowMS-s.accessed > int64(s.maxInactive)*1000
+	return s.maxInactive > 0 && nowMS-s.idleSinceLocked() > int64(s.maxInactive)*1000
+}
+
+// idleSinceLocked returns when s became idle (unix milliseconds): the
+// later of its last committed access and the start of the latest request
+// that opened it here.
+func (s *Session) idleSinceLocked() int64 { return max(s.accessed, s.opened) }
+
+// open records that a request starting at ms (unix milliseconds) opened s.
+func (s *Session) open(ms int64) {
+	s.mu.Lock()
+	if ms > s.opened {
+		s.opened = ms
+	}
+	s.mu.Unlock()
 }
 
 // Get returns the value of the attribute key. The returned slice is shared

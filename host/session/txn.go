@@ -80,6 +80,7 @@ func (t *Txn) Open(create bool) (bool, error) {
 		t.opened = true
 		if t.requestedID != "" {
 			if s, ok := t.m.Find(t.requestedID); ok {
+				s.open(t.now.UnixMilli()) // Tomcat's access(): no expiry under the request
 				t.base = s
 				t.d.ID = s.ID()
 				t.d.s = s
