@@ -285,13 +285,29 @@ func (c *Context) invoke(x *Exchange) {
 	}
 	if d != nil {
 		if err := c.manager.Commit(d); err != nil {
-			if errors.Is(err, session.ErrTooManySessions) {
+			switch {
+			case errors.Is(err, session.ErrTooManySessions):
 				x.Fail(http.StatusServiceUnavailable, err)
 				return
+			case errors.Is(err, session.ErrNotFound):
+				// The session went away meanwhile (invalidated by a
+				// concurrent request, or expired): the response stands,
+				// as if this request had run just before the other.
+				c.log.Debug("session delta not committed", "session", d.ID, "err", err)
+			case errors.Is(err, session.ErrClosed):
+				// The app is being undeployed or the node stops: the
+				// change is not stored, so the response must not say it
+				// was (503: another member, or a retry, can serve it).
+				x.Fail(http.StatusServiceUnavailable, err)
+				return
+			default:
+				// The change was refused whole (concurrent requests
+				// together passed the session's limits): the app's
+				// answer would claim a change that was not kept.
+				c.log.Warn("session changes refused", "path", x.Path, "session", d.ID, "err", err)
+				x.Fail(http.StatusInternalServerError, err)
+				return
 			}
-			// The session went away meanwhile (expired or invalidated by a
-			// concurrent request): the response stands, the delta is moot.
-			c.log.Debug("session delta not committed", "session", d.ID, "err", err)
 		} else {
 			x.Delta = d
 			if id := d.FinalID(); !d.Invalidated && id != x.clientSessionID {

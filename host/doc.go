@@ -32,7 +32,12 @@
 // status, not an answer) gets 500 too, with a warning naming the status;
 // its instance is kept, its session changes are dropped. Oversized bodies
 // get 413, oversized headers 431, a full session table
-// ([session.Config.MaxActiveSessions]) 503. The h1 connector answers a
+// ([session.Config.MaxActiveSessions]) 503. A request whose session
+// changes the manager refuses gets 500 (concurrent requests together
+// passed the session's limits) or 503 (the app's manager is closing)
+// instead of the app's answer, which would claim a change not kept; a
+// session another request invalidated meanwhile keeps the app's answer,
+// as if this request had run just before. The h1 connector answers a
 // request it cannot read unambiguously, or does not serve, with 400, 405
 // (CONNECT), 417, 431, 501 or 505 and closes the connection
 // ([Server.BadRequests] counts them). It closes a connection whose client
