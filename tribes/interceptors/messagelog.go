@@ -58,7 +58,11 @@ func (l *MessageLog) SendMessage(ctx context.Context, to []*tribes.Member, msg *
 		return l.Next().SendMessage(ctx, to, msg)
 	}
 	err := l.Next().SendMessage(ctx, to, msg)
-	log.Log(ctx, LevelMessages, "tribes message sent", "to", len(to), "first", to[0].String(), "options", msg.Options,
+	first := "multicast" // a multicast message has no member list
+	if len(to) > 0 {
+		first = memberString(to[0])
+	}
+	log.Log(ctx, LevelMessages, "tribes message sent", "to", len(to), "first", first, "options", msg.Options,
 		"bytes", len(msg.Data), "id", msg.UniqueID, "data", head(msg.Data), "err", err)
 	return err
 }
@@ -67,7 +71,7 @@ func (l *MessageLog) SendMessage(ctx context.Context, to []*tribes.Member, msg *
 func (l *MessageLog) MessageReceived(msg *tribes.Message) error {
 	log := l.logger()
 	if log.Enabled(context.Background(), LevelMessages) {
-		log.Log(context.Background(), LevelMessages, "tribes message received", "from", msg.Source.String(), "options", msg.Options,
+		log.Log(context.Background(), LevelMessages, "tribes message received", "from", memberString(msg.Source), "options", msg.Options,
 			"bytes", len(msg.Data), "id", msg.UniqueID, "data", head(msg.Data))
 	}
 	return l.Previous().MessageReceived(msg)

@@ -53,3 +53,19 @@ func TestMessageLog(t *testing.T) {
 		})
 	}
 }
+
+// TestMessageLogMulticast: a multicast message goes down with no member
+// list; logging it must not index into the empty list.
+func TestMessageLogMulticast(t *testing.T) {
+	var buf syncbuf.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: interceptors.LevelMessages}))
+	rec := &sendRecorder{}
+	a := newNode(t, newMemNet(), nil, interceptors.NewMessageLog(log), rec)
+	a.mustSend(t, []byte("to everyone"), tribes.OptMulticast)
+	if len(rec.data) != 1 || string(rec.data[0]) != "to everyone" {
+		t.Fatalf("passed down %q", rec.data)
+	}
+	if out := buf.String(); !strings.Contains(out, "tribes message sent") || !strings.Contains(out, "to everyone") {
+		t.Fatalf("multicast not logged:\n%s", out)
+	}
+}
