@@ -3,6 +3,8 @@ package interceptors
 import (
 	"io"
 	"time"
+
+	"github.com/wasmfarm/wasmfarm/tribes"
 )
 
 // Test hooks: fixed IVs and clocks. Set them before the channel starts.
@@ -21,6 +23,11 @@ func EncryptOpen(e *Encrypt, dst, data []byte) ([]byte, error) { return e.open(d
 
 // EncryptSeal exposes the encrypt path: out must be len(msg)+EncryptOverhead.
 func EncryptSeal(e *Encrypt, out []byte, ts int64, msg []byte) error { return e.seal(out, ts, msg) }
+
+// FragmentCost and FragmentSetCost are what Fragmentation charges to its
+// pending bytes for a stored fragment of n bytes and for a new set.
+func FragmentCost(n int) int                            { return fragCost(n) }
+func FragmentSetCost(src *tribes.Member, count int) int { return newSetCost(src, count) }
 
 var (
 	TCPPingData   = tcpPingData

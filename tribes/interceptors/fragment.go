@@ -28,7 +28,34 @@ const (
 const (
 	fragTrailerLen = 9
 	slotCost       = 8 // bytes charged per announced fragment for its slot
+	// setCost is charged per incomplete set besides its slots: the
+	// fragSet, its map entry and the copy of the sender's record (the
+	// record's variable fields are charged too).
+	setCost = 512
+	// fragBufCost is charged per stored fragment besides the capacity of
+	// its buffer: the bufpool.Buffer holding it.
+	fragBufCost = 64
 )
+
+// fragCost is what storing a fragment of n bytes charges to the pending
+// bytes: the capacity of the pooled buffer that holds its copy (a power of
+// two, at least bufpool.MinSize) and the buffer's header.
+func fragCost(n int) int {
+	c := n
+	if n <= bufpool.MaxSize {
+		c = bufpool.MinSize
+		for c < n {
+			c <<= 1
+		}
+	}
+	return c + fragBufCost
+}
+
+// newSetCost is what an incomplete set of count fragments from src
+// charges to the pending bytes before any fragment is stored.
+func newSetCost(src *tribes.Member, count int) int {
+	return setCost + count*slotCost + len(src.Command) + len(src.Domain) + len(src.Payload)
+}
 
 // FragmentationConfig configures a [Fragmentation] interceptor. The zero
 // value of every field means its default.
@@ -45,8 +72,11 @@ type FragmentationConfig struct {
 	// MaxMessageSize limits a reassembled message (default 64 MiB).
 	MaxMessageSize int
 	// MaxPendingBytes bounds the bytes held by all incomplete sets
-	// together (default 64 MiB). A fragment that does not fit makes its
-	// whole set be discarded.
+	// together (default 64 MiB): each stored fragment counts the capacity
+	// of its pooled buffer plus 64 bytes, each set 512 bytes plus 8 per
+	// announced fragment plus its sender's variable record fields, so that
+	// tiny or empty fragments cannot hold more memory than this. A fragment
+	// that does not fit makes its whole set be discarded.
 	MaxPendingBytes int
 	// MaxFragments bounds the number of fragments a message may announce
 	// (default 65536).
@@ -67,7 +97,7 @@ type FragmentationStats struct {
 	Discarded                 int64 // sets discarded for exceeding MaxMessageSize or MaxPendingBytes
 	Duplicates                int64 // fragments received twice (ignored)
 	Invalid                   int64 // messages without a valid trailer (dropped)
-	PendingSets, PendingBytes int64 // incomplete sets now, and the bytes they hold (slots included)
+	PendingSets, PendingBytes int64 // incomplete sets now, and the bytes charged for them (see MaxPendingBytes)
 }
 
 // Fragmentation is Tribes' FragmentationInterceptor. On the wire, every
@@ -109,6 +139,7 @@ type fragSet struct {
 	count int
 	got   int
 	size  int // bytes of the chunks received
+	cost  int // bytes charged to Fragmentation.pending for this set
 	frags []*bufpool.Buffer
 	msg   tribes.Message // options, timestamp, id and source of the first chunk
 }
@@ -279,15 +310,16 @@ func (f *Fragmentation) collect(msg *tribes.Message, body []byte, info FragmentI
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	set := f.sets[key]
+	fc := fragCost(len(body))
 	if set == nil {
-		cost := info.Count * slotCost
-		if f.pending+cost+len(body) > f.cfg.MaxPendingBytes {
+		cost := newSetCost(msg.Source, info.Count)
+		if f.pending+cost+fc > f.cfg.MaxPendingBytes {
 			f.discarded.Add(1)
 			f.log().Warn("tribes fragmentation: reassembly memory full, discarding a message",
 				"source", memberString(msg.Source), "id", msg.UniqueID.String(), "fragments", info.Count)
 			return nil
 		}
-		set = &fragSet{at: f.now(), count: info.Count, frags: make([]*bufpool.Buffer, info.Count)}
+		set = &fragSet{at: f.now(), count: info.Count, cost: cost, frags: make([]*bufpool.Buffer, info.Count)}
 		set.msg = tribes.Message{Options: msg.Options, Timestamp: msg.Timestamp, UniqueID: msg.UniqueID, Source: msg.Source.Clone()}
 		f.sets[key] = set
 		f.pending += cost
@@ -301,7 +333,7 @@ func (f *Fragmentation) collect(msg *tribes.Message, body []byte, info FragmentI
 	case set.frags[info.Index] != nil:
 		f.dups.Add(1)
 		return nil
-	case set.size+len(body) > f.cfg.MaxMessageSize || f.pending+len(body) > f.cfg.MaxPendingBytes:
+	case set.size+len(body) > f.cfg.MaxMessageSize || f.pending+fc > f.cfg.MaxPendingBytes:
 		f.discarded.Add(1)
 		f.log().Warn("tribes fragmentation: message too large to reassemble, discarding it",
 			"source", memberString(msg.Source), "id", msg.UniqueID.String(), "bytes", set.size+len(body))
@@ -313,13 +345,14 @@ func (f *Fragmentation) collect(msg *tribes.Message, body []byte, info FragmentI
 	set.frags[info.Index] = b
 	set.got++
 	set.size += len(body)
-	f.pending += len(body)
+	set.cost += fc
+	f.pending += fc
 	f.pendingBytes.Store(int64(f.pending))
 	if set.got < set.count {
 		return nil
 	}
 	delete(f.sets, key)
-	f.pending -= set.size + set.count*slotCost
+	f.pending -= set.cost
 	f.pendingSets.Add(-1)
 	f.pendingBytes.Store(int64(f.pending))
 	return set
@@ -334,7 +367,7 @@ func (f *Fragmentation) removeLocked(key fragKey, set *fragSet) {
 			set.frags[i] = nil
 		}
 	}
-	f.pending -= set.size + set.count*slotCost
+	f.pending -= set.cost
 	f.pendingSets.Add(-1)
 	f.pendingBytes.Store(int64(f.pending))
 }

@@ -147,13 +147,15 @@ func TestFragmentationBounds(t *testing.T) {
 			func(s interceptors.FragmentationStats) bool { return s.Discarded == 1 && s.PendingSets == 0 },
 		},
 		{
-			"pending memory full", interceptors.FragmentationConfig{MaxPendingBytes: 100},
+			"pending memory full", interceptors.FragmentationConfig{MaxPendingBytes: 1000},
 			func(t *testing.T, r *fragRig) {
-				r.frag(t, 1, strings.Repeat("a", 50), 0, 2) // 50 + 2 slots
+				r.frag(t, 1, strings.Repeat("a", 50), 0, 2) // a set of 2 slots + 50 bytes (in a buffer of 64)
 				r.frag(t, 2, strings.Repeat("b", 50), 0, 2) // does not fit
 			},
 			func(s interceptors.FragmentationStats) bool {
-				return s.Discarded == 1 && s.PendingSets == 1 && s.PendingBytes == 50+2*8
+				src := &tribes.Member{Host: netipAddr(1), Port: 4000}
+				return s.Discarded == 1 && s.PendingSets == 1 &&
+					s.PendingBytes == int64(interceptors.FragmentSetCost(src, 2)+interceptors.FragmentCost(50))
 			},
 		},
 		{
@@ -164,7 +166,10 @@ func TestFragmentationBounds(t *testing.T) {
 		{
 			"huge announced count charged", interceptors.FragmentationConfig{MaxPendingBytes: 1 << 20},
 			func(t *testing.T, r *fragRig) { r.frag(t, 1, "a", 0, 1<<16) }, // 512 KiB of slots
-			func(s interceptors.FragmentationStats) bool { return s.PendingBytes == 1+(1<<16)*8 },
+			func(s interceptors.FragmentationStats) bool {
+				src := &tribes.Member{Host: netipAddr(1), Port: 4000}
+				return s.PendingBytes == int64(interceptors.FragmentSetCost(src, 1<<16)+interceptors.FragmentCost(1))
+			},
 		},
 	}
 	for _, tc := range tests {
