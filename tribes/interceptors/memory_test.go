@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/wasmfarm/wasmfarm/bufpool"
 	"github.com/wasmfarm/wasmfarm/tribes"
 	"github.com/wasmfarm/wasmfarm/tribes/interceptors"
 )
@@ -44,5 +45,31 @@ func TestFragmentationPendingMemoryBounded(t *testing.T) {
 	}
 	if s.Discarded == 0 {
 		t.Errorf("nothing discarded: %+v", s)
+	}
+}
+
+// TestOrderQueuedMemoryBounded: MaxQueuedBytes bounds the memory a sender's
+// held-back messages take, also when they are empty (each one held costs
+// far more than its payload bytes).
+func TestOrderQueuedMemoryBounded(t *testing.T) {
+	const limit = 64 << 10
+	// Released messages are dropped (not recorded by the rig's listener)
+	// and their buffers not retained by a pool, so that what remains is
+	// what the queue holds.
+	r := newOrderRig(t, interceptors.OrderConfig{MaxQueuedBytes: limit, DropExpired: true, Pool: bufpool.New(1)})
+	before := heapInUse()
+	for seq := int32(2); seq < 40_002; seq += 2 { // every one ahead of a gap
+		if err := r.tr.inject(msgFrom(r.src, 0, interceptors.AppendSeq(nil, seq))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := heapInUse() - before
+	s := r.o.Stats()
+	t.Logf("heap held by %d waiting messages: %d bytes (limit %d)", s.Waiting, held, limit)
+	if held > 2*limit {
+		t.Errorf("held-back messages hold %d bytes of heap with MaxQueuedBytes %d (%d waiting)", held, limit, s.Waiting)
+	}
+	if s.Released == 0 {
+		t.Errorf("nothing released: %+v", s)
 	}
 }

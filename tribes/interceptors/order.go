@@ -25,6 +25,17 @@ const (
 // orderSeqLen is the size of the sequence number Order appends.
 const orderSeqLen = 4
 
+// heldCost is charged to a sender's queued bytes per held-back message
+// besides the capacity of the pooled buffer holding its copy: the heldMsg,
+// its queue slot, the bufpool.Buffer and the copy of the sender's record
+// (whose variable fields are charged too).
+const heldCost = 384
+
+// holdCost is what holding a copy in buf of a message from src charges.
+func holdCost(src *tribes.Member, buf *bufpool.Buffer) int {
+	return heldCost + cap(buf.B) + len(src.Command) + len(src.Domain) + len(src.Payload)
+}
+
 // OrderConfig configures an [Order] interceptor. The zero value of every
 // field means its default.
 type OrderConfig struct {
@@ -42,8 +53,11 @@ type OrderConfig struct {
 	// (maxQueue, default 2^31-1); when it is reached the whole queue is
 	// released.
 	MaxQueue int
-	// MaxQueuedBytes bounds their bytes, per sender, in the same way
-	// (default 16 MiB; Tribes has no such limit).
+	// MaxQueuedBytes bounds their memory, per sender, in the same way
+	// (default 16 MiB; Tribes has no such limit): each held message
+	// counts the capacity of the pooled buffer holding its copy plus 384
+	// bytes plus its sender's variable record fields, so that many tiny
+	// or empty messages cannot hold more than this.
 	MaxQueuedBytes int
 	// Pool supplies the buffers; nil gives the interceptor a pool of its own.
 	Pool *bufpool.Pool
@@ -117,16 +131,17 @@ type orderIn struct {
 	mu    sync.Mutex
 	next  int32 // the sequence number expected next
 	queue []*heldMsg
-	bytes int
+	bytes int  // charged for the queue: see OrderConfig.MaxQueuedBytes
 	dead  bool // the sender disappeared: this state is no longer in the map
 }
 
 // heldMsg is a message received ahead of a gap.
 type heldMsg struct {
-	seq int32
-	at  time.Time
-	msg tribes.Message
-	buf *bufpool.Buffer
+	seq  int32
+	cost int // charged to orderIn.bytes
+	at   time.Time
+	msg  tribes.Message
+	buf  *bufpool.Buffer
 }
 
 var _ tribes.Interceptor = (*Order)(nil)
@@ -295,6 +310,7 @@ func (o *Order) holdLocked(st *orderIn, seq int32, now time.Time, msg *tribes.Me
 	copy(h.buf.B, body)
 	h.msg.Data = h.buf.B
 	h.msg.Source = msg.Source.Clone()
+	h.cost = holdCost(h.msg.Source, h.buf)
 	i, _ := slices.BinarySearchFunc(st.queue, seq, func(e *heldMsg, s int32) int {
 		if e.seq <= s { // equal numbers (a resend) keep their arrival order
 			return -1
@@ -302,7 +318,7 @@ func (o *Order) holdLocked(st *orderIn, seq int32, now time.Time, msg *tribes.Me
 		return 1
 	})
 	st.queue = slices.Insert(st.queue, i, h)
-	st.bytes += len(body)
+	st.bytes += h.cost
 	o.queued.Add(1)
 	o.waiting.Add(1)
 }
@@ -340,7 +356,7 @@ func (st *orderIn) pop() *heldMsg {
 	h := st.queue[0]
 	st.queue[0] = nil
 	st.queue = st.queue[1:]
-	st.bytes -= len(h.msg.Data)
+	st.bytes -= h.cost
 	return h
 }
 
