@@ -27,9 +27,9 @@ const orderSeqLen = 4
 
 // heldCost is charged to a sender's queued bytes per held-back message
 // besides the capacity of the pooled buffer holding its copy: the heldMsg,
-// its queue slot, the bufpool.Buffer and the copy of the sender's record
-// (whose variable fields are charged too).
-const heldCost = 384
+// its queue and arrival slots, the bufpool.Buffer and the copy of the
+// sender's record (whose variable fields are charged too).
+const heldCost = 448
 
 // holdCost is what holding a copy in buf of a message from src charges.
 func holdCost(src *tribes.Member, buf *bufpool.Buffer) int {
@@ -133,13 +133,25 @@ type orderIn struct {
 	queue []*heldMsg
 	bytes int  // charged for the queue: see OrderConfig.MaxQueuedBytes
 	dead  bool // the sender disappeared: this state is no longer in the map
+	// arrivals lists the held messages' numbers in arrival order, so that
+	// the expired ones are found without scanning the queue. It may still
+	// list messages since delivered; compact drops those.
+	arrivals []arrival
+	arrived  uint64 // messages held so far: the last one's arrival number
+}
+
+// arrival is when a message numbered seq was held back.
+type arrival struct {
+	at  time.Time
+	seq int32
+	n   uint64
 }
 
 // heldMsg is a message received ahead of a gap.
 type heldMsg struct {
 	seq  int32
-	cost int // charged to orderIn.bytes
-	at   time.Time
+	n    uint64 // arrival number, see orderIn.arrived
+	cost int    // charged to orderIn.bytes
 	msg  tribes.Message
 	buf  *bufpool.Buffer
 }
@@ -306,7 +318,8 @@ func (o *Order) MessageReceived(msg *tribes.Message) error {
 // holdLocked inserts a copy of msg (with data body) into st's queue, in
 // sequence order.
 func (o *Order) holdLocked(st *orderIn, seq int32, now time.Time, msg *tribes.Message, body []byte) {
-	h := &heldMsg{seq: seq, at: now, msg: *msg, buf: o.pool.Get(len(body))}
+	st.arrived++
+	h := &heldMsg{seq: seq, n: st.arrived, msg: *msg, buf: o.pool.Get(len(body))}
 	copy(h.buf.B, body)
 	h.msg.Data = h.buf.B
 	h.msg.Source = msg.Source.Clone()
@@ -318,6 +331,7 @@ func (o *Order) holdLocked(st *orderIn, seq int32, now time.Time, msg *tribes.Me
 		return 1
 	})
 	st.queue = slices.Insert(st.queue, i, h)
+	st.arrivals = append(st.arrivals, arrival{at: now, seq: seq, n: h.n})
 	st.bytes += h.cost
 	o.queued.Add(1)
 	o.waiting.Add(1)
@@ -336,20 +350,49 @@ func (o *Order) drainLocked(st *orderIn) {
 
 // expireLocked gives up the gaps before the last held message that has
 // waited Expire (all of them when force), then delivers what is in line.
+// The expired messages are the first arrivals, so this costs O(1) per
+// message held, amortised, whatever the length of the queue.
 func (o *Order) expireLocked(st *orderIn, now time.Time, force bool) {
-	last := -1
-	for i, h := range st.queue {
-		if force || now.Sub(h.at) >= o.cfg.Expire {
-			last = i
-		}
+	// The queue is in (number, arrival) order: release it up to the last
+	// expired message in that order.
+	var last arrival
+	release := force
+	if force && len(st.queue) > 0 {
+		h := st.queue[len(st.queue)-1]
+		last = arrival{seq: h.seq, n: h.n}
 	}
-	for range last + 1 {
+	for !force && len(st.arrivals) > 0 && now.Sub(st.arrivals[0].at) >= o.cfg.Expire {
+		if a := st.arrivals[0]; !release || a.seq > last.seq || a.seq == last.seq && a.n > last.n {
+			last, release = a, true
+		}
+		st.arrivals = st.arrivals[1:]
+	}
+	for release && len(st.queue) > 0 && (st.queue[0].seq < last.seq || st.queue[0].seq == last.seq && st.queue[0].n <= last.n) {
 		h := st.pop()
 		st.next = max(st.next, h.seq+1)
 		o.released.Add(1)
 		o.deliver(h, !o.cfg.DropExpired)
 	}
 	o.drainLocked(st)
+	st.compact()
+}
+
+// compact drops from st.arrivals the messages no longer held, once they
+// outnumber the held ones: every held message is numbered after st.next.
+func (st *orderIn) compact() {
+	switch {
+	case len(st.queue) == 0:
+		st.arrivals = st.arrivals[:0]
+	case len(st.arrivals) > 2*len(st.queue)+16:
+		kept := st.arrivals[:0]
+		for _, a := range st.arrivals {
+			if a.seq >= st.next {
+				kept = append(kept, a)
+			}
+		}
+		clear(st.arrivals[len(kept):])
+		st.arrivals = kept
+	}
 }
 
 func (st *orderIn) pop() *heldMsg {
@@ -412,6 +455,7 @@ func (o *Order) MemberDisappeared(m *tribes.Member) {
 			o.flushed.Add(1)
 			o.deliver(st.pop(), true)
 		}
+		st.arrivals = nil
 		st.mu.Unlock()
 	}
 	o.Previous().MemberDisappeared(m)

@@ -3,6 +3,7 @@ package interceptors_test
 import (
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -245,4 +246,122 @@ func TestOrderConcurrentSenders(t *testing.T) {
 		}
 	}
 	t.Logf("B held back %d of %d messages", ob.Stats().Queued, goroutines*each)
+}
+
+// TestOrderHoldingIsNotQuadratic: holding a message back costs about the
+// same whatever the queue's length; checking the queue for expired
+// messages must not scan it all on every message. 30000 held messages take
+// a few tens of milliseconds when each costs O(1) (O(n) each: ~10 s).
+func TestOrderHoldingIsNotQuadratic(t *testing.T) {
+	r := newOrderRig(t, interceptors.OrderConfig{MaxQueuedBytes: 1 << 30, DropExpired: true})
+	msgs := make([]*tribes.Message, 0, 30_000)
+	for seq := int32(2); len(msgs) < cap(msgs); seq += 2 { // every one ahead of a gap
+		msgs = append(msgs, msgFrom(r.src, 0, interceptors.AppendSeq(nil, seq)))
+	}
+	start := time.Now()
+	for _, m := range msgs {
+		if err := r.tr.inject(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	took := time.Since(start)
+	if s := r.o.Stats(); s.Waiting != int64(len(msgs)) {
+		t.Fatalf("stats %+v, want all %d waiting", s, len(msgs))
+	}
+	if took > 2*time.Second {
+		t.Errorf("holding %d messages back took %v", len(msgs), took)
+	}
+	// They still expire, in one go.
+	r.clk.Advance(interceptors.DefaultOrderExpire)
+	r.heartbeat()
+	if s := r.o.Stats(); s.Waiting != 0 || s.Dropped != int64(len(msgs)) {
+		t.Fatalf("after Expire: stats %+v", s)
+	}
+}
+
+// TestOrderMatchesModel: random arrivals, clock steps and heartbeats give
+// the deliveries of a straightforward model of Order (scan the whole queue
+// for the last expired message on every event).
+func TestOrderMatchesModel(t *testing.T) {
+	type held struct {
+		seq int32
+		at  time.Duration
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 200 {
+		cfg := interceptors.OrderConfig{MaxQueue: 2 + rng.IntN(8), DropExpired: rng.IntN(2) == 0}
+		r := newOrderRig(t, cfg)
+		var (
+			next  int32 = 1
+			queue []held
+			now   time.Duration
+			want  []string
+		)
+		deliver := func(seq int32, pass bool) {
+			if pass {
+				want = append(want, "m"+strconv.Itoa(int(seq)))
+			}
+		}
+		drain := func() {
+			for len(queue) > 0 && queue[0].seq <= next {
+				h := queue[0]
+				queue = queue[1:]
+				if h.seq == next {
+					next++
+				}
+				deliver(h.seq, true)
+			}
+		}
+		expire := func(force bool) {
+			last := -1
+			for i, h := range queue {
+				if force || now-h.at >= interceptors.DefaultOrderExpire {
+					last = i
+				}
+			}
+			for range last + 1 {
+				h := queue[0]
+				queue = queue[1:]
+				next = max(next, h.seq+1)
+				deliver(h.seq, !cfg.DropExpired)
+			}
+			drain()
+		}
+		for range 60 {
+			switch k := rng.IntN(10); {
+			case k < 2:
+				d := time.Duration(rng.IntN(2000)) * time.Millisecond
+				now += d
+				r.clk.Advance(d)
+			case k < 3:
+				r.heartbeat()
+				if len(queue) > 0 {
+					expire(false)
+				}
+			default:
+				seq := next - 2 + int32(rng.IntN(12))
+				r.in(t, seq)
+				if seq <= next {
+					if seq == next {
+						next++
+					}
+					deliver(seq, true)
+					if len(queue) > 0 {
+						drain()
+						expire(false)
+					}
+					continue
+				}
+				i := len(queue)
+				for i > 0 && queue[i-1].seq > seq {
+					i--
+				}
+				queue = slices.Insert(queue, i, held{seq, now})
+				expire(len(queue) >= cfg.MaxQueue)
+			}
+		}
+		if got, w := r.got(), strings.Join(want, " "); got != w {
+			t.Fatalf("round %d (%+v):\ngot  %s\nwant %s", round, cfg, got, w)
+		}
+	}
 }
