@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/wasmfarm/wasmfarm/host/internal/leb"
 )
@@ -21,7 +22,8 @@ import (
 //
 // Instead, Compile rewrites the module. It adds two mutable i32 globals:
 // $stop, exported as deadlineGlobal, and $fuel. At the top of every loop
-// body, and before every memory.copy, memory.fill and memory.init, it
+// body, at the entry of every function that calls (unless it begins with a
+// loop), and before every memory.copy, memory.fill and memory.init, it
 // inserts
 //
 //	$fuel -= k                  (1 at a loop, bulkFuel at a bulk operation)
@@ -44,12 +46,14 @@ import (
 // where the goroutine can be preempted, so every fuelRefill iterations the
 // world can stop and the timer can run. Growing by 0 pages changes nothing.
 //
-// Loops and bulk operations are what can run long, so what can run forever
-// is the same as under wazero's own checks: straight-line code ends,
-// recursion ends in a stack overflow, and tail calls, which could loop
-// without a loop, are not among the enabled features (CoreFeaturesV2). A
-// guest sleeping in the host is woken by the pool (see nanosleep in
-// pool.go).
+// Loops, calls and bulk operations are what can run long: straight-line
+// code ends, and so does a function that calls nothing. Calls need their
+// check although deep recursion ends in a stack overflow: a function
+// calling itself twice at each of 40 levels never goes deeper than 40
+// frames, and makes 2^41 calls without a loop (hours, seen in
+// TestDeadlineStopsRecursion). Tail calls, which could loop without a
+// loop, are not among the enabled features (CoreFeaturesV2). A guest
+// sleeping in the host is woken by the pool (see nanosleep in pool.go).
 //
 // The rewrite decodes every instruction of every function body, as it must
 // to find the loop opcodes, but validates nothing else: wazero validates
@@ -392,15 +396,21 @@ func instrumentCode(payload, loopCheck, bulkCheck []byte, globals uint32) ([]byt
 }
 
 // instrumentBody appends code to out with loopCheck inserted after every
-// loop instruction's block type and bulkCheck before every memory.copy,
-// memory.fill and memory.init.
+// loop instruction's block type and at the function's entry if it calls
+// (call or call_indirect) and does not begin with a loop, and bulkCheck
+// before every memory.copy, memory.fill and memory.init.
 func instrumentBody(out, code, loopCheck, bulkCheck []byte, globals uint32) ([]byte, int, error) {
 	r := reader{b: code, globals: globals, limitGlobals: true}
 	r.locals()
+	start := len(out) + r.off // where the entry check goes
+	startsWithLoop := !r.done() && code[r.off] == 0x03
+	calls := false
 	copied, loops := 0, 0
 	for !r.done() && r.err == nil {
 		at := r.off
 		switch r.instr() {
+		case instrCall:
+			calls = true
 		case instrLoop:
 			out = append(out, code[copied:r.off]...)
 			out = append(out, loopCheck...)
@@ -415,7 +425,14 @@ func instrumentBody(out, code, loopCheck, bulkCheck []byte, globals uint32) ([]b
 	if r.err != nil {
 		return nil, 0, r.fail("instruction")
 	}
-	return append(out, code[copied:]...), loops, nil
+	out = append(out, code[copied:]...)
+	if calls && !startsWithLoop {
+		// A function that calls may be part of a recursion: a tree of
+		// calls runs for a time its code does not bound, without a loop.
+		// One that begins with a loop is checked by that loop's check.
+		out = slices.Insert(out, start, loopCheck...)
+	}
+	return out, loops, nil
 }
 
 // Kinds of instruction, for the rewrite.
@@ -424,6 +441,7 @@ const (
 	instrLoop
 	instrBulk // memory.init, memory.copy, memory.fill
 	instrEnd
+	instrCall // call, call_indirect
 )
 
 // instr skips one instruction and says what kind it was.
@@ -441,7 +459,10 @@ func (r *reader) instr() int {
 		if i := r.u32(); r.limitGlobals && i >= r.globals && r.err == nil {
 			r.setErr(fmt.Errorf("%w: global %d at offset %d does not exist (the module has %d)", errUnknownGlobal, i, r.off, r.globals))
 		}
-	case op == 0x0C || op == 0x0D || op == 0x10 || (op >= 0x20 && op <= 0x26) || op == 0x3F || op == 0x40 || op == 0xD2:
+	case op == 0x10: // call
+		r.u32()
+		return instrCall
+	case op == 0x0C || op == 0x0D || (op >= 0x20 && op <= 0x26) || op == 0x3F || op == 0x40 || op == 0xD2:
 		// br, br_if, call, local.*, table.get/set, memory.size/grow,
 		// ref.func: one index
 		r.u32()
@@ -453,6 +474,7 @@ func (r *reader) instr() int {
 	case op == 0x11: // call_indirect: type, table
 		r.u32()
 		r.u32()
+		return instrCall
 	case op == 0x1C: // select with types
 		r.bytes(int(r.count(1)))
 	case op >= 0x28 && op <= 0x3E: // loads and stores
