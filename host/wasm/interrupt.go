@@ -99,9 +99,10 @@ func instrumentLoops(bin []byte) (out []byte, loops int, err error) {
 	return prepareModule(bin, true)
 }
 
-// prepareModule checks bin's structure against the limits (limits.go) and,
-// if instrument is set, returns the instrumented copy; otherwise it
-// returns bin itself.
+// prepareModule checks bin's structure against the limits (limits.go),
+// bounds its tables (boundTables) and, if instrument is set, returns the
+// instrumented copy; otherwise it returns bin itself, or a copy with the
+// tables bounded.
 func prepareModule(bin []byte, instrument bool) (out []byte, loops int, err error) {
 	if len(bin) > maxInstrumentSize {
 		return nil, 0, fmt.Errorf("%w: %d bytes is over the %d byte limit", errInstrument, len(bin), maxInstrumentSize)
@@ -117,6 +118,7 @@ func prepareModule(bin []byte, instrument bool) (out []byte, loops int, err erro
 		payload []byte
 	}
 	var secs []section
+	tablesBounded := false // a table section was rewritten (limits.go)
 	r := reader{b: bin, off: 8}
 	for !r.done() {
 		id := r.byte()
@@ -127,6 +129,15 @@ func prepareModule(bin []byte, instrument bool) (out []byte, loops int, err erro
 		}
 		if err := checkSection(id, payload); err != nil {
 			return nil, 0, err
+		}
+		if id == 4 {
+			bounded, err := boundTables(payload)
+			if err != nil {
+				return nil, 0, err
+			}
+			if !bytes.Equal(bounded, payload) {
+				payload, tablesBounded = bounded, true
+			}
 		}
 		secs = append(secs, section{id, payload})
 	}
@@ -192,6 +203,15 @@ func prepareModule(bin []byte, instrument bool) (out []byte, loops int, err erro
 			}
 		}
 		if !instrument {
+			if tablesBounded {
+				out = append(make([]byte, 0, len(bin)+16), bin[:8]...)
+				for _, s := range secs {
+					out = append(out, s.id)
+					out = appendLEB(out, uint32(len(s.payload)))
+					out = append(out, s.payload...)
+				}
+				return out, 0, nil
+			}
 			return bin, 0, nil
 		}
 		return nil, 0, errNoMemory

@@ -29,6 +29,81 @@ const (
 	maxNames         = 10_000_000
 )
 
+// maxTableEntries bounds the entries of a module's tables, all together:
+// wazero keeps them on the host's heap, 8 bytes each, outside the linear
+// memory that Config.MemoryLimit caps, and a table declared without a
+// maximum grows (table.grow) up to 2^32-1 entries, 32 GiB. boundTables
+// gives every table a maximum within this; a Go guest's one table has
+// about 6,000 entries.
+const maxTableEntries = 1 << 20 // 8 MiB
+
+// boundTables returns the table section's payload with a maximum on every
+// table, so that the tables' maximums add up to at most maxTableEntries:
+// each table gets its declared minimum plus an equal share of what the
+// minimums leave, or less if it declares a lower maximum. It refuses
+// tables whose minimums exceed maxTableEntries.
+func boundTables(payload []byte) ([]byte, error) {
+	type table struct {
+		prefix, ref []byte // the optional 0x40 0x00 prefix; the reference type
+		min         uint32
+		max         uint64 // 1<<32: none declared
+		init        []byte // the initializer expression, with the prefix
+	}
+	r := reader{b: payload}
+	n := r.limit(r.count(2), maxTables, "tables")
+	tables := make([]table, 0, n)
+	var mins uint64
+	for ; n > 0 && r.err == nil; n-- {
+		var t table
+		at := r.off
+		if r.off < len(r.b) && r.b[r.off] == 0x40 {
+			if t.prefix = r.bytes(2); r.err == nil && t.prefix[1] != 0x00 {
+				r.setErr(fmt.Errorf("table at offset %d: 0x40 prefix not followed by 0x00", at))
+			}
+		}
+		t.ref = r.bytes(1)
+		if r.err == nil && t.ref[0] != 0x70 && t.ref[0] != 0x6F {
+			r.setErr(fmt.Errorf("table at offset %d: reference type 0x%02x is not supported", at, t.ref[0]))
+		}
+		flags := r.byte()
+		t.min, t.max = r.u32(), 1<<32
+		switch flags {
+		case 0x00:
+		case 0x01:
+			t.max = uint64(r.u32())
+		default:
+			if r.err == nil {
+				r.setErr(fmt.Errorf("table at offset %d: limits flags 0x%02x are not supported", at, flags))
+			}
+		}
+		if t.prefix != nil {
+			start := r.off
+			r.constExpr()
+			t.init = r.b[start:r.off]
+		}
+		mins += uint64(t.min)
+		tables = append(tables, t)
+	}
+	if r.err == nil && !r.done() {
+		r.setErr(fmt.Errorf("%d bytes after the last table", len(r.b)-r.off))
+	}
+	if r.err == nil && mins > maxTableEntries {
+		r.setErr(fmt.Errorf("tables of %d entries in all are over the limit of %d", mins, maxTableEntries))
+	}
+	if r.err != nil {
+		return nil, r.fail("table section")
+	}
+	share := (maxTableEntries - mins) / uint64(max(len(tables), 1))
+	out := appendLEB(make([]byte, 0, len(payload)+5*len(tables)), uint32(len(tables)))
+	for _, t := range tables {
+		out = append(append(out, t.prefix...), t.ref...)
+		out = appendLEB(append(out, 0x01), t.min)
+		out = appendLEB(out, uint32(min(t.max, uint64(t.min)+share)))
+		out = append(out, t.init...)
+	}
+	return out, nil
+}
+
 // checkSection checks a known section's vectors against the limits. The
 // code section's bodies are walked by instrumentBody or checkCode.
 func checkSection(id byte, payload []byte) error {

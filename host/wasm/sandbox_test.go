@@ -71,3 +71,58 @@ func TestDeadlineStopsRecursion(t *testing.T) {
 		t.Fatalf("a guest recursing without loops under a 50ms deadline: %v after %v, want ErrDeadline at about 50ms", err, el.Round(time.Millisecond))
 	}
 }
+
+// TestTableMemoryBounded: a guest's tables live on the host's heap
+// (8 bytes an entry) outside the linear memory its limit caps: neither
+// a table declared with 16M entries (128 MiB) nor table.grow by as many
+// may get them. A Go guest's table, declared without a maximum, still
+// works (the sample apps run in other tests).
+func TestTableMemoryBounded(t *testing.T) {
+	const entries = 1 << 24
+	types := [][]byte{{0x60, 0x00, 0x01, 0x7f}}
+	t.Run("grow", func(t *testing.T) {
+		// handle: table.grow(ref.null func, 1<<24) != -1 (1: it grew)
+		handle := leb.AppendSigned([]byte{0x00, 0xd0, 0x70, 0x41}, entries)
+		handle = append(handle, 0xfc, 0x0f, 0x00, 0x41, 0x7f, 0x47, 0x0b)
+		mod := guestModule(types, nil, handle, []byte{0x01, 0x70, 0x00, 0x00}) // funcref, min 0, no max
+		for _, noDeadlines := range []bool{false, true} {
+			ctx := context.Background()
+			rt, err := NewRuntime(ctx, Config{CacheDir: "-", NoDeadlines: noDeadlines})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rt.Close(ctx)
+			m, err := rt.Compile(ctx, "grow", mod)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := NewPool(ctx, m, PoolConfig{Size: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Handle(ctx, &Call{}); err != nil {
+				t.Fatalf("NoDeadlines %v: table.grow by %d entries (%d MiB of host memory) succeeded, past the %d MiB memory limit: %v",
+					noDeadlines, entries, entries*8>>20, rt.MemoryLimit()>>20, err)
+			}
+			p.Close(ctx)
+		}
+	})
+	t.Run("declared", func(t *testing.T) {
+		handle := []byte{0x00, 0x41, 0x00, 0x0b}
+		tables := appendLEB([]byte{0x01, 0x70, 0x00}, entries) // funcref, min 1<<24
+		ctx := context.Background()
+		m, err := newRuntime(t).Compile(ctx, "declared", guestModule(types, nil, handle, tables))
+		if err == nil {
+			var p *Pool
+			p, err = NewPool(ctx, m, PoolConfig{Size: 1})
+			if err == nil {
+				p.Close(ctx)
+				t.Fatalf("an instance with a table of %d entries (%d MiB of host memory) was created", entries, entries*8>>20)
+			}
+		}
+		if !errors.Is(err, ErrInvalidModule) {
+			t.Fatalf("a table of %d entries: %v, want ErrInvalidModule", entries, err)
+		}
+		t.Log(err)
+	})
+}
