@@ -30,6 +30,9 @@ type Call struct {
 	// Limits on what the guest may write.
 	MaxResponseBytes       int // body; 0 means 16 MiB
 	MaxResponseHeaderBytes int // one header name + value; 0 means 64 KiB
+	// All headers: each counts for its name, its value and 32 bytes
+	// (which bounds their number); 0 means 1 MiB.
+	MaxResponseHeadersBytes int
 
 	// The response, written by the guest. Status 0 means 200.
 	// ResponseHeader may hold keys without values, left from an earlier
@@ -41,9 +44,10 @@ type Call struct {
 	// Logger receives the guest's log calls; nil means the runtime's.
 	Logger *slog.Logger
 
-	sessionErr error // the error of a refused session creation
-	scratch    []byte
-	strings    *stringCache // response head strings, kept across Reset
+	sessionErr  error // the error of a refused session creation
+	headerBytes int   // what ResponseHeader's values count for (MaxResponseHeadersBytes)
+	scratch     []byte
+	strings     *stringCache // response head strings, kept across Reset
 }
 
 // Reset clears c for reuse, keeping its buffers. ResponseHeader keeps its

@@ -340,23 +340,48 @@ func setResponseHeader(c *Call, op int32, name, value []byte) int {
 	if c.ResponseHeader == nil {
 		c.ResponseHeader = make(http.Header)
 	}
+	// old is what the values op 0 and 2 remove count for.
+	old := 0
+	if op == 0 || op == 2 {
+		for _, v := range c.ResponseHeader.Values(n) {
+			old += len(n) + len(v) + headerOverhead
+		}
+	}
 	switch op {
 	case 0, 1:
-		v := string(value)
-		if !validHeaderValue(v) {
+		if !validHeaderValue(value) {
 			return abi.Invalid
 		}
+		size := len(n) + len(value) + headerOverhead
+		if c.headerBytes-old+size > c.maxHeadersBytes() {
+			return abi.TooLarge
+		}
+		v := string(value)
 		if op == 0 {
 			c.ResponseHeader.Set(n, v)
 		} else {
 			c.ResponseHeader.Add(n, v)
 		}
+		c.headerBytes += size - old
 	case 2:
 		c.ResponseHeader.Del(n)
+		c.headerBytes -= old
 	default:
 		return abi.Invalid
 	}
 	return 0
+}
+
+// headerOverhead is what a response header counts for against
+// MaxResponseHeadersBytes beyond its name and value (as HTTP/2's header
+// list size): it bounds the number of headers too.
+const headerOverhead = 32
+
+func (c *Call) maxHeadersBytes() int {
+	if c.MaxResponseHeadersBytes <= 0 {
+		return 1 << 20
+	}
+	return c.MaxResponseHeadersBytes
 }
 
 // maxHeadBytes bounds a response_head list.
@@ -397,6 +422,7 @@ func setResponseHead(c *Call, b []byte) int {
 	if max <= 0 {
 		max = 64 << 10
 	}
+	added := 0
 	for {
 		name, ok := r.Next()
 		if !ok {
@@ -409,10 +435,15 @@ func setResponseHead(c *Call, b []byte) int {
 		if !validHeaderName(name) || !validHeaderValue(value) {
 			return abi.Invalid
 		}
+		added += len(name) + len(value) + headerOverhead
 	}
 	if r.Err() != nil {
 		return abi.Invalid
 	}
+	if c.headerBytes+added > c.maxHeadersBytes() {
+		return abi.TooLarge
+	}
+	c.headerBytes += added
 	if st != 0 {
 		c.Status = st
 	}

@@ -126,3 +126,67 @@ func TestTableMemoryBounded(t *testing.T) {
 		t.Log(err)
 	})
 }
+
+// TestResponseHeadersBounded: MaxResponseHeaderBytes bounds one header,
+// and the response's headers together are bounded too, however the guest
+// adds them (response_header, response_head): the body has its limit,
+// and headers must not be a way around it.
+func TestResponseHeadersBounded(t *testing.T) {
+	value := make([]byte, 1000)
+	for i := range value {
+		value[i] = 'v'
+	}
+	total := func(c *Call) (n int) {
+		for k, vs := range c.ResponseHeader {
+			for _, v := range vs {
+				n += len(k) + len(v)
+			}
+		}
+		return n
+	}
+	t.Run("response_header", func(t *testing.T) {
+		c := &Call{}
+		refused := 0
+		for range 20000 {
+			if setResponseHeader(c, 1, []byte("X-A"), value) != 0 {
+				refused++
+			}
+		}
+		if n := total(c); refused == 0 || n > 2<<20 {
+			t.Fatalf("20000 headers of 1 KB added: %d refused, %d bytes of headers held", refused, n)
+		}
+	})
+	t.Run("response_head", func(t *testing.T) {
+		c := &Call{}
+		items := []string{""}
+		for range 900 {
+			items = append(items, "X-A", string(value))
+		}
+		head := abi.AppendList(nil, items...)
+		refused := 0
+		for range 20 {
+			if setResponseHead(c, head) != 0 {
+				refused++
+			}
+		}
+		if n := total(c); refused == 0 || n > 2<<20 {
+			t.Fatalf("20 heads of 900 headers of 1 KB: %d refused, %d bytes of headers held", refused, n)
+		}
+	})
+	t.Run("set replaces", func(t *testing.T) {
+		c := &Call{}
+		for i := range 20000 {
+			if code := setResponseHeader(c, 0, []byte("X-A"), value); code != 0 {
+				t.Fatalf("setting the same header for the %dth time: %d", i+1, code)
+			}
+		}
+		if code := setResponseHeader(c, 2, []byte("X-A"), nil); code != 0 {
+			t.Fatal(code)
+		}
+		for i := range 500 {
+			if code := setResponseHeader(c, 1, []byte("X-B"), value); code != 0 {
+				t.Fatalf("adding header %d after a delete: %d", i+1, code)
+			}
+		}
+	})
+}
