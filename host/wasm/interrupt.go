@@ -76,6 +76,14 @@ const (
 // deadlineGlobal is the export name of the global that Compile adds.
 const deadlineGlobal = "wasmfarm.deadline"
 
+// startExport is the export name Compile gives a module's start function,
+// whose start section it drops: wasm runs a start function while it
+// instantiates the module, before the pool can arm the instance's
+// deadline (the global is the instance's own), so a start function that
+// looped forever hung the instantiation. The pool calls it first, under
+// InitDeadline, as wasm would have.
+const startExport = "wasmfarm.start"
+
 // maxInstrumentSize bounds the modules the rewrite accepts (the host
 // refuses larger modules before this, see Config.MaxModuleSize).
 const maxInstrumentSize = 1 << 30
@@ -148,6 +156,8 @@ func prepareModule(bin []byte, instrument bool) (out []byte, loops int, err erro
 	// Function type indexes are checked against the type section too:
 	// wazero v1.12.0's validation panics on one out of range.
 	var globals, memories, types uint32
+	var startFunc uint32
+	hasStart := false
 	for _, s := range secs {
 		switch s.id {
 		case 1: // type
@@ -186,8 +196,16 @@ func prepareModule(bin []byte, instrument bool) (out []byte, loops int, err erro
 				return nil, 0, pr.fail("global section")
 			}
 		case 7: // export
-			if instrument && exportsName(s.payload, deadlineGlobal) {
-				return nil, 0, fmt.Errorf("%w: it already exports %q, a name the host reserves", errInstrument, deadlineGlobal)
+			for _, name := range []string{deadlineGlobal, startExport} {
+				if instrument && exportsName(s.payload, name) {
+					return nil, 0, fmt.Errorf("%w: it already exports %q, a name the host reserves", errInstrument, name)
+				}
+			}
+		case 8: // start
+			pr := reader{b: s.payload}
+			startFunc, hasStart = pr.u32(), true
+			if pr.err != nil || !pr.done() {
+				return nil, 0, pr.fail("start section")
 			}
 		}
 	}
@@ -234,6 +252,12 @@ func prepareModule(bin []byte, instrument bool) (out []byte, loops int, err erro
 	newExport = append(newExport, deadlineGlobal...)
 	newExport = append(newExport, 0x03) // global
 	newExport = appendLEB(newExport, stop)
+	exports := uint32(1)
+	if hasStart {
+		newExport = append(appendLEB(newExport, uint32(len(startExport))), startExport...)
+		newExport = appendLEB(append(newExport, 0x00), startFunc) // function
+		exports++
+	}
 	addedGlobal, addedExport := false, false
 	// emitMissing adds the global and export sections, when the module has
 	// none, before the first section that must follow them.
@@ -243,7 +267,7 @@ func prepareModule(bin []byte, instrument bool) (out []byte, loops int, err erro
 			addedGlobal = true
 		}
 		if !addedExport && sectionRank(before) > sectionRank(7) {
-			appendSection(7, append(appendLEB(nil, 1), newExport...))
+			appendSection(7, append(appendLEB(nil, exports), newExport...))
 			addedExport = true
 		}
 	}
@@ -263,7 +287,7 @@ func prepareModule(bin []byte, instrument bool) (out []byte, loops int, err erro
 		case 6, 7:
 			pr := reader{b: s.payload}
 			n := pr.u32()
-			add := uint32(1)
+			add := exports
 			if s.id == 6 {
 				add = 2
 			}
@@ -280,6 +304,8 @@ func prepareModule(bin []byte, instrument bool) (out []byte, loops int, err erro
 				addedExport = true
 			}
 			appendSection(s.id, p)
+		case 8: // start: exported instead, called under the deadline
+			continue
 		case 10: // code
 			p, n, err := instrumentCode(s.payload, loopCheck, bulkCheck, globals)
 			if err != nil {

@@ -330,12 +330,16 @@ func FuzzInstrumentLoops(f *testing.F) {
 	f.Add(wasmtest.Module(abi.Version, 1, false))
 	f.Add(indexModule())
 	f.Add(envModule())
+	f.Add(startModule([]byte{0x00, 0x0b}))
 	ctx := context.Background()
 	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler())
 	f.Fuzz(func(t *testing.T, bin []byte) {
 		out, _, err := instrumentLoops(bin)
 		_, _, cerr := prepareModule(bin, false)
-		if (cerr == nil) != (err == nil || errors.Is(err, errNoMemory) || strings.Contains(err.Error(), deadlineGlobal)) {
+		reserved := func(err error) bool {
+			return strings.Contains(err.Error(), deadlineGlobal) || strings.Contains(err.Error(), startExport)
+		}
+		if (cerr == nil) != (err == nil || errors.Is(err, errNoMemory) || reserved(err)) {
 			t.Fatalf("checking alone: %v; checking and rewriting: %v", cerr, err)
 		}
 		if cerr != nil {
@@ -350,7 +354,7 @@ func FuzzInstrumentLoops(f *testing.F) {
 		}
 		cm.Close(ctx)
 		if err != nil {
-			if errors.Is(err, errNoMemory) || strings.Contains(err.Error(), deadlineGlobal) {
+			if errors.Is(err, errNoMemory) || reserved(err) {
 				return
 			}
 			t.Fatalf("wazero compiles the module, the rewrite refuses it: %v", err)

@@ -287,6 +287,11 @@ func (p *Pool) newInstance(ctx context.Context) (*instance, error) {
 		}
 		return res, err
 	}
+	if p.m.hasStart {
+		if _, err := callInit(startExport); err != nil {
+			return fail(ErrInstantiate, "the start function failed: "+err.Error())
+		}
+	}
 	if p.m.hasInit {
 		if _, err := callInit(abi.ExportInitialize); err != nil {
 			return fail(ErrInstantiate, "_initialize failed: "+err.Error())

@@ -135,7 +135,7 @@ type Module struct {
 	size   int
 	cm     wazero.CompiledModule
 
-	hasCreated, hasDestroyed, hasInit bool
+	hasCreated, hasDestroyed, hasInit, hasStart bool
 }
 
 // Name returns the name given to Compile.
@@ -248,6 +248,7 @@ func (m *Module) check() error {
 		}
 		m.hasInit = true
 	}
+	_, m.hasStart = exports[startExport] // added by prepareModule
 	if _, ok := m.cm.ExportedMemories()["memory"]; !ok {
 		return m.refuse(ErrMissingExport, "it does not export its memory as \"memory\"")
 	}

@@ -190,3 +190,64 @@ func TestResponseHeadersBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestInitDeadlineStopsStartSection: a module's start function (section
+// 8) runs while the instance is created, before _initialize: looping
+// forever there must end the instantiation at InitDeadline like a loop
+// in _initialize, not hang the deploy (or the request creating an
+// instance) forever.
+func TestInitDeadlineStopsStartSection(t *testing.T) {
+	loop := []byte{0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b} // loop br 0 end
+	mod := startModule(loop)
+	ctx := context.Background()
+	// A start function still runs: one that traps fails the instance.
+	m, err := newRuntime(t).Compile(ctx, "trap", startModule([]byte{0x00, 0x00, 0x0b}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewPool(ctx, m, PoolConfig{Size: 1}); !errors.Is(err, ErrInstantiate) {
+		t.Fatalf("a start function that traps: %v, want ErrInstantiate", err)
+	}
+	m, err = newRuntime(t).Compile(ctx, "start", mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		p, err := NewPool(ctx, m, PoolConfig{Size: 1, InitDeadline: 100 * time.Millisecond})
+		if err == nil {
+			p.Close(ctx)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrInstantiate) {
+			t.Fatalf("a start function looping forever: %v, want ErrInstantiate", err)
+		}
+		t.Log(err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("NewPool still instantiating 5 s after a 100ms InitDeadline: the start function loops on")
+	}
+}
+
+// startModule is a guest whose start section names a () -> () function
+// with body start.
+func startModule(start []byte) []byte {
+	types := [][]byte{{0x60, 0x00, 0x01, 0x7f}, {0x60, 0x00, 0x00}}
+	mod := guestModule(types, []struct {
+		typ  byte
+		body []byte
+	}{{1, start}}, []byte{0x00, 0x41, 0x00, 0x0b}, nil)
+	// The start section (8) goes between exports (7) and code (10).
+	i := 0
+	for r := (reader{b: mod, off: 8}); !r.done(); {
+		at := r.off
+		id := r.byte()
+		r.bytes(int(r.u32()))
+		if id == 10 {
+			i = at
+		}
+	}
+	return cat(mod[:i:i], sec(8, []byte{0x02}), mod[i:])
+}
