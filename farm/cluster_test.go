@@ -444,10 +444,11 @@ func TestStartRemovesStaleParts(t *testing.T) {
 // the deployer runs (a crash just before this run left it young) is
 // removed by the janitor; a young one is kept.
 func TestJanitorRemovesStaleParts(t *testing.T) {
-	defer func(v time.Duration) { minPartStaleAge = v }(minPartStaleAge)
+	old := minPartStaleAge
 	minPartStaleAge = 200 * time.Millisecond
 	net := tribestest.NewNetwork()
 	a := newMember(t, net, "a", func(c *Config) { c.TransferTimeout, c.ResultTimeout = 10*time.Millisecond, 10*time.Millisecond })
+	minPartStaleAge = old // New read it
 	tmp := a.d.cfg.TempDir
 	stale, young := filepath.Join(tmp, "upload-1.part"), filepath.Join(tmp, "upload-2.part")
 	for _, f := range []string{stale, young} {
@@ -455,8 +456,8 @@ func TestJanitorRemovesStaleParts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	old, later := time.Now().Add(-time.Hour), time.Now().Add(time.Hour) // young for the whole test
-	os.Chtimes(stale, old, old)
+	past, later := time.Now().Add(-time.Hour), time.Now().Add(time.Hour) // young for the whole test
+	os.Chtimes(stale, past, past)
 	os.Chtimes(young, later, later)
 	deadline := time.Now().Add(5 * time.Second)
 	for {

@@ -38,6 +38,8 @@ type Deployer struct {
 	host Host
 	lst  tribes.MessageListener
 
+	partStale time.Duration // see partStaleAge
+
 	opMu sync.Mutex // serialises this member's operations
 
 	// applyMu serialises the changes to the host, DeployDir and index:
@@ -107,6 +109,7 @@ func New(cfg Config, ch *tribes.Channel, h Host) (*Deployer, error) {
 		names:     map[tribes.MemberKey]string{},
 		changed:   map[string]bool{},
 		gone:      map[string]bool{},
+		partStale: max(minPartStaleAge, 2*cfg.TransferTimeout, 2*cfg.ResultTimeout),
 	}
 	d.lst = &listener{d} // a pointer: RemoveMessageListener compares listeners
 	return d, nil

@@ -83,11 +83,10 @@ func isPartName(name string) bool {
 // live transfer writes at least every TransferTimeout (else it expires),
 // and an upload is read while its deploy waits for results, so a younger
 // one may be another process's (two nodes sharing a data directory).
-func (d *Deployer) partStaleAge() time.Duration {
-	return max(minPartStaleAge, 2*d.cfg.TransferTimeout, 2*d.cfg.ResultTimeout)
-}
+func (d *Deployer) partStaleAge() time.Duration { return d.partStale }
 
-// minPartStaleAge is partStaleAge's floor (a variable for tests).
+// minPartStaleAge is partStaleAge's floor (a variable for tests; New
+// reads it).
 var minPartStaleAge = 10 * time.Minute
 
 // removeStaleParts removes the partial files in dir that no deployer of
