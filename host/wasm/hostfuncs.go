@@ -282,10 +282,11 @@ var hostFuncs = []hostFunc{
 			s[0] = code(abi.NoSession)
 			return
 		}
+		// Clamp before converting: seconds beyond ±2^33 overflow a
+		// Duration, and a large negative count would wrap to a positive
+		// limit where the guest asked for "never expires".
 		secs := int64(s[0])
-		if secs > 1<<31-1 {
-			secs = 1<<31 - 1
-		}
+		secs = min(max(secs, -1), 1<<31-1)
 		s[0] = sessionCode(c, c.Session.SetMaxInactiveInterval(time.Duration(secs)*time.Second))
 	}},
 	{"session_creation_time", nil, oneI64, func(_ context.Context, c *Call, m api.Module, s []uint64) {

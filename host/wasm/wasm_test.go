@@ -3,6 +3,7 @@ package wasm
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -263,5 +264,39 @@ func TestResponseHeadReuse(t *testing.T) {
 	}
 	if c.Status != 0 {
 		t.Errorf("status %d left from the previous response", c.Status)
+	}
+}
+
+// TestSetMaxInactiveClamps: session_set_max_inactive takes any int64 from
+// the guest; a negative count means "never expires" however large, and a
+// count beyond int32 seconds is clamped, never wrapped.
+func TestSetMaxInactiveClamps(t *testing.T) {
+	mgr, err := session.NewStandardManager(session.Config{ExpireInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set hostFunc
+	for _, hf := range hostFuncs {
+		if hf.name == "session_set_max_inactive" {
+			set = hf
+		}
+	}
+	for _, tc := range []struct {
+		secs int64
+		want time.Duration
+	}{
+		{-1, -1}, {0, -1}, {-(1 << 62), -1}, {math.MinInt64, -1}, {-(1 << 40) - 7, -1},
+		{30, 30 * time.Second}, {1 << 40, (1<<31 - 1) * time.Second}, {math.MaxInt64, (1<<31 - 1) * time.Second},
+	} {
+		var txn session.Txn
+		txn.Reset(mgr, mgr.Limits(), "", time.Now())
+		if _, err := txn.Open(true); err != nil {
+			t.Fatal(err)
+		}
+		stack := []uint64{uint64(tc.secs)}
+		set.fn(context.Background(), &Call{Session: &txn}, nil, stack)
+		if got := txn.MaxInactiveInterval(); int32(stack[0]) != 0 || (got < 0) != (tc.want < 0) || tc.want >= 0 && got != tc.want {
+			t.Errorf("session_set_max_inactive(%d): code %d, limit %v, want %v", tc.secs, int32(stack[0]), got, tc.want)
+		}
 	}
 }
