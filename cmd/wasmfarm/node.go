@@ -687,12 +687,20 @@ func serveNode(ctx context.Context, spec nodeSpec, log *slog.Logger, stdout io.W
 	fmt.Fprintf(stdout, "wasmfarm node %q serving %d app(s) on http://%s\n", spec.host.JvmRoute, deployed, l.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- n.srv.Serve(l) }()
+	// A server failing while the node serves stops it within
+	// -shutdown-timeout too: running requests get that long to finish.
+	bounded := func() {
+		sctx, cancel := context.WithTimeout(context.Background(), spec.shutdown)
+		defer cancel()
+		n.stopping.Store(true)
+		n.srv.Shutdown(sctx)
+	}
 	select {
 	case err := <-errc:
-		n.srv.Shutdown(context.Background())
+		bounded()
 		return err
 	case err := <-adminErr:
-		n.srv.Shutdown(context.Background())
+		bounded()
 		return fmt.Errorf("admin: %w", err)
 	case <-ctx.Done():
 	}
