@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -252,5 +253,27 @@ func TestShutdownTimeoutHonoured(t *testing.T) {
 				t.Errorf("exit code %d, error %q; want 1 and an error naming -shutdown-timeout 1s", code, errText)
 			}
 		})
+	}
+}
+
+// TestDataDirLocked: a second node on a data directory a running node
+// uses (two members on one machine without -jvm-route or -data-dir would
+// share the farm's deploy dir and delete each other's modules) refuses to
+// start, naming the directory and the process that holds it.
+func TestDataDirLocked(t *testing.T) {
+	if testing.Short() {
+		t.Skip("joins a loopback multicast group; skipped with -short")
+	}
+	dir := t.TempDir()
+	startInProcess(t, true, append(clusterArgs(t), "-data-dir", dir, "-membership-wait", "0s", "-log-level", "warn",
+		"-app", "/counter=builtin:counter")...)
+	var stdout, stderr syncbuf.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code := run(ctx, append([]string{"node", "-http", "127.0.0.1:0", "-data-dir", dir, "-cache-dir", filepath.Join(os.TempDir(), "wasmfarm-test-cache"),
+		"-membership-wait", "0s", "-app", "/counter=builtin:counter"}, clusterArgs(t)...), &stdout, &stderr)
+	want := fmt.Sprintf("data directory %s is in use by another node (process %d)", dir, os.Getpid())
+	if code == 0 || !strings.Contains(stderr.String(), want) {
+		t.Fatalf("second node on %s: exit %d, stderr:\n%s\nwant an error containing %q", dir, code, stderr.String(), want)
 	}
 }

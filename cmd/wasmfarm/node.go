@@ -241,7 +241,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		readTimeout  = fs.Duration("read-timeout", def.ReadTimeout, `how long a whole request, body included, may take to arrive; a late body gets 408 (a <Connector connectionUploadTimeout> with disableUploadTimeout="false")`)
 		maxHeader    = fs.Int("max-header-bytes", def.MaxHeaderBytes, "request head limit, bytes (maxHttpHeaderSize); larger heads get 431")
 	)
-	dataDir := fs.String("data-dir", "", "the node's state directory: farm temp and deploy dirs, admin token (default: the user cache dir's wasmfarm/<jvm-route>)")
+	dataDir := fs.String("data-dir", "", "the node's state directory: farm temp and deploy dirs, admin token (default: the user cache dir's wasmfarm/<jvm-route>); a clustered node locks it, one node per directory")
 	adminToken := fs.String("admin-token", "", "bearer token of the admin API (default $"+adminTokenEnv+", else generated at first start into the data dir, mode 0600)")
 	watchDir := fs.String("watch-dir", "", "farm: deploy .wasm files placed in this directory to every member (FarmWarDeployer's watchDir)")
 	configFile := fs.String("config", "", "a Tomcat-style server.xml (Connector, Engine jvmRoute, Host, Cluster, Context path docBase=*.wasm); flags given explicitly override it")
@@ -525,6 +525,12 @@ func serveNode(ctx context.Context, spec nodeSpec, log *slog.Logger, stdout io.W
 	// endStartup reports false once a signal came while the node started.
 	endStartup := func() bool { return true }
 	if spec.cluster {
+		// The farm keeps its modules in the data directory: one node each.
+		release, err := lockDataDir(spec.dataDir)
+		if err != nil {
+			return err
+		}
+		defer release()
 		ics := spec.channel.Interceptors
 		if ics == nil {
 			ics = tribes.DefaultInterceptors()
