@@ -3,12 +3,15 @@ package tribes
 import (
 	"bytes"
 	stdgzip "compress/gzip"
+	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -312,5 +315,43 @@ public class Gz { public static void main(String[] a) throws Exception {
 	jz, _ := os.ReadFile(javaGz)
 	if got, err := g.Decompress(nil, jz); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("Decompress(Java's gzip) = %d bytes, %v", len(got), err)
+	}
+}
+
+// TestGzipForgedSizeAllocation checks that Decompress does not trust the
+// sender's gzip trailer: a small message whose ISIZE field claims MaxSize
+// (or 4 GiB) must cost allocations in proportion to what it really
+// decompresses to, not to the claim.
+func TestGzipForgedSizeAllocation(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race")
+	}
+	data := compressibleText(1000)
+	var g Gzip
+	honest, err := g.Compress(nil, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, claim := range []uint32{DefaultGzipMaxSize, DefaultGzipMaxSize + 1, 1<<32 - 1} {
+		t.Run("ISIZE="+strconv.FormatUint(uint64(claim), 10), func(t *testing.T) {
+			forged := bytes.Clone(honest)
+			binary.LittleEndian.PutUint32(forged[len(forged)-4:], claim)
+			g.Decompress(nil, forged) // warm up the reader pool
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			_, err := g.Decompress(nil, forged)
+			runtime.ReadMemStats(&after)
+			alloc := after.TotalAlloc - before.TotalAlloc
+			if !errors.Is(err, ErrBadGzip) {
+				t.Errorf("err = %v, want ErrBadGzip (size mismatch)", err)
+			}
+			// A few times the real output plus a fixed slack.
+			if limit := 4*uint64(len(data)) + 64<<10; alloc > limit {
+				t.Errorf("%d-byte message (%d bytes of data) claiming ISIZE %d: %d bytes allocated, want <= %d",
+					len(forged), len(data), claim, alloc, limit)
+			}
+			t.Logf("%d-byte message, %d bytes of data, ISIZE %d: %d bytes allocated", len(forged), len(data), claim, alloc)
+		})
 	}
 }
