@@ -15,6 +15,18 @@
 // the instance unusable: the pool discards it and instantiates a new one on
 // demand. Guests get the real wall and monotonic clocks and crypto/rand.
 //
+// # Compilation cache
+//
+// wazero keeps the machine code of each module compiled in a file cache
+// on disk (Config.CacheDir), one entry per module version, and never
+// removes one: a farm that redeploys often would grow it without bound.
+// The runtime bounds it to Config.CacheMaxBytes (512 MiB by default): at
+// NewRuntime and after each Compile it removes the least recently
+// compiled entries (each compile sets its entry's mtime, as wazero does
+// not touch the entries it reads), those of other wazero versions
+// included, but not those of the modules it holds open, and logs what it
+// removed. A removed entry only costs a recompilation. See cachebound.go.
+//
 // # Go guests
 //
 // A Go reactor (GOOS=wasip1 GOARCH=wasm, -buildmode=c-shared) exports

@@ -24,6 +24,17 @@ type Config struct {
 	// CacheDir holds wazero's compilation cache. "" means
 	// os.UserCacheDir()/wasmfarm/wazero; "-" disables the disk cache.
 	CacheDir string
+	// CacheMaxBytes bounds the disk cache: wazero writes one entry per
+	// module version compiled and never removes any, so NewRuntime and
+	// every Compile remove the least recently compiled entries until the
+	// rest add up to at most this many bytes. Entries of modules this
+	// runtime holds open (not yet closed: deployed) are kept, even over
+	// the bound; a removed entry only costs a recompilation the next time
+	// its module is compiled. 0 means DefaultCacheMaxBytes (512 MiB); a
+	// negative value means unbounded. Entries of other wazero versions
+	// (other wazero-* directories in CacheDir) count and go first, as
+	// they are never read again.
+	CacheMaxBytes int64
 	// MemoryLimit caps each instance's linear memory, in bytes (rounded
 	// down to 64 KiB pages); 0 means 64 MiB.
 	MemoryLimit uint64
@@ -43,8 +54,9 @@ type Config struct {
 // DefaultConfig returns a Config with the defaults spelled out.
 func DefaultConfig() Config {
 	return Config{
-		CacheDir:    "",       // os.UserCacheDir()/wasmfarm/wazero
-		MemoryLimit: 64 << 20, // 64 MiB per instance
+		CacheDir:      "",                   // os.UserCacheDir()/wasmfarm/wazero
+		CacheMaxBytes: DefaultCacheMaxBytes, // 512 MiB
+		MemoryLimit:   64 << 20,             // 64 MiB per instance
 	}
 }
 
@@ -53,6 +65,7 @@ func DefaultConfig() Config {
 type Runtime struct {
 	r      wazero.Runtime
 	cache  wazero.CompilationCache
+	disk   *diskCache // nil without a disk cache
 	log    *slog.Logger
 	memMax uint64
 
@@ -81,6 +94,7 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 	rc := wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(uint32(pages))
 	var cache wazero.CompilationCache
+	var disk *diskCache
 	if perfMap && cfg.CacheDir != "-" {
 		cfg.Logger.Info("wasm: built with -tags perfmap: the compilation cache is off, so that every function compiled is in the perf map", "map", fmt.Sprintf("/tmp/perf-%d.map", os.Getpid()))
 		cfg.CacheDir = "-"
@@ -100,8 +114,13 @@ func NewRuntime(ctx context.Context, cfg Config) (*Runtime, error) {
 		}
 		cache = c
 		rc = rc.WithCompilationCache(c)
+		if cfg.CacheMaxBytes == 0 {
+			cfg.CacheMaxBytes = DefaultCacheMaxBytes
+		}
+		disk = newDiskCache(dir, cfg.CacheMaxBytes, cfg.Logger)
+		disk.prune()
 	}
-	rt := &Runtime{r: wazero.NewRuntimeWithConfig(ctx, rc), cache: cache, log: cfg.Logger, memMax: pages * 65536, noDeadlines: cfg.NoDeadlines}
+	rt := &Runtime{r: wazero.NewRuntimeWithConfig(ctx, rc), cache: cache, disk: disk, log: cfg.Logger, memMax: pages * 65536, noDeadlines: cfg.NoDeadlines}
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt.r); err != nil {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("wasm: WASI: %w", err)
@@ -134,6 +153,8 @@ type Module struct {
 	digest string
 	size   int
 	cm     wazero.CompiledModule
+	// release lets the compilation cache prune the module's entry.
+	release func()
 
 	hasCreated, hasDestroyed, hasInit, hasStart bool
 }
@@ -148,7 +169,12 @@ func (m *Module) Digest() string { return m.digest }
 func (m *Module) Size() int { return m.size }
 
 // Close releases the compiled code. Pools using it must be closed first.
-func (m *Module) Close(ctx context.Context) error { return m.cm.Close(ctx) }
+func (m *Module) Close(ctx context.Context) error {
+	if m.release != nil {
+		m.release()
+	}
+	return m.cm.Close(ctx)
+}
 
 var (
 	i32 = api.ValueTypeI32
@@ -187,12 +213,16 @@ func (rt *Runtime) compile(ctx context.Context, name string, wasm []byte, sum [3
 	m := &Module{rt: rt, name: name, digest: hex.EncodeToString(sum[:]), size: size, cm: cm}
 	if err := m.check(); err != nil {
 		cm.Close(ctx)
+		rt.disk.refused()
 		return nil, err
 	}
 	if noMemory { // unreachable: check requires an exported memory
 		cm.Close(ctx)
+		rt.disk.refused()
 		return nil, m.refuse(ErrMissingExport, "it has no memory")
 	}
+	// Its cache entry is now recent, and kept while m is open.
+	m.release = rt.disk.compiled(code)
 	return m, nil
 }
 
