@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wasmfarm/wasmfarm/host/session"
+	"github.com/wasmfarm/wasmfarm/host/wasm"
 )
 
 // Config configures a [Server]. The zero value of a field means its
@@ -18,6 +19,12 @@ type Config struct {
 	// CacheDir holds wazero's compilation cache; "" means
 	// os.UserCacheDir()/wasmfarm/wazero, "-" disables the disk cache.
 	CacheDir string
+	// CacheMaxBytes bounds the disk cache (512 MiB): wazero writes an
+	// entry per app version compiled and never removes any, so the
+	// least recently compiled entries are removed past it, but never
+	// those of the apps deployed on this server; negative means
+	// unbounded (see wasm.Config.CacheMaxBytes).
+	CacheMaxBytes int64
 	// MemoryLimit caps each instance's linear memory in bytes (64 MiB).
 	MemoryLimit uint64
 	// PoolSize is the most instances per app (2 × GOMAXPROCS).
@@ -95,6 +102,7 @@ type Config struct {
 // DefaultConfig returns the defaults with every value spelled out.
 func DefaultConfig() Config {
 	return Config{
+		CacheMaxBytes:       wasm.DefaultCacheMaxBytes, // 512 MiB
 		MemoryLimit:         64 << 20,                  // 64 MiB per instance
 		PoolSize:            2 * runtime.GOMAXPROCS(0), // about two instances per core
 		RequestDeadline:     30 * time.Second,
@@ -133,6 +141,9 @@ type AppConfig struct {
 
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
+	if c.CacheMaxBytes == 0 {
+		c.CacheMaxBytes = d.CacheMaxBytes
+	}
 	if c.MemoryLimit == 0 {
 		c.MemoryLimit = d.MemoryLimit
 	}

@@ -121,7 +121,7 @@ func New(cfg Config) (*Server, error) {
 	if !session.ValidRoute(cfg.JvmRoute) {
 		return nil, fmt.Errorf("host: jvmRoute %q holds a character not allowed in a session id", cfg.JvmRoute)
 	}
-	rt, err := wasm.NewRuntime(context.Background(), wasm.Config{CacheDir: cfg.CacheDir, MemoryLimit: cfg.MemoryLimit, NoDeadlines: cfg.NoDeadlines, Logger: cfg.Logger})
+	rt, err := wasm.NewRuntime(context.Background(), wasm.Config{CacheDir: cfg.CacheDir, CacheMaxBytes: cfg.CacheMaxBytes, MemoryLimit: cfg.MemoryLimit, NoDeadlines: cfg.NoDeadlines, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}

@@ -225,6 +225,7 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		admin        = fs.String("admin", "", "admin (status, readiness) listen address, e.g. 127.0.0.1:9090; empty: none")
 		route        = fs.String("jvm-route", "", "the node's jvmRoute, suffixed to session ids (e.g. jvm_a)")
 		cacheDir     = fs.String("cache-dir", "", `wazero compilation cache directory ("" = user cache dir, "-" = none)`)
+		cacheMiB     = fs.Int64("cache-max", def.CacheMaxBytes>>20, "compilation cache size limit, MiB: past it the least recently compiled app versions are removed, never those deployed here (-1 = unbounded)")
 		poolSize     = fs.Int("pool-size", def.PoolSize, "wasm instances per app")
 		deadline     = fs.Duration("deadline", def.RequestDeadline, "per-request deadline of a guest")
 		memMiB       = fs.Int("memory-limit", int(def.MemoryLimit>>20), "memory limit per instance, MiB")
@@ -280,6 +281,14 @@ func runNode(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg := def
 	cfg.JvmRoute = *route
 	cfg.CacheDir = *cacheDir
+	switch {
+	case *cacheMiB < 0:
+		cfg.CacheMaxBytes = -1
+	case *cacheMiB > 1<<42:
+		return fmt.Errorf("-cache-max: %d MiB is too large (use -1 for unbounded)", *cacheMiB)
+	default:
+		cfg.CacheMaxBytes = *cacheMiB << 20 // 0: the default
+	}
 	cfg.PoolSize = *poolSize
 	cfg.RequestDeadline = *deadline
 	cfg.MemoryLimit = uint64(*memMiB) << 20
