@@ -29,13 +29,18 @@ const staleTempAge = time.Hour
 // wazero v1.12.0 (internal/filecache) keeps one file per compiled module
 // in dir/wazero-<version>-<GOARCH>-<GOOS>/, named by the 64 hex digits of
 // its key, written to "<name>.<random>.tmp" and renamed; it never removes
-// one (but one it finds written by another wazero version). An entry is only opened and read whole when a module with that
-// key is compiled (the machine code is copied into memory that wazero
-// maps itself), so removing one while the runtime is open costs at most
-// a recompilation. wazero does not touch an entry it reads, so its mtime
-// is that of its writing: Runtime.compile sets it to the time of each
-// compile instead, and prune removes the least recently compiled entries
-// first, never one of a module this process holds open (deployed).
+// one (but one it finds written by another wazero version). An entry is
+// only opened and read whole when a module with that key is compiled (the
+// machine code is copied into memory that wazero maps itself), so
+// removing one while the runtime is open costs at most a recompilation.
+// wazero does not touch an entry it reads (os.Open: the mtime is that of
+// its writing, the atime depends on the mount): Runtime.compile sets the
+// mtime to the time of each compile instead, and prune removes the least
+// recently compiled entries first, never one of a module this process
+// holds open (deployed). Processes sharing a directory (members on one
+// machine, by default) do not know each other's open modules: one may
+// remove an entry another has deployed, which costs that one a
+// recompilation the next time it compiles that version, nothing before.
 type diskCache struct {
 	dir string // the directory given to wazero (it holds wazero-* directories)
 	max int64  // < 0: unbounded
