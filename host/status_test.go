@@ -1,16 +1,15 @@
 package host_test
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/wasmfarm/wasmfarm/host"
+	"github.com/wasmfarm/wasmfarm/internal/syncbuf"
 )
 
 // statusModule is a guest whose handle opens a session, creating it
@@ -62,24 +61,6 @@ func statusModule(code int, body string) []byte {
 	return append(m, sec(11, append([]byte{0x01, 0x00, 0x41, 0x00, 0x0b}, name(body)...))...)
 }
 
-// logBuffer is a concurrency-safe log destination.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestGuestInformationalStatus: a guest whose final status is 1xx (100
 // Continue, 101 Switching Protocols, 103, 199) is refused on both
 // connectors, as a guest failure: 500, a warning naming the status, and
@@ -89,7 +70,7 @@ func (l *logBuffer) String() string {
 func TestGuestInformationalStatus(t *testing.T) {
 	for _, conn := range []string{host.ConnectorH1, host.ConnectorNetHTTP} {
 		t.Run(conn, func(t *testing.T) {
-			var logs logBuffer
+			var logs syncbuf.Buffer
 			cfg := host.Config{Connector: conn, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 			apps := map[string][]byte{"/s202": statusModule(202, "accepted")}
 			codes := []int{100, 101, 103, 199}

@@ -144,20 +144,10 @@ func TestConcurrentSetsKeepAttributeLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var t1, t2 Txn
-	for i, tx := range []*Txn{&t1, &t2} {
-		tx.Reset(m, m.Limits(), id, clock.Now())
-		tx.Open(false)
-		if err := tx.Set(string(rune('x'+i)), nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	err1 := m.Commit(t1.Delta())
-	err2 := m.Commit(t2.Delta())
+	err1, err2 := concurrentSets(t, m, id, clock.Now(), nil)
 	s, _ := m.Find(id)
-	b, _ := (&State{}).AppendBinary(nil)
 	st := s.Snapshot()
-	b, _ = st.AppendBinary(b[:0])
+	b, _ := st.AppendBinary(nil)
 	if _, err := UnmarshalState(b, m.Limits()); err != nil {
 		t.Fatalf("commits %v, %v left %d attributes %q (MaxAttributes 3): %v", err1, err2, s.Len(), s.Keys(), err)
 	}
@@ -174,6 +164,21 @@ func TestConcurrentSetsKeepAttributeLimit(t *testing.T) {
 	}
 }
 
+// concurrentSets opens session id in two requests that each set their own
+// key ("x", "y") to value, then commits them in order.
+func concurrentSets(t *testing.T, m *StandardManager, id string, now time.Time, value []byte) (err1, err2 error) {
+	t.Helper()
+	var t1, t2 Txn
+	for i, tx := range []*Txn{&t1, &t2} {
+		tx.Reset(m, m.Limits(), id, now)
+		tx.Open(false)
+		if err := tx.Set(string(rune('x'+i)), value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m.Commit(t1.Delta()), m.Commit(t2.Delta())
+}
+
 // TestConcurrentSetsKeepEncodedSize: two requests that each add a value
 // fitting the session alone must not together make it exceed
 // MaxEncodedSize.
@@ -183,16 +188,7 @@ func TestConcurrentSetsKeepEncodedSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var t1, t2 Txn
-	for i, tx := range []*Txn{&t1, &t2} {
-		tx.Reset(m, m.Limits(), id, clock.Now())
-		tx.Open(false)
-		if err := tx.Set(string(rune('x'+i)), bytes.Repeat([]byte{'v'}, 480)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	err1 := m.Commit(t1.Delta())
-	err2 := m.Commit(t2.Delta())
+	err1, err2 := concurrentSets(t, m, id, clock.Now(), bytes.Repeat([]byte{'v'}, 480))
 	s, _ := m.Find(id)
 	st := s.Snapshot()
 	b, _ := st.AppendBinary(nil)
