@@ -105,12 +105,7 @@ func TestBackupManagerJoinerKeepsQueuedBackups(t *testing.T) {
 	net := tribestest.NewNetwork()
 	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
 	a := startNode(t, net, "jvm_a", mc)
-	var ids []string
-	for range 5 {
-		_, id := a.get(t, "/counter/json", "")
-		a.get(t, "/counter/json", id)
-		ids = append(ids, id)
-	}
+	ids := a.sessions(t, 5)
 	gate := newJoinGate(len(ids))
 	b := startNodeWithInterceptors(t, net, "jvm_b", mc, gate)
 	select {
@@ -138,8 +133,7 @@ func TestBackupManagerFetchesMissingBackupCopy(t *testing.T) {
 	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
 	a := startNode(t, net, "jvm_a", mc)
 	b := startNode(t, net, "jvm_b", mc)
-	_, id := a.get(t, "/counter/json", "")
-	a.get(t, "/counter/json", id)
+	id := a.session(t)
 	bm := b.manager(t).(*cluster.BackupManager)
 	if _, ok := bm.Store().Remove(id); !ok {
 		t.Fatal("B does not hold the backup copy")
@@ -313,8 +307,7 @@ func TestBackupManagerResendsSessionToBackupWithoutIt(t *testing.T) {
 	net := tribestest.NewNetwork()
 	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
 	x, z := startNode(t, net, "jvm_x", mc), startNode(t, net, "jvm_z", mc)
-	_, id := x.get(t, "/counter/json", "")
-	x.get(t, "/counter/json", id)
+	id := x.session(t)
 	if _, ok := z.manager(t).(*cluster.BackupManager).Store().Remove(id); !ok {
 		t.Fatal("Z does not hold the backup copy")
 	}
@@ -395,8 +388,7 @@ func TestBackupManagerRenameKeepsNewLocation(t *testing.T) {
 	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
 	a := startNode(t, net, "jvm_a", mc)
 	others := []*node{startNode(t, net, "jvm_b", mc), startNode(t, net, "jvm_c", mc), startNode(t, net, "jvm_d", mc)}
-	_, id := a.get(t, "/counter/json", "")
-	a.get(t, "/counter/json", id)
+	id := a.session(t)
 	holder := func(id string, among []*node) (*node, []*node) {
 		var h *node
 		var rest []*node

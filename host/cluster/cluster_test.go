@@ -134,6 +134,25 @@ func (n *node) get(t testing.TB, path, cookie string) (counterJSON, string) {
 	return out, set
 }
 
+// session starts a session on n with two requests (counter 2) and
+// returns its id.
+func (n *node) session(t testing.TB) string {
+	t.Helper()
+	_, id := n.get(t, "/counter/json", "")
+	n.get(t, "/counter/json", id)
+	return id
+}
+
+// sessions starts k sessions on n as session does.
+func (n *node) sessions(t testing.TB, k int) []string {
+	t.Helper()
+	ids := make([]string, k)
+	for i := range ids {
+		ids[i] = n.session(t)
+	}
+	return ids
+}
+
 func (n *node) manager(t testing.TB) cluster.Replicator {
 	t.Helper()
 	c, ok := n.m.Server.Engine().Context("/counter")
@@ -217,12 +236,7 @@ func TestDeltaManagerStateTransferAndInvalidate(t *testing.T) {
 	mc := cluster.DefaultManagerConfig(cluster.KindDelta)
 	mc.SendAllSessionsSize = 7 // several blocks
 	a := startNode(t, net, "jvm_a", mc)
-	var ids []string
-	for range 30 {
-		_, id := a.get(t, "/counter/json", "")
-		a.get(t, "/counter/json", id)
-		ids = append(ids, id)
-	}
+	ids := a.sessions(t, 30)
 	b := startNode(t, net, "jvm_b", mc) // Deploy returns after the state transfer
 	if got := b.manager(t).Len(); got != 30 {
 		t.Fatalf("joiner holds %d sessions, want 30", got)
@@ -302,12 +316,7 @@ func TestBackupManagerSurvivesTwoFailures(t *testing.T) {
 		startNode(t, net, "jvm_c", mc),
 	}
 	a := nodes[0]
-	var ids []string
-	for range 20 {
-		_, id := a.get(t, "/counter/json", "")
-		a.get(t, "/counter/json", id)
-		ids = append(ids, id)
-	}
+	ids := a.sessions(t, 20)
 	// Synchronous mapSendOptions: each session is on A and exactly one other.
 	copies := 0
 	for _, n := range nodes[1:] {
@@ -369,12 +378,7 @@ func TestBackupManagerHandOff(t *testing.T) {
 	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
 	nodes := []*node{startNode(t, net, "jvm_a", mc), startNode(t, net, "jvm_b", mc), startNode(t, net, "jvm_c", mc)}
 	a := nodes[0]
-	var ids []string
-	for range 10 {
-		_, id := a.get(t, "/counter/json", "")
-		a.get(t, "/counter/json", id)
-		ids = append(ids, id)
-	}
+	ids := a.sessions(t, 10)
 	a.m.Server.SetDraining(true)
 	n, err := a.m.Cluster.HandOff(context.Background())
 	if err != nil || n != 10 {
@@ -597,12 +601,7 @@ func TestBackupManagerPassesOverDeadBackup(t *testing.T) {
 	net := tribestest.NewNetwork()
 	mc := cluster.DefaultManagerConfig(cluster.KindBackup)
 	a, b, c := startNode(t, net, "jvm_a", mc), startNode(t, net, "jvm_b", mc), startNode(t, net, "jvm_c", mc)
-	var ids []string
-	for range 20 {
-		_, id := a.get(t, "/counter/json", "")
-		a.get(t, "/counter/json", id)
-		ids = append(ids, id)
-	}
+	ids := a.sessions(t, 20)
 	eventually(t, "B and C know every session", func() bool {
 		for _, n := range []*node{b, c} {
 			st := n.m.Cluster.Managers()["/counter"]

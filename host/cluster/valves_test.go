@@ -89,8 +89,7 @@ func TestJvmRouteBinderFollowsEarlierRewrite(t *testing.T) {
 	mc.SendOptions = cluster.SyncOptions
 	a := startNode(t, net, "jvm_a", mc)
 	b := startNode(t, net, "jvm_b", mc)
-	_, id := a.get(t, "/counter/json", "")
-	a.get(t, "/counter/json", id)
+	id := a.session(t)
 	a.nd.Crash()
 	j1, newID := b.get(t, "/counter/json", id)
 	if want := strings.TrimSuffix(id, ".jvm_a") + ".jvm_b"; j1.Counter != 3 || newID != want {
