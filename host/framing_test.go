@@ -1,50 +1,27 @@
 package host_test
 
 import (
-	"encoding/binary"
 	"io"
 	"net/http"
 	"testing"
 
 	"github.com/wasmfarm/wasmfarm/host"
+	"github.com/wasmfarm/wasmfarm/host/internal/wasmtest"
 )
 
 // teModule is a guest that sets the response header "Transfer-Encoding:
 // chunked" (response_header op 0) and writes body, unchunked.
 func teModule(body string) []byte {
-	sec := func(id byte, c []byte) []byte {
-		return append(append([]byte{id}, binary.AppendUvarint(nil, uint64(len(c)))...), c...)
-	}
-	name := func(s string) []byte { return append(binary.AppendUvarint(nil, uint64(len(s))), s...) }
-	i32 := func(v int) []byte { return append([]byte{0x41}, binary.AppendUvarint(nil, uint64(v))...) } // v < 64
-	data := "Transfer-Encodingchunked" + body
-	m := []byte("\x00asm\x01\x00\x00\x00")
-	m = append(m, sec(1, []byte{0x03, 0x60, 0x00, 0x01, 0x7f,
-		0x60, 0x05, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x01, 0x7f, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f})...)
-	imp := []byte{0x02}
-	imp = append(append(append(imp, name("wasmfarm")...), name("response_header")...), 0x00, 0x01)
-	imp = append(append(append(imp, name("wasmfarm")...), name("response_write")...), 0x00, 0x02)
-	m = append(m, sec(2, imp)...)
-	m = append(m, sec(3, []byte{0x02, 0x00, 0x00})...)
-	m = append(m, sec(5, []byte{0x01, 0x00, 0x01})...)
-	exp := []byte{0x03}
-	exp = append(append(exp, name("wasmfarm_abi_version")...), 0x00, 0x02)
-	exp = append(append(exp, name("handle")...), 0x00, 0x03)
-	exp = append(append(exp, name("memory")...), 0x02, 0x00)
-	m = append(m, sec(7, exp)...)
-	version := []byte{0x00, 0x41, 0x01, 0x0b}
-	h := []byte{0x00}
+	const header, write = 0, 1
+	var code []byte
 	for _, v := range []int{0, 0, 17, 17, 7} { // op, name at 0 (17 bytes), value at 17 (7)
-		h = append(h, i32(v)...)
+		code = append(code, wasmtest.I32(v)...)
 	}
-	h = append(h, 0x10, 0x00, 0x1a)
-	h = append(append(h, i32(24)...), i32(len(body))...)
-	h = append(h, 0x10, 0x01, 0x1a, 0x41, 0x00, 0x0b)
-	code := []byte{0x02}
-	code = append(append(code, binary.AppendUvarint(nil, uint64(len(version)))...), version...)
-	code = append(append(code, binary.AppendUvarint(nil, uint64(len(h)))...), h...)
-	m = append(m, sec(10, code)...)
-	return append(m, sec(11, append([]byte{0x01, 0x00, 0x41, 0x00, 0x0b}, name(data)...))...)
+	code = append(code, wasmtest.Call(header)...)
+	code = append(append(code, wasmtest.I32(24)...), wasmtest.I32(len(body))...)
+	code = append(append(code, wasmtest.Call(write)...), wasmtest.I32(0)...)
+	return wasmtest.Guest([]wasmtest.Import{{Name: "response_header", Params: 5}, {Name: "response_write", Params: 2}},
+		"Transfer-Encodingchunked"+body, code)
 }
 
 // TestGuestTransferEncodingDropped: the response's framing is the host's.

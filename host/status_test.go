@@ -1,7 +1,6 @@
 package host_test
 
 import (
-	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -9,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/wasmfarm/wasmfarm/host"
+	"github.com/wasmfarm/wasmfarm/host/internal/wasmtest"
 	"github.com/wasmfarm/wasmfarm/internal/syncbuf"
 )
 
@@ -16,49 +16,13 @@ import (
 // (session_open), sets the response status to code (response_status) and
 // writes body.
 func statusModule(code int, body string) []byte {
-	sec := func(id byte, c []byte) []byte {
-		return append(append([]byte{id}, binary.AppendUvarint(nil, uint64(len(c)))...), c...)
-	}
-	name := func(s string) []byte { return append(binary.AppendUvarint(nil, uint64(len(s))), s...) }
-	i32 := func(v int) []byte { // i32.const v, signed LEB128
-		b := []byte{0x41}
-		for {
-			c := byte(v & 0x7f)
-			v >>= 7
-			if v == 0 && c&0x40 == 0 || v == -1 && c&0x40 != 0 {
-				return append(b, c)
-			}
-			b = append(b, c|0x80)
-		}
-	}
-	m := []byte("\x00asm\x01\x00\x00\x00")
-	// Types: 0 () -> i32, 1 (i32) -> i32, 2 (i32, i32) -> i32.
-	m = append(m, sec(1, []byte{0x03, 0x60, 0x00, 0x01, 0x7f, 0x60, 0x01, 0x7f, 0x01, 0x7f, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f})...)
-	imp := []byte{0x03}
-	imp = append(append(append(imp, name("wasmfarm")...), name("response_status")...), 0x00, 0x01)
-	imp = append(append(append(imp, name("wasmfarm")...), name("response_write")...), 0x00, 0x02)
-	imp = append(append(append(imp, name("wasmfarm")...), name("session_open")...), 0x00, 0x01)
-	m = append(m, sec(2, imp)...)
-	m = append(m, sec(3, []byte{0x02, 0x00, 0x00})...)
-	m = append(m, sec(5, []byte{0x01, 0x00, 0x01})...)
-	exp := []byte{0x03}
-	exp = append(append(exp, name("wasmfarm_abi_version")...), 0x00, 0x03)
-	exp = append(append(exp, name("handle")...), 0x00, 0x04)
-	exp = append(append(exp, name("memory")...), 0x02, 0x00)
-	m = append(m, sec(7, exp)...)
-	version := []byte{0x00, 0x41, 0x01, 0x0b}
-	h := append([]byte{0x00}, i32(1)...)
-	h = append(h, 0x10, 0x02, 0x1a) // call session_open, drop
-	h = append(h, i32(code)...)
-	h = append(h, 0x10, 0x00, 0x1a) // call response_status, drop
-	h = append(append(h, i32(0)...), i32(len(body))...)
-	h = append(h, 0x10, 0x01, 0x1a) // call response_write, drop
-	h = append(append(h, i32(0)...), 0x0b)
-	code2 := []byte{0x02}
-	code2 = append(append(code2, binary.AppendUvarint(nil, uint64(len(version)))...), version...)
-	code2 = append(append(code2, binary.AppendUvarint(nil, uint64(len(h)))...), h...)
-	m = append(m, sec(10, code2)...)
-	return append(m, sec(11, append([]byte{0x01, 0x00, 0x41, 0x00, 0x0b}, name(body)...))...)
+	const status, write, open = 0, 1, 2
+	h := append(wasmtest.I32(1), wasmtest.Call(open)...)
+	h = append(append(h, wasmtest.I32(code)...), wasmtest.Call(status)...)
+	h = append(append(append(h, wasmtest.I32(0)...), wasmtest.I32(len(body))...), wasmtest.Call(write)...)
+	h = append(h, wasmtest.I32(0)...)
+	return wasmtest.Guest([]wasmtest.Import{{Name: "response_status", Params: 1}, {Name: "response_write", Params: 2}, {Name: "session_open", Params: 1}},
+		body, h)
 }
 
 // TestGuestInformationalStatus: a guest whose final status is 1xx (100

@@ -61,3 +61,58 @@ func name(s string) []byte { return append(uleb(uint64(len(s))), s...) }
 func uleb(v uint64) []byte { return binary.AppendUvarint(nil, v) }
 
 func sleb(v int64) []byte { return leb.AppendSigned(nil, v) }
+
+// Import names a host function of the "wasmfarm" module, with its count of
+// i32 parameters; it returns one i32.
+type Import struct {
+	Name   string
+	Params int
+}
+
+// Guest returns a module importing imports (functions 0 to len-1, in
+// order), exporting memory (one page, data at offset 0),
+// wasmfarm_abi_version returning 1 and handle, whose body is the
+// instructions code (without locals or the final end; it must leave an
+// i32, handle's result).
+func Guest(imports []Import, data string, code []byte) []byte {
+	n := len(imports)
+	types := uleb(uint64(n + 1)) // type i: import i; type n: () -> i32
+	for _, im := range imports {
+		types = append(append(types, 0x60), uleb(uint64(im.Params))...)
+		for range im.Params {
+			types = append(types, 0x7f)
+		}
+		types = append(types, 0x01, 0x7f)
+	}
+	types = append(types, 0x60, 0x00, 0x01, 0x7f)
+	imp := uleb(uint64(n))
+	for i, im := range imports {
+		imp = append(append(append(imp, name("wasmfarm")...), name(im.Name)...), 0x00)
+		imp = append(imp, uleb(uint64(i))...)
+	}
+	funcs := append([]byte{0x02}, append(uleb(uint64(n)), uleb(uint64(n))...)...)
+	exp := []byte{0x03}
+	exp = append(append(append(exp, name("wasmfarm_abi_version")...), 0x00), uleb(uint64(n))...)
+	exp = append(append(append(exp, name("handle")...), 0x00), uleb(uint64(n+1))...)
+	exp = append(append(exp, name("memory")...), 0x02, 0x00)
+	version := []byte{0x00, 0x41, 0x01, 0x0b}
+	handle := append(append([]byte{0x00}, code...), 0x0b)
+	bodies := []byte{0x02}
+	bodies = append(append(bodies, uleb(uint64(len(version)))...), version...)
+	bodies = append(append(bodies, uleb(uint64(len(handle)))...), handle...)
+	m := Empty()
+	m = append(m, section(1, types)...)
+	m = append(m, section(2, imp)...)
+	m = append(m, section(3, funcs)...)
+	m = append(m, section(5, []byte{0x01, 0x00, 0x01})...)
+	m = append(m, section(7, exp)...)
+	m = append(m, section(10, bodies)...)
+	return append(m, section(11, append([]byte{0x01, 0x00, 0x41, 0x00, 0x0b}, name(data)...))...)
+}
+
+// I32 returns the instruction i32.const v.
+func I32(v int) []byte { return append([]byte{0x41}, sleb(int64(v))...) }
+
+// Call returns the instructions calling function f and dropping its
+// result.
+func Call(f int) []byte { return append(append([]byte{0x10}, uleb(uint64(f))...), 0x1a) }
