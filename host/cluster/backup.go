@@ -365,7 +365,7 @@ func (m *BackupManager) fetchFrom(to *tribes.Member, id string) (session.State, 
 		return nil
 	})
 	defer cancel()
-	ctx, cc := context.WithTimeout(context.Background(), m.cfg.FetchTimeout)
+	ctx, cc := context.WithTimeout(m.c.life, m.cfg.FetchTimeout)
 	defer cc()
 	b := header(nil, msgFetch, m.ctx)
 	b = appendU64(b, req)

@@ -56,6 +56,10 @@ type Cluster struct {
 
 	events chan func() // membership work, in order, off the membership goroutines
 	done   chan struct{}
+	// life ends at Close: the waits of a member's requests (a state
+	// transfer, a fetch) derive from it, so that Close ends them.
+	life    context.Context
+	endLife context.CancelFunc
 
 	byPath atomic.Pointer[map[string]replicator] // a copy of managers for the message path
 	live   atomic.Pointer[[]*tribes.Member]      // the channel's members of this domain, from its events
@@ -110,6 +114,7 @@ func New(cfg Config) (*Cluster, error) {
 		events:   make(chan func(), 256),
 		done:     make(chan struct{}),
 	}
+	c.life, c.endLife = context.WithCancel(context.Background())
 	go c.runEvents()
 	c.ch.AddMembershipListener(c)
 	c.mu.Lock()
@@ -163,6 +168,7 @@ func (c *Cluster) Close() error {
 	c.closed = true
 	c.mu.Unlock()
 	close(c.done)
+	c.endLife()
 	c.ch.RemoveMessageListener(c)
 	c.ch.RemoveMembershipListener(c)
 	return nil
@@ -203,17 +209,11 @@ func (c *Cluster) NewManager(contextPath string, scfg session.Config) (session.M
 	c.publishManagersLocked()
 	c.mu.Unlock()
 	c.announce(true)
-	// Close ends the wait too: a node stopping while it starts must not
-	// wait out StateTransferTimeout for a member that does not answer.
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.Manager.StateTransferTimeout)
+	// Close ends the wait too (c.life): a node stopping while it starts
+	// must not wait out StateTransferTimeout for a member that does not
+	// answer.
+	ctx, cancel := context.WithTimeout(c.life, c.cfg.Manager.StateTransferTimeout)
 	defer cancel()
-	go func() {
-		select {
-		case <-c.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	r.transfer(ctx)
 	return r, nil
 }
